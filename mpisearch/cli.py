@@ -1,0 +1,133 @@
+"""Command line: ``mpisearch run | data make | data import | report``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .errors import InputError, SearchFailedError
+
+EXIT_INPUT = 2  # bad input (config, data, estimator, arguments)
+EXIT_FAILED = 1  # the search ran but failed (e.g. every fit failed)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message} (see '{self.prog} --help')", EXIT_INPUT)
+
+
+def fail(message: str, status: int) -> NoReturn:
+    first = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    print(f"mpisearch: error: {first}", file=sys.stderr)
+    sys.exit(status)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="mpisearch", description="Distributed hyperparameter search for scikit-learn on MPI.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    run = sub.add_parser("run", help="run the search a config file describes")
+    run.add_argument("config", help="TOML config file")
+    run.add_argument("--out", help="output directory (overrides output.dir)")
+    run.add_argument("--resume", action="store_true", help="skip tasks already in the journal")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override one config value, e.g. --set search.n_iter=20 (repeatable)")
+    data = sub.add_parser("data", help="make or import HDF5 datasets")
+    data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=Parser)
+    make = data_sub.add_parser("make", help="write a bundled or synthetic dataset to HDF5")
+    make.add_argument("name", help="digits, breast_cancer, wine, iris, classification, regression")
+    make.add_argument("--out", required=True, help="output .h5 file")
+    make.add_argument("--rows", type=int, help="rows of a synthetic dataset")
+    make.add_argument("--features", type=int, help="features of a synthetic dataset")
+    make.add_argument("--seed", type=int, default=0, help="seed of a synthetic dataset")
+    imp = data_sub.add_parser("import", help="convert a CSV file (header line, numeric features) to HDF5")
+    imp.add_argument("csv", help="input CSV file")
+    imp.add_argument("--target", required=True, help="name of the target column")
+    imp.add_argument("--out", required=True, help="output .h5 file")
+    report = sub.add_parser("report", help="summarise a finished run")
+    report.add_argument("dir", help="a run's output directory")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        from .runtime import resolve_comm
+
+        return _guarded(cmd_run, args, resolve_comm())
+    return _guarded(COMMANDS[(args.command, getattr(args, "data_command", None))], args, None)
+
+
+def _guarded(command: Any, args: argparse.Namespace, comm: Any) -> int:
+    """Run a command; one-line errors for bad input, abort every rank on a crash."""
+    rank = comm.Get_rank() if comm is not None else 0
+    try:
+        return command(args, comm)
+    except InputError as exc:
+        _quiet_fail(rank, str(exc), EXIT_INPUT)
+    except SearchFailedError as exc:
+        _quiet_fail(rank, str(exc), EXIT_FAILED)
+    except Exception:
+        traceback.print_exc()
+        if comm is not None:
+            sys.stderr.flush()
+            comm.Abort(EXIT_FAILED)
+        return EXIT_FAILED
+
+
+def _quiet_fail(rank: int, message: str, status: int) -> NoReturn:
+    """Rank 0 prints the one-line error; every rank exits with the same status."""
+    if rank == 0:
+        fail(message, status)
+    sys.exit(status)
+
+
+def cmd_run(args: argparse.Namespace, comm: Any) -> int:
+    from .runner import run_config
+
+    run_config(args.config, overrides=args.overrides, out=args.out, resume=args.resume, comm=comm)
+    return 0
+
+
+def cmd_data_make(args: argparse.Namespace, comm: Any = None) -> int:
+    from .data.make import make_file
+
+    path = make_file(args.name, args.out, args.rows, args.features, args.seed)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_data_import(args: argparse.Namespace, comm: Any = None) -> int:
+    from .data import hdf5
+    from .data.make import import_csv
+
+    X, y = import_csv(args.csv, args.target)
+    path = hdf5.write(args.out, X, y)
+    print(f"wrote {path}: X {X.shape[0]} x {X.shape[1]}, y '{args.target}'")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, comm: Any = None) -> int:
+    path = Path(args.dir)
+    best_file = path / "best.json"
+    if not best_file.is_file():
+        raise InputError(f"report: {path} holds no best.json; is it a finished run's output directory?")
+    best = json.loads(best_file.read_text())
+    print(f"best {best['metric']}: {best['best_score']:.6g} at point {best['best_index']}")
+    print(f"best parameters: {json.dumps(best['best_params'], sort_keys=True)}")
+    run_file = path / "run.json"
+    if run_file.is_file():
+        info = json.loads(run_file.read_text())
+        print(f"ranks: {info.get('ranks')}, tasks: {info.get('tasks')}, search: {info.get('search_s', 0):.2f}s, "
+              f"worker utilisation: {info.get('utilisation', float('nan')):.2f}")
+    return 0
+
+
+COMMANDS = {("data", "make"): cmd_data_make, ("data", "import"): cmd_data_import, ("report", None): cmd_report}
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""The in-memory dataset every worker evaluates on: X, y and the CV folds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Fold = tuple[np.ndarray, np.ndarray]  # (train indices, test indices)
+
+
+@dataclass
+class Dataset:
+    """Arrays shared read-only by all tasks of a run. Never sent per task."""
+
+    X: Any  # numpy array or scipy.sparse CSR matrix
+    y: np.ndarray | None
+    folds: list[Fold] = field(default_factory=list)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def n_folds(self) -> int:
+        return len(self.folds)

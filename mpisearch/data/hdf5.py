@@ -1,0 +1,100 @@
+"""Read and write datasets in HDF5 (h5py), validated, with errors naming file and dataset."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import InputError
+
+SPARSE_PARTS = ("data", "indices", "indptr")
+
+
+def read(path: str | os.PathLike[str], x_name: str = "X", y_name: str | None = "y") -> tuple[Any, np.ndarray | None]:
+    """Load X (dense dataset or CSR group) and y from an HDF5 file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"data.path: file not found: {path}")
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(f"data.path: {path} is not a readable HDF5 file ({exc})") from None
+    with fh:
+        X = _read_X(fh, path, x_name)
+        y = _read_y(fh, path, y_name) if y_name else None
+    if y is not None and len(y) != X.shape[0]:
+        raise InputError(
+            f"{path}: dataset '{y_name}' has {len(y)} rows but '{x_name}' has {X.shape[0]}; they must match"
+        )
+    return X, y
+
+
+def _lookup(fh: h5py.File, path: Path, name: str, key: str) -> Any:
+    if name not in fh:
+        found = ", ".join(sorted(fh.keys())) or "nothing"
+        raise InputError(f"{key}: {path} has no dataset or group '{name}' (it holds: {found})")
+    return fh[name]
+
+
+def _read_X(fh: h5py.File, path: Path, name: str) -> Any:
+    node = _lookup(fh, path, name, "data.X")
+    if isinstance(node, h5py.Group):
+        return _read_csr(node, path, name)
+    if node.ndim != 2:
+        raise InputError(f"{path}: dataset '{name}' must be 2-D (samples x features), got shape {node.shape}")
+    if node.dtype.kind not in "biuf":
+        raise InputError(f"{path}: dataset '{name}' must be numeric, got dtype {node.dtype}")
+    return node[()]
+
+
+def _read_csr(group: h5py.Group, path: Path, name: str) -> sp.csr_matrix:
+    missing = [p for p in SPARSE_PARTS if p not in group]
+    if missing or "shape" not in group.attrs:
+        what = ", ".join(missing + ([] if "shape" in group.attrs else ["attribute 'shape'"]))
+        raise InputError(f"{path}: group '{name}' is not a CSR matrix: missing {what}")
+    data, indices, indptr = (group[p][()] for p in SPARSE_PARTS)
+    shape = tuple(int(s) for s in group.attrs["shape"])
+    if len(shape) != 2 or len(indptr) != shape[0] + 1 or len(indices) != len(data):
+        raise InputError(
+            f"{path}: group '{name}' is inconsistent: shape {shape}, indptr {len(indptr)}, "
+            f"indices {len(indices)}, data {len(data)}"
+        )
+    return sp.csr_matrix((data, indices, indptr), shape=shape)
+
+
+def _read_y(fh: h5py.File, path: Path, name: str) -> np.ndarray:
+    node = _lookup(fh, path, name, "data.y")
+    if not isinstance(node, h5py.Dataset) or node.ndim != 1:
+        raise InputError(f"{path}: dataset '{name}' must be 1-D, got {getattr(node, 'shape', 'a group')}")
+    if node.dtype.kind in "OSU" or h5py.check_string_dtype(node.dtype):
+        return np.asarray(node.asstr()[()], dtype=str)
+    if node.dtype.kind not in "biuf":
+        raise InputError(f"{path}: dataset '{name}' must hold numbers or strings, got dtype {node.dtype}")
+    return node[()]
+
+
+def write(path: str | os.PathLike[str], X: Any, y: Any = None, x_name: str = "X", y_name: str = "y") -> Path:
+    """Write X (dense or CSR) and y; string labels become variable-length UTF-8."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as fh:
+        if sp.issparse(X):
+            X = sp.csr_matrix(X)
+            group = fh.create_group(x_name)
+            for part in SPARSE_PARTS:
+                group.create_dataset(part, data=getattr(X, part))
+            group.attrs["shape"] = X.shape
+        else:
+            fh.create_dataset(x_name, data=np.asarray(X))
+        if y is not None:
+            y = np.asarray(y)
+            if y.dtype.kind in "OU":
+                fh.create_dataset(y_name, data=y.astype(str).astype(object), dtype=h5py.string_dtype())
+            else:
+                fh.create_dataset(y_name, data=y)
+    return path

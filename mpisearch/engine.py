@@ -1,0 +1,230 @@
+"""One search, SPMD: rank 0 validates, ships data and coordinates; other ranks work.
+
+Used by both :class:`mpisearch.MPISearchCV` and ``mpisearch run``.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import clone
+
+from .coordinator import Coordinator
+from .cv import make_folds
+from .data.dataset import Dataset
+from .errors import InputError, did_you_mean
+from .results import ResultTable, best_index
+from .scoring import make_scorers, refit_metric
+from .space import SearchSpace
+from .strategies import make_strategy
+from .transport.local import WORKER_RANK, LocalTransport
+from .worker import Worker, serve
+
+
+@dataclass
+class SearchSpec:
+    """Everything that defines a search, apart from the data."""
+
+    estimator: Any
+    space: SearchSpace
+    strategy: str = "grid"
+    n_iter: int | None = None
+    random_state: int | None = None
+    scoring: Any = None
+    refit: bool | str = True
+    error_score: Any = np.nan
+    max_time: float | None = None
+    cv: Any = 5
+
+
+@dataclass
+class Outcome:
+    """What every rank knows after a search."""
+
+    cv_results: dict[str, Any]
+    metrics: list[str]
+    rank_metric: str
+    best_index: int | None
+    n_splits: int
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best_params(self) -> dict[str, Any] | None:
+        return None if self.best_index is None else self.cv_results["params"][self.best_index]
+
+    @property
+    def best_score(self) -> float | None:
+        if self.best_index is None:
+            return None
+        return float(self.cv_results[f"mean_test_{self.rank_metric}"][self.best_index])
+
+
+ResultHook = Callable[[int, int, Any, Any], None]  # point_id, fold, TaskResult, params
+
+
+def prepare_data(X: Any, y: Any) -> tuple[Any, np.ndarray | None]:
+    """Arrays as every rank will hold them (numpy or CSR; strings as fixed width)."""
+    if X is None:
+        raise InputError("X is None on rank 0; rank 0 must pass the data")
+    X = sp.csr_matrix(X) if sp.issparse(X) else np.asarray(X)
+    if X.ndim != 2:
+        raise InputError(f"X must be 2-D, got shape {X.shape}")
+    if y is None:
+        return X, None
+    y = np.asarray(y)
+    if y.dtype == object:
+        y = y.astype(str)
+    if len(y) != X.shape[0]:
+        raise InputError(f"X and y have different lengths: X has {X.shape[0]} rows, y has {len(y)}")
+    return X, y
+
+
+def check_params(estimator: Any, space: SearchSpace) -> None:
+    """Every searched name must be a parameter of the estimator."""
+    valid = estimator.get_params(deep=True)
+    for name in space.names:
+        if name not in valid:
+            hint = did_you_mean(name, valid)
+            raise InputError(
+                f"space.{name}: '{name}' is not a parameter of {type(estimator).__name__}{hint}; "
+                f"valid parameters: {', '.join(sorted(valid))}"
+            )
+
+
+def plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None) -> tuple[Dataset, ResultTable, Any, str]:
+    """Rank 0's validation and set-up; raises InputError on bad input."""
+    X, y = prepare_data(X, y)
+    check_params(spec.estimator, spec.space)
+    scorers = make_scorers(spec.scoring, spec.estimator)
+    metric = refit_metric(scorers, spec.refit)
+    strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state)
+    try:
+        folds = make_folds(spec.cv, spec.estimator, X, y, groups)
+    except ValueError as exc:
+        raise InputError(f"cv: {exc}") from None
+    table = ResultTable(list(scorers), len(folds), spec.error_score)
+    return Dataset(X, y, folds), table, strategy, metric
+
+
+def search(spec: SearchSpec, X: Any, y: Any, comm: Any = None, groups: Any = None,
+           on_result: ResultHook | None = None) -> Outcome:
+    """Run a search on ``comm`` (None: in this process). SPMD: call on every rank."""
+    if comm is None:
+        return _search_local(spec, X, y, groups, on_result)
+    from .data.shipping import bcast_object
+
+    if comm.Get_rank() == 0:
+        return _search_root(spec, X, y, comm, groups, on_result)
+    header = bcast_object(None, comm)
+    if header[0] == "error":
+        raise header[1]
+    _work(comm, header[1])
+    outcome = bcast_object(None, comm)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def release_workers(comm: Any, exc: BaseException) -> None:
+    """Rank 0 failed before the search started: every worker rank raises ``exc`` too."""
+    from .data.shipping import bcast_object
+
+    bcast_object(("error", exc), comm)
+
+
+def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, on_result: ResultHook | None) -> Outcome:
+    t0 = time.perf_counter()
+    dataset, table, strategy, metric = plan(spec, X, y, groups)
+    worker = Worker(spec.estimator, dataset, make_scorers(spec.scoring, spec.estimator))
+    coordinator = Coordinator(strategy, table, LocalTransport(worker), [WORKER_RANK], metric,
+                              spec.max_time, on_result=on_result)
+    stats = coordinator.run()
+    info = {"ranks": 1, "setup_s": time.perf_counter() - t0 - stats.search_s, "bcast_s": 0.0}
+    return _outcome(table, metric, stats, info)
+
+
+def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any,
+                 on_result: ResultHook | None) -> Outcome:
+    from .data.shipping import bcast_dataset, bcast_object
+    from .transport.mpi import MPITransport
+
+    t0 = time.perf_counter()
+    try:
+        dataset, table, strategy, metric = plan(spec, X, y, groups)
+    except Exception as exc:
+        release_workers(comm, exc)
+        raise
+    t1 = time.perf_counter()
+    bcast_object(("ok", (spec.estimator, spec.scoring)), comm)
+    bcast_dataset(dataset, comm)
+    t2 = time.perf_counter()
+    transport = MPITransport(comm)
+    workers = list(range(1, comm.Get_size()))
+    try:
+        coordinator = Coordinator(strategy, table, transport, workers, metric, spec.max_time, on_result=on_result)
+        stats = coordinator.run()
+        info = {"ranks": comm.Get_size(), "setup_s": t1 - t0, "bcast_s": t2 - t1}
+        outcome = _outcome(table, metric, stats, info)
+    except BaseException as exc:
+        transport.flush()
+        bcast_object(exc, comm)
+        raise
+    transport.flush()
+    bcast_object(outcome, comm)
+    return outcome
+
+
+def _work(comm: Any, job: tuple[Any, Any]) -> None:
+    from .data.shipping import bcast_dataset
+    from .runtime import limit_worker_threads
+    from .transport.mpi import MPITransport
+
+    estimator, scoring = job
+    dataset = bcast_dataset(None, comm)
+    transport = MPITransport(comm)
+    limits = limit_worker_threads()
+    try:
+        serve(Worker(estimator, dataset, make_scorers(scoring, estimator)), transport)
+    finally:
+        transport.flush()
+        if limits is not None:
+            limits.restore_original_limits()
+
+
+def _outcome(table: ResultTable, metric: str, stats: Any, info: dict[str, Any]) -> Outcome:
+    table.check_failures()
+    cv_results = table.cv_results()
+    best = best_index(cv_results, metric) if cv_results["params"] else None
+    info.update(_stats_info(stats))
+    return Outcome(cv_results, table.metrics, metric, best, table.n_folds, info)
+
+
+def _stats_info(stats: Any) -> dict[str, Any]:
+    workers = {str(r): s for r, s in sorted(stats.workers.items())}
+    busy = sum(s.get("busy_s", 0.0) for s in workers.values())
+    n = max(len(workers), 1)
+    return {
+        "coordinator_host": socket.gethostname(),
+        "search_s": stats.search_s,
+        "tasks": stats.n_tasks,
+        "duplicate_results": stats.n_duplicates,
+        "stolen_tasks": stats.n_stolen,
+        "timed_out": stats.timed_out,
+        "workers": workers,
+        "utilisation": busy / (n * stats.search_s) if stats.search_s > 0 else math.nan,
+    }
+
+
+def refit(spec: SearchSpec, outcome: Outcome, X: Any, y: Any) -> tuple[Any, float]:
+    """Fit the best point on all the data (rank 0 only); returns (estimator, seconds)."""
+    est = clone(spec.estimator).set_params(**clone(outcome.best_params, safe=False))
+    start = time.perf_counter()
+    est.fit(X) if y is None else est.fit(X, y)
+    return est, time.perf_counter() - start

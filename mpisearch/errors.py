@@ -1,0 +1,24 @@
+"""Errors that carry a user-facing, one-line explanation."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class InputError(ValueError):
+    """Bad user input (config, data, estimator, arguments).
+
+    The CLI prints ``mpisearch: error: <message>`` and exits with status 2.
+    The message names what is wrong and where (key, file, dataset).
+    """
+
+
+class SearchFailedError(RuntimeError):
+    """The search ran but produced nothing usable (e.g. every fit failed)."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` when a close match exists, else ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,0 +1,60 @@
+"""One unit of work: fit a point's estimator on one fold's train part and score it.
+
+Stateless, as scikit-learn's ``_fit_and_score``: estimator errors never raise,
+they come back as a formatted traceback, and ``error_score`` is applied later,
+in one place (:mod:`mpisearch.results`).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from sklearn.base import clone
+from sklearn.utils.metaestimators import _safe_split
+
+from .data.dataset import Dataset
+from .scoring import Scorers
+from .space import Params
+
+
+@dataclass
+class TaskResult:
+    """Scores and times of one (point, fold) task; ``error`` is a traceback or None."""
+
+    scores: dict[str, float] = field(default_factory=dict)
+    fit_time: float = 0.0
+    score_time: float = 0.0
+    error: str | None = None
+    reason: str | None = None  # short failure kind: "fit", "score"
+
+
+def fit_and_score(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers) -> TaskResult:
+    """Fit ``clone(estimator).set_params(**params)`` on fold ``fold`` and score it."""
+    train, test = dataset.folds[fold]
+    est = clone(estimator).set_params(**clone(params, safe=False))
+    start = time.perf_counter()
+    X_train, y_train = _safe_split(est, dataset.X, dataset.y, train)
+    X_test, y_test = _safe_split(est, dataset.X, dataset.y, test, train)
+    try:
+        est.fit(X_train) if y_train is None else est.fit(X_train, y_train)
+    except Exception:
+        return TaskResult(fit_time=time.perf_counter() - start, error=traceback.format_exc(), reason="fit")
+    fit_time = time.perf_counter() - start
+    try:
+        scores = {name: _score(scorer, est, X_test, y_test) for name, scorer in scorers.items()}
+    except Exception:
+        return TaskResult(fit_time=fit_time, score_time=time.perf_counter() - start - fit_time,
+                          error=traceback.format_exc(), reason="score")
+    return TaskResult(scores, fit_time, time.perf_counter() - start - fit_time)
+
+
+def _score(scorer: Any, est: Any, X: Any, y: Any) -> float:
+    value = scorer(est, X) if y is None else scorer(est, X, y)
+    if hasattr(value, "item"):
+        value = value.item()
+    if not isinstance(value, (int, float)):
+        raise ValueError(f"scoring must return a number, got {value!r} ({type(value).__name__})")
+    return float(value)

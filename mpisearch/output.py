@@ -1,0 +1,117 @@
+"""Files a run writes: cv_results.csv, best.json, best_model.pkl, run.json, journal.jsonl."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import socket
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from .engine import Outcome
+from .evaluate import TaskResult
+from .space import _jsonable
+
+JOURNAL = "journal.jsonl"
+
+
+class Journal:
+    """One JSON line per finished (point, fold) task, flushed as it finishes."""
+
+    def __init__(self, fh: TextIO) -> None:
+        self.fh = fh
+
+    @classmethod
+    def open(cls, out: str | os.PathLike[str]) -> Journal:
+        path = Path(out)
+        path.mkdir(parents=True, exist_ok=True)
+        return cls((path / JOURNAL).open("a", encoding="utf-8"))
+
+    def write(self, point_id: int, fold: int, result: TaskResult, params: Any) -> None:
+        line = {"point": point_id, "params": _jsonable(params), "fold": fold, "scores": result.scores,
+                "fit_time": result.fit_time, "score_time": result.score_time, "error": result.error}
+        self.fh.write(json.dumps(line) + "\n")
+        self.fh.flush()
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def write_outputs(out: str | os.PathLike[str], outcome: Outcome, best_estimator: Any = None,
+                  extra_info: dict[str, Any] | None = None) -> Path:
+    path = Path(out)
+    path.mkdir(parents=True, exist_ok=True)
+    write_cv_results(path / "cv_results.csv", outcome.cv_results)
+    if outcome.best_index is not None:
+        best = {"best_params": _jsonable(outcome.best_params), "best_score": outcome.best_score,
+                "best_index": outcome.best_index, "metric": outcome.rank_metric}
+        _write_json(path / "best.json", best)
+    if best_estimator is not None:
+        import joblib
+
+        joblib.dump(best_estimator, path / "best_model.pkl")
+    _write_json(path / "run.json", {**outcome.info, **(extra_info or {}), "versions": versions()})
+    return path
+
+
+def write_cv_results(path: Path, cv_results: dict[str, Any]) -> None:
+    """One row per point; ``params`` as JSON, masked parameter cells empty."""
+    columns = list(cv_results)
+    n = len(cv_results["params"])
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for i in range(n):
+            writer.writerow([_cell(cv_results[c], i, c) for c in columns])
+
+
+def _cell(column: Any, i: int, name: str) -> Any:
+    if name == "params":
+        return json.dumps(_jsonable(column[i]), sort_keys=True)
+    if isinstance(column, np.ma.MaskedArray) and column.mask is not np.ma.nomask and np.ma.getmaskarray(column)[i]:
+        return ""
+    value = column[i]
+    if isinstance(value, (np.floating, float)):
+        return repr(float(value))
+    value = _jsonable(value)
+    if value is None:
+        return "None"
+    return value if isinstance(value, (int, float, str)) else json.dumps(value)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=_default) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return repr(obj)
+
+
+def versions() -> dict[str, str]:
+    import h5py
+    import numpy
+    import scipy
+    import sklearn
+
+    from . import __version__
+
+    out = {"mpisearch": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
+           "scipy": scipy.__version__, "scikit-learn": sklearn.__version__, "h5py": h5py.__version__,
+           "host": socket.gethostname()}
+    try:
+        import mpi4py
+
+        out["mpi4py"] = mpi4py.__version__
+    except ImportError:
+        pass
+    return out

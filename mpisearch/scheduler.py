@@ -1,0 +1,201 @@
+"""Who runs which (point, fold) task: rank 0's pure bookkeeping.
+
+No MPI and no clock of its own: callers pass ``now`` (seconds), so every policy
+is testable with a fake transport and a fake clock.
+
+Policies
+- Prefetch: each worker holds up to ``prefetch`` assigned tasks (one running,
+  the rest queued on the worker), so it never waits for rank 0 between tasks.
+- Ordering: tasks of points whose duration is unknown go first, in the order
+  they were added (fold-major, so fold 0 of every point runs first and teaches
+  us its cost); the others are served longest-expected-first (LPT).
+- Stealing: when the global queue is empty, an idle worker takes the last
+  not-yet-started task from the worker with the longest queue (the victim is
+  told to cancel it; if it already started, the first result wins).
+- Stragglers: when nothing is left to steal, an idle worker gets a copy of a
+  task that has run far longer than expected; the first result wins.
+"""
+
+from __future__ import annotations
+
+import heapq
+import statistics
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+# One task running plus one waiting on the worker hides rank 0's latency
+# (~100 us per round trip on one node) behind any task longer than that; a
+# deeper queue only makes the end of the run less balanced (more stealing).
+PREFETCH = 2
+# A running task is a straggler once it has taken this many times its
+# expected duration; 3x keeps re-issues rare for the usual spread of fit times
+# (fold-to-fold variation of one point is rarely above 1.5x).
+STRAGGLER_FACTOR = 3.0
+# ...and at least this long, so that short tasks are never duplicated (a
+# duplicate costs a whole fit; below a second the gain is noise).
+STRAGGLER_MIN_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Task:
+    task_id: int
+    point_id: int
+    fold: int
+
+
+@dataclass(frozen=True)
+class Run:
+    """Send ``task`` to ``worker``."""
+
+    worker: int
+    task: Task
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """Tell ``worker`` to drop ``task`` if it has not started it."""
+
+    worker: int
+    task: Task
+
+
+Action = Run | Cancel
+
+
+class Scheduler:
+    def __init__(self, workers: Sequence[int], prefetch: int = PREFETCH,
+                 straggler_factor: float = STRAGGLER_FACTOR,
+                 straggler_min_seconds: float = STRAGGLER_MIN_SECONDS) -> None:
+        if not workers:
+            raise ValueError("the scheduler needs at least one worker")
+        self.workers = list(workers)
+        self.prefetch = prefetch
+        self.straggler_factor = straggler_factor
+        self.straggler_min_seconds = straggler_min_seconds
+        self._fresh: deque[Task] = deque()            # duration of the point unknown
+        self._known: list[tuple[float, int, Task]] = []  # heap: (-expected, task_id, task)
+        self._assigned: dict[int, deque[Task]] = {w: deque() for w in self.workers}
+        self._started: dict[int, float] = {}           # worker -> start of its head task
+        self._copies: dict[int, set[int]] = {}         # task_id -> workers running it
+        self._point_times: dict[int, list[float]] = {}
+        self._all_times: list[float] = []
+        self._open: dict[int, Task] = {}               # tasks without a result yet
+        self._queued: set[int] = set()                 # open and never assigned
+
+    # -- feeding -----------------------------------------------------------
+    def add(self, tasks: Iterable[Task]) -> None:
+        for task in tasks:
+            self._open[task.task_id] = task
+            self._queued.add(task.task_id)
+            self._fresh.append(task)
+
+    def drop_point(self, point_id: int) -> list[Task]:
+        """Forget the not-yet-assigned tasks of a point; return them."""
+        dropped = [self._open[i] for i in self._queued if self._open[i].point_id == point_id]
+        for t in dropped:
+            del self._open[t.task_id]
+            self._queued.discard(t.task_id)
+        return sorted(dropped, key=lambda t: t.task_id)
+
+    def drop_queued(self) -> list[Task]:
+        """Forget every not-yet-assigned task (time budget spent); return them."""
+        dropped = [self._open.pop(i) for i in sorted(self._queued)]
+        self._queued.clear()
+        return dropped
+
+    # -- state ---------------------------------------------------------------
+    @property
+    def n_queued(self) -> int:
+        """Tasks not yet handed to any worker."""
+        return len(self._queued)
+
+    @property
+    def n_open(self) -> int:
+        """Tasks without a result yet (queued or assigned)."""
+        return len(self._open)
+
+    def busy_workers(self) -> int:
+        return sum(1 for q in self._assigned.values() if q)
+
+    def expected(self, point_id: int) -> float | None:
+        times = self._point_times.get(point_id)
+        return statistics.fmean(times) if times else None
+
+    # -- decisions ------------------------------------------------------------
+    def dispatch(self, now: float) -> list[Action]:
+        """Actions that keep every worker's prefetch queue full."""
+        actions: list[Action] = []
+        for w in sorted(self.workers, key=lambda w: len(self._assigned[w])):
+            while len(self._assigned[w]) < self.prefetch:
+                task = self._pop()
+                if task is None:
+                    break
+                actions.append(self._assign(w, task, now))
+        for w in self.workers:
+            if not self._assigned[w]:
+                actions.extend(self._steal(w, now) or self._reissue(w, now))
+        return actions
+
+    def complete(self, worker: int, task_id: int, duration: float, now: float) -> bool:
+        """Record a result; True if it is the first one for this task."""
+        queue = self._assigned.get(worker)
+        if queue is not None and task_id in (t.task_id for t in queue):
+            was_head = queue[0].task_id == task_id
+            self._assigned[worker] = queue = deque(t for t in queue if t.task_id != task_id)
+            if was_head and queue:
+                self._started[worker] = now
+        self._copies.get(task_id, set()).discard(worker)
+        task = self._open.pop(task_id, None)
+        if task is None:
+            return False
+        self._point_times.setdefault(task.point_id, []).append(duration)
+        self._all_times.append(duration)
+        return True
+
+    # -- helpers -----------------------------------------------------------------
+    def _pop(self) -> Task | None:
+        while self._fresh:
+            task = self._fresh.popleft()
+            if task.task_id not in self._open:
+                continue
+            expected = self.expected(task.point_id)
+            if expected is None:
+                return task
+            heapq.heappush(self._known, (-expected, task.task_id, task))
+        while self._known:
+            task = heapq.heappop(self._known)[2]
+            if task.task_id in self._open:
+                return task
+        return None
+
+    def _assign(self, worker: int, task: Task, now: float) -> Run:
+        if not self._assigned[worker]:
+            self._started[worker] = now
+        self._assigned[worker].append(task)
+        self._queued.discard(task.task_id)
+        self._copies.setdefault(task.task_id, set()).add(worker)
+        return Run(worker, task)
+
+    def _steal(self, thief: int, now: float) -> list[Action]:
+        victim = max(self.workers, key=lambda w: len(self._assigned[w]))
+        if len(self._assigned[victim]) < 2:
+            return []
+        task = self._assigned[victim].pop()
+        self._copies[task.task_id].discard(victim)
+        return [Cancel(victim, task), self._assign(thief, task, now)]
+
+    def _reissue(self, worker: int, now: float) -> list[Action]:
+        typical = statistics.median(self._all_times) if self._all_times else None
+        worst, worst_ratio = None, self.straggler_factor
+        for w, queue in self._assigned.items():
+            if not queue or len(self._copies.get(queue[0].task_id, ())) > 1:
+                continue
+            elapsed = now - self._started[w]
+            expected = self.expected(queue[0].point_id) or typical
+            if expected is None or elapsed < self.straggler_min_seconds:
+                continue
+            ratio = elapsed / max(expected, 1e-9)
+            if ratio > worst_ratio:
+                worst, worst_ratio = queue[0], ratio
+        return [self._assign(worker, worst, now)] if worst is not None else []

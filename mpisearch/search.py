@@ -1,0 +1,128 @@
+"""MPISearchCV: scikit-learn's SearchCV API, evaluated on MPI ranks."""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, MetaEstimatorMixin
+from sklearn.utils import get_tags
+from sklearn.utils.validation import check_is_fitted
+
+from . import engine
+from .runtime import resolve_comm
+from .space import SearchSpace
+
+
+class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
+    """Hyperparameter search over ``space`` with cross-validation, on MPI ranks.
+
+    SPMD: under ``mpiexec`` every rank calls :meth:`fit` (ranks other than 0
+    may pass ``X=None, y=None``); rank 0 coordinates, the others evaluate
+    (point, fold) tasks. Without a launcher everything runs in this process.
+    Afterwards every rank has ``cv_results_``, ``best_params_``,
+    ``best_score_`` and ``best_index_``; ``best_estimator_`` is on rank 0.
+
+    ``space`` takes what GridSearchCV's ``param_grid`` and
+    RandomizedSearchCV's ``param_distributions`` take, plus ``Real``,
+    ``Integer`` and ``Categorical``.
+    """
+
+    def __init__(self, estimator: Any, space: Any, strategy: str = "grid", n_iter: int | None = None,
+                 cv: Any = 5, scoring: Any = None, refit: bool | str = True, random_state: int | None = None,
+                 error_score: Any = np.nan, max_time: float | None = None, out: Any = None,
+                 comm: Any = None) -> None:
+        self.estimator = estimator
+        self.space = space
+        self.strategy = strategy
+        self.n_iter = n_iter
+        self.cv = cv
+        self.scoring = scoring
+        self.refit = refit
+        self.random_state = random_state
+        self.error_score = error_score
+        self.max_time = max_time
+        self.out = out
+        self.comm = comm
+
+    def _spec(self) -> engine.SearchSpec:
+        return engine.SearchSpec(
+            estimator=self.estimator, space=SearchSpace(self.space), strategy=self.strategy,
+            n_iter=self.n_iter, random_state=self.random_state, scoring=self.scoring, refit=self.refit,
+            error_score=self.error_score, max_time=self.max_time, cv=self.cv,
+        )
+
+    def fit(self, X: Any, y: Any = None, groups: Any = None) -> MPISearchCV:
+        comm = resolve_comm(self.comm)
+        spec = self._spec()
+        is_root = comm is None or comm.Get_rank() == 0
+        journal = None
+        if self.out is not None and is_root:
+            from .output import Journal
+
+            journal = Journal.open(self.out)
+        try:
+            outcome = engine.search(spec, X, y, comm, groups, on_result=journal.write if journal else None)
+        finally:
+            if journal is not None:
+                journal.close()
+        self._store(outcome)
+        if is_root and self.refit and outcome.best_index is not None:
+            X, y = engine.prepare_data(X, y)
+            self.best_estimator_, self.refit_time_ = engine.refit(spec, outcome, X, y)
+            outcome.info["refit_s"] = self.refit_time_
+        if is_root and self.out is not None:
+            from .output import write_outputs
+
+            write_outputs(self.out, outcome, getattr(self, "best_estimator_", None))
+        return self
+
+    def _store(self, outcome: engine.Outcome) -> None:
+        self.cv_results_ = outcome.cv_results
+        self.n_splits_ = outcome.n_splits
+        self.multimetric_ = outcome.metrics != ["score"]
+        self.scorer_names_ = outcome.metrics
+        self.refit_metric_ = outcome.rank_metric
+        self.run_info_ = outcome.info
+        if outcome.best_index is not None:
+            self.best_index_ = outcome.best_index
+            self.best_params_ = outcome.best_params
+            self.best_score_ = outcome.best_score
+        self._outcome = outcome
+
+    # -- delegation to the refitted best estimator, as scikit-learn's SearchCV -------
+    def _best(self) -> Any:
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_
+
+    def predict(self, X: Any) -> Any:
+        return self._best().predict(X)
+
+    def predict_proba(self, X: Any) -> Any:
+        return self._best().predict_proba(X)
+
+    def decision_function(self, X: Any) -> Any:
+        return self._best().decision_function(X)
+
+    def transform(self, X: Any) -> Any:
+        return self._best().transform(X)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        from .scoring import make_scorers
+
+        scorer = make_scorers(self.scoring, self.estimator)[self.refit_metric_]
+        return scorer(self._best(), X, y)
+
+    @property
+    def classes_(self) -> Any:
+        return self._best().classes_
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        sub = get_tags(self.estimator)
+        tags.estimator_type = sub.estimator_type
+        tags.classifier_tags = deepcopy(sub.classifier_tags)
+        tags.regressor_tags = deepcopy(sub.regressor_tags)
+        tags.input_tags.sparse = sub.input_tags.sparse
+        return tags

@@ -1,0 +1,254 @@
+"""Search spaces: dimensions, grid expansion and sampling.
+
+No MPI and no scikit-learn here. A space is a list of *subspaces* (as in
+scikit-learn's ``param_grid`` given as a list of dicts); each subspace maps a
+parameter name to a dimension.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+Params = dict[str, Any]
+
+
+class Dimension:
+    """One searched parameter. Finite dimensions can be enumerated."""
+
+    finite: bool = False
+
+    def values(self) -> list[Any]:
+        raise TypeError(f"{self!r} is an interval and cannot be enumerated")
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        raise NotImplementedError
+
+    def to_unit(self, value: Any) -> float:
+        """Map a value to [0, 1] (used by model-based strategies)."""
+        raise NotImplementedError
+
+    def from_unit(self, u: float) -> Any:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Real(Dimension):
+    """A real interval ``[low, high]``, uniform or log-uniform."""
+
+    low: float
+    high: float
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        _check_bounds(self.low, self.high, self.log, "Real")
+
+    def sample(self, rng: np.random.Generator) -> float:
+        return self.from_unit(float(rng.random()))
+
+    def to_unit(self, value: Any) -> float:
+        lo, hi, v = _scaled(self.low, self.high, float(value), self.log)
+        return (v - lo) / (hi - lo) if hi > lo else 0.0
+
+    def from_unit(self, u: float) -> float:
+        lo, hi, _ = _scaled(self.low, self.high, self.low, self.log)
+        v = lo + min(max(u, 0.0), 1.0) * (hi - lo)
+        v = math.exp(v) if self.log else v
+        return float(min(max(v, self.low), self.high))
+
+
+@dataclass(frozen=True)
+class Integer(Dimension):
+    """An integer interval ``[low, high]`` (both included), optionally log-scaled."""
+
+    low: int
+    high: int
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if int(self.low) != self.low or int(self.high) != self.high:
+            raise ValueError(f"Integer bounds must be integers, got low={self.low!r}, high={self.high!r}")
+        _check_bounds(self.low, self.high, self.log, "Integer")
+
+    def sample(self, rng: np.random.Generator) -> int:
+        return self.from_unit(float(rng.random()))
+
+    def to_unit(self, value: Any) -> float:
+        if self.log:  # inverse of from_unit: cell [k, k+1) in log space
+            lo, hi, v = _scaled(self.low, self.high + 1, float(value) + 0.5, True)
+        else:
+            lo, hi, v = self.low - 0.5, self.high + 0.5, float(value)
+        return (v - lo) / (hi - lo)
+
+    def from_unit(self, u: float) -> int:
+        u = min(max(u, 0.0), 1.0)
+        if self.log:
+            v = math.exp(math.log(self.low) + u * (math.log(self.high + 1) - math.log(self.low)))
+            return int(min(max(math.floor(v), self.low), self.high))
+        return int(min(self.low + math.floor(u * (self.high - self.low + 1)), self.high))
+
+
+@dataclass(frozen=True)
+class Categorical(Dimension):
+    """A finite set of values, in the order given."""
+
+    categories: tuple[Any, ...]
+
+    finite = True
+
+    def __init__(self, values: Sequence[Any]) -> None:
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise TypeError(f"Categorical needs a list of values, got {values!r}")
+        if len(values) == 0:
+            raise ValueError("Categorical needs at least one value")
+        object.__setattr__(self, "categories", tuple(values))
+
+    def values(self) -> list[Any]:
+        return list(self.categories)
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        return self.categories[int(rng.integers(len(self.categories)))]
+
+    def to_unit(self, value: Any) -> float:
+        return (self.categories.index(value) + 0.5) / len(self.categories)
+
+    def from_unit(self, u: float) -> Any:
+        k = min(int(min(max(u, 0.0), 1.0) * len(self.categories)), len(self.categories) - 1)
+        return self.categories[k]
+
+
+class Distribution(Dimension):
+    """A scipy.stats frozen distribution (anything with ``rvs``)."""
+
+    def __init__(self, dist: Any) -> None:
+        self.dist = dist
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        value = self.dist.rvs(random_state=rng)
+        return value.item() if isinstance(value, np.generic) else value
+
+    def __repr__(self) -> str:
+        return f"Distribution({self.dist!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Distribution) and other.dist is self.dist
+
+    __hash__ = object.__hash__
+
+
+def _check_bounds(low: float, high: float, log: bool, kind: str) -> None:
+    if not low <= high:
+        raise ValueError(f"{kind} needs low <= high, got low={low!r}, high={high!r}")
+    if log and low <= 0:
+        raise ValueError(f"{kind} with log=True needs low > 0, got low={low!r}")
+
+
+def _scaled(low: float, high: float, value: float, log: bool) -> tuple[float, float, float]:
+    if log:
+        return math.log(low), math.log(high), math.log(value)
+    return low, high, value
+
+
+def as_dimension(value: Any) -> Dimension:
+    """Turn what scikit-learn accepts (a list, a scipy distribution) into a Dimension."""
+    if isinstance(value, Dimension):
+        return value
+    if hasattr(value, "rvs"):
+        return Distribution(value)
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(
+            f"expected a list of values, a scipy.stats distribution, or Real/Integer/Categorical; got {value!r}"
+        )
+    if len(value) == 0:
+        raise ValueError("a list of values must not be empty")
+    return Categorical(value)
+
+
+class SearchSpace:
+    """A union of subspaces, like scikit-learn's ``param_grid`` list of dicts."""
+
+    def __init__(self, space: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+        subspaces = [space] if isinstance(space, Mapping) else list(space)
+        if not subspaces:
+            raise ValueError("the search space is empty")
+        self.subspaces: list[dict[str, Dimension]] = [_subspace(s) for s in subspaces]
+
+    @property
+    def names(self) -> list[str]:
+        """Parameter names in first-seen order (sorted within each subspace)."""
+        seen: dict[str, None] = {}
+        for sub in self.subspaces:
+            seen.update(dict.fromkeys(sorted(sub)))
+        return list(seen)
+
+    @property
+    def finite(self) -> bool:
+        return all(d.finite for sub in self.subspaces for d in sub.values())
+
+    def intervals(self) -> list[str]:
+        """Names of the parameters that cannot be enumerated."""
+        return [n for sub in self.subspaces for n, d in sub.items() if not d.finite]
+
+    def grid(self) -> list[Params]:
+        """All points, in scikit-learn's ParameterGrid order."""
+        return [p for sub in self.subspaces for p in _expand(sub)]
+
+    def grid_size(self) -> int:
+        return sum(math.prod(len(d.values()) for d in sub.values()) for sub in self.subspaces)
+
+    def sample(self, n: int, rng: np.random.Generator) -> list[Params]:
+        """``n`` random points; without replacement when the space is finite."""
+        if self.finite:
+            grid = self.grid()
+            idx = rng.choice(len(grid), size=min(n, len(grid)), replace=False)
+            return [grid[int(i)] for i in idx]
+        return [self._sample_one(rng) for _ in range(n)]
+
+    def _sample_one(self, rng: np.random.Generator) -> Params:
+        sub = self.subspaces[int(rng.integers(len(self.subspaces)))]
+        return {name: sub[name].sample(rng) for name in sorted(sub)}
+
+
+def _subspace(space: Mapping[str, Any]) -> dict[str, Dimension]:
+    if not isinstance(space, Mapping):
+        raise TypeError(f"a search space must be a dict or a list of dicts, got {space!r}")
+    out = {}
+    for name, value in space.items():
+        try:
+            out[str(name)] = as_dimension(value)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"parameter '{name}': {exc}") from None
+    return out
+
+
+def _expand(sub: Mapping[str, Dimension]) -> list[Params]:
+    names = sorted(sub)
+    if not names:
+        return [{}]
+    values = [sub[n].values() for n in names]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def point_key(params: Mapping[str, Any]) -> str:
+    """A deterministic text key for a point (used by the journal and dedup)."""
+    return json.dumps({k: _jsonable(v) for k, v in sorted(params.items())}, sort_keys=True)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return repr(value)

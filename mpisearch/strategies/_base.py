@@ -1,0 +1,74 @@
+"""The strategy interface: what to evaluate next (ask) and what was learnt (tell).
+
+Who calls what, and when (the coordinator on rank 0 is the only caller):
+
+- ``ask(n)`` whenever workers could take more work; returns up to ``n`` new
+  points. An empty list while ``finished`` is False means "wait for results".
+- ``tell(results)`` once per point, after *all* of its folds are done.
+- ``finished`` is True once ``ask`` will never return another point.
+
+Strategies never evaluate anything and never see data.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..space import Params, SearchSpace
+
+
+@dataclass(frozen=True)
+class PointResult:
+    """What a strategy learns about one finished point."""
+
+    point_id: int
+    params: Params
+    score: float  # mean over folds of the ranking metric; NaN if every fold failed
+
+
+class Strategy(ABC):
+    """Base class of search strategies (ask/tell)."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+
+    @abstractmethod
+    def ask(self, n: int) -> list[Params]:
+        """Return up to ``n`` new points to evaluate."""
+
+    def tell(self, results: Sequence[PointResult]) -> None:  # noqa: B027 - optional hook
+        """Learn from finished points (all folds done). Default: ignore."""
+
+    @property
+    @abstractmethod
+    def finished(self) -> bool:
+        """True once ``ask`` will never return another point."""
+
+    @property
+    def total(self) -> int | None:
+        """Number of points this strategy will propose, when known in advance."""
+        return None
+
+
+class ListStrategy(Strategy):
+    """A strategy whose points are fixed up front (grid, random)."""
+
+    def __init__(self, space: SearchSpace, points: list[Params]) -> None:
+        super().__init__(space)
+        self._points = points
+        self._next = 0
+
+    def ask(self, n: int) -> list[Params]:
+        batch = self._points[self._next : self._next + max(n, 0)]
+        self._next += len(batch)
+        return batch
+
+    @property
+    def finished(self) -> bool:
+        return self._next >= len(self._points)
+
+    @property
+    def total(self) -> int:
+        return len(self._points)

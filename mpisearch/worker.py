@@ -1,0 +1,77 @@
+"""A worker: keeps a local queue of tasks, evaluates them, reports results.
+
+Transport-independent: :class:`Worker` only reacts to messages and runs tasks;
+:func:`serve` is the loop that connects it to a transport (MPI ranks 1..N-1).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections import deque
+from typing import Any
+
+from .data.dataset import Dataset
+from .evaluate import fit_and_score
+from .scoring import Scorers
+from .space import Params
+from .transport._base import COORDINATOR, Bye, CancelTask, Result, RunTask, Stop, Transport
+
+# How long an idle worker waits in one poll; the transport sleeps inside, so
+# this only bounds how late a worker notices a message (it never spins).
+IDLE_POLL_SECONDS = 1.0
+
+
+class Worker:
+    def __init__(self, estimator: Any, dataset: Dataset, scorers: Scorers) -> None:
+        self.estimator = estimator
+        self.dataset = dataset
+        self.scorers = scorers
+        self.queue: deque[RunTask] = deque()
+        self.params: dict[int, Params] = {}
+        self.stopped = False
+        self.n_tasks = 0
+        self.busy_seconds = 0.0
+        self.started = time.perf_counter()
+
+    def receive(self, msg: Any) -> None:
+        if isinstance(msg, RunTask):
+            if msg.params is not None:
+                self.params[msg.point_id] = msg.params
+            self.queue.append(msg)
+        elif isinstance(msg, CancelTask):
+            self.queue = deque(t for t in self.queue if t.task_id != msg.task_id)
+        elif isinstance(msg, Stop):
+            self.queue.clear()
+            self.stopped = True
+        else:
+            raise TypeError(f"worker got an unexpected message {msg!r}")
+
+    def run_next(self) -> Result:
+        task = self.queue.popleft()
+        start = time.perf_counter()
+        result = fit_and_score(self.estimator, self.params[task.point_id], self.dataset, task.fold, self.scorers)
+        self.busy_seconds += time.perf_counter() - start
+        self.n_tasks += 1
+        return Result(task.task_id, task.point_id, task.fold, result)
+
+    def stats(self) -> dict[str, Any]:
+        wall = time.perf_counter() - self.started
+        return {"host": socket.gethostname(), "pid": os.getpid(), "tasks": self.n_tasks,
+                "busy_s": self.busy_seconds, "idle_s": max(wall - self.busy_seconds, 0.0)}
+
+
+def serve(worker: Worker, transport: Transport) -> None:
+    """Worker-rank loop: drain messages, run the next task, until told to stop."""
+    while True:
+        timeout = 0.0 if worker.queue else IDLE_POLL_SECONDS
+        got = transport.poll(timeout)
+        while got is not None:
+            worker.receive(got[1])
+            got = transport.poll(0.0)
+        if worker.queue:
+            transport.send(worker.run_next(), COORDINATOR)
+        elif worker.stopped:
+            transport.send(Bye(worker.stats()), COORDINATOR)
+            return
