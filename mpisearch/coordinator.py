@@ -17,6 +17,9 @@ from .transport._base import Bye, CancelTask, Result, RunTask, Stop, Transport
 # scheduler (stragglers) and the time budget. Messages end the wait at once.
 POLL_SECONDS = 0.05
 
+# Points asked from the strategy per worker at each top-up (see _batch_points).
+BATCH_POINTS_PER_WORKER = 2
+
 Clock = Callable[[], float]
 
 
@@ -80,13 +83,19 @@ class Coordinator:
     def _top_up(self) -> None:
         if self.stats.timed_out or self.strategy.finished:
             return
-        want = 2 * len(self.workers) * self.scheduler.prefetch - self.scheduler.n_queued
-        if want <= 0:
+        if self.scheduler.n_queued >= len(self.workers) * self.scheduler.prefetch:
             return
-        n = self.strategy.total or math.ceil(want / self.table.n_folds)
-        points = self.strategy.ask(n)
+        points = self.strategy.ask(self._batch_points())
         ids = [self.table.add_point(p) for p in points]
         self.scheduler.add(self._tasks(ids))
+
+    def _batch_points(self) -> int:
+        """Points per ask: enough to refill every prefetch queue twice, and at least
+        two per worker. Batches are split fold-major (fold 0 of each point first,
+        which measures their cost for longest-first ordering); small batches keep
+        points finishing steadily, so a time limit leaves few half-done points."""
+        refill = 2 * len(self.workers) * self.scheduler.prefetch
+        return max(BATCH_POINTS_PER_WORKER * len(self.workers), math.ceil(refill / self.table.n_folds))
 
     def _tasks(self, point_ids: list[int]) -> list[Task]:
         tasks = []

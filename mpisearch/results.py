@@ -98,26 +98,27 @@ class ResultTable:
         params = [self.points[p] for p in ids]
         results: dict[str, Any] = {}
         times = [[self.tasks[(p, k)] for k in range(self.n_folds)] for p in ids]
-        _store(results, "fit_time", [[t.fit_time for t in row] for row in times])
-        _store(results, "score_time", [[t.score_time for t in row] for row in times])
+        _store(results, "fit_time", self._array([[t.fit_time for t in row] for row in times]))
+        _store(results, "score_time", self._array([[t.score_time for t in row] for row in times]))
         results.update(param_columns(params))
         results["params"] = params
         for metric in self.metrics:
-            table = [self.scores(p, metric) for p in ids]
+            table = self._array([self.scores(p, metric) for p in ids])
             _store(results, f"test_{metric}", table, splits=True, rank=True)
         return results
 
+    def _array(self, rows: Sequence[Sequence[float]]) -> np.ndarray:
+        return np.array(rows, dtype=np.float64).reshape(len(rows), self.n_folds)
 
-def _store(results: dict[str, Any], key: str, rows: Sequence[Sequence[float]],
-           splits: bool = False, rank: bool = False) -> None:
-    """Mean/std/splits/rank columns, computed exactly as scikit-learn does."""
-    array = np.array(rows, dtype=np.float64).reshape(len(rows), -1)
+
+def _store(results: dict[str, Any], key: str, array: np.ndarray, splits: bool = False, rank: bool = False) -> None:
+    """Mean/std/splits/rank columns (points x folds), computed exactly as scikit-learn does."""
     if splits:
         for k in range(array.shape[1]):
             results[f"split{k}_{key}"] = array[:, k]
-    means = np.average(array, axis=1) if len(rows) else np.zeros(0)
+    means = np.average(array, axis=1) if len(array) else np.zeros(0)
     results[f"mean_{key}"] = means
-    results[f"std_{key}"] = np.sqrt(np.average((array - means[:, None]) ** 2, axis=1)) if len(rows) else means
+    results[f"std_{key}"] = np.sqrt(np.average((array - means[:, None]) ** 2, axis=1)) if len(array) else means
     if rank:
         results[f"rank_{key}"] = rank_scores(means)
 

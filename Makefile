@@ -1,0 +1,45 @@
+# Two entry points: `make demo` (a real search on the bundled digits data)
+# and `make test` (everything CI runs). Both create .venv and install into it.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# MPI test sizes: 1, 2, 3 ranks and one oversubscribed size (5 ranks on 2 cores).
+MPI_SIZES ?= 1 2 3 5
+MPI_TEST_TIMEOUT ?= 180
+
+.PHONY: setup demo test test-unit test-mpi lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[mpich,test]"
+	touch $@
+
+demo: setup
+	$(BIN)/mpiexec -n 3 $(BIN)/mpisearch run examples/digits_svc.toml --out results/demo
+	$(BIN)/mpisearch report results/demo
+
+lint: setup
+	$(BIN)/ruff check .
+
+test-unit: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Each size runs the SPMD tests under a per-test timeout and an outer
+# timeout, so a deadlock fails in minutes instead of hanging CI.
+test-mpi: setup
+	set -e; for n in $(MPI_SIZES); do \
+	  echo "== MPI tests on $$n ranks"; \
+	  timeout $(MPI_TEST_TIMEOUT) $(BIN)/mpiexec -n $$n $(BIN)/python -m mpi4py -m pytest --with-mpi \
+	    -q -p no:cacheprovider --timeout=120 tests/test_mpi.py; \
+	done
+
+test: lint test-unit test-mpi
+
+bench: setup
+	$(BIN)/python benchmarks/bench_vs_sklearn.py
+
+clean:
+	rm -rf $(VENV) results build *.egg-info

@@ -1,0 +1,38 @@
+"""Test estimators, importable by every rank (tests/ is on sys.path under pytest)."""
+
+from __future__ import annotations
+
+import time
+
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+
+
+class FailingClassifier(ClassifierMixin, BaseEstimator):
+    """LogisticRegression that raises in fit when ``fail`` is True."""
+
+    def __init__(self, C=1.0, fail=False):
+        self.C = C
+        self.fail = fail
+
+    def fit(self, X, y):
+        if self.fail:
+            raise ValueError("this point always fails")
+        self.model_ = LogisticRegression(C=self.C, max_iter=500).fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+class SleepyClassifier(FailingClassifier):
+    """Sleeps ``delay`` seconds in fit: simulated cost without using a core."""
+
+    def __init__(self, C=1.0, fail=False, delay=0.0):
+        super().__init__(C=C, fail=fail)
+        self.delay = delay
+
+    def fit(self, X, y):
+        time.sleep(self.delay)
+        return super().fit(X, y)

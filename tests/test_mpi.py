@@ -1,0 +1,128 @@
+"""SPMD tests: run as ``mpiexec -n K python -m mpi4py -m pytest --with-mpi tests/test_mpi.py``.
+
+Every rank calls fit; rank 0 alone holds the data. Results must equal the
+one-process run to the last bit, whatever K (also oversubscribed).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from parity import assert_bitwise_equal, assert_same_results, case, cases
+
+pytestmark = pytest.mark.mpi(min_size=1)
+
+MPI = pytest.importorskip("mpi4py.MPI")
+COMM = MPI.COMM_WORLD
+ROOT = COMM.Get_rank() == 0
+
+
+def fit_everywhere(make_search, X, y):
+    """Fit on COMM_WORLD (data on rank 0 only) and, on rank 0, in one process."""
+    search = make_search(COMM).fit(X if ROOT else None, y if ROOT else None)
+    local = make_search(MPI.COMM_SELF).fit(X, y) if ROOT else None
+    return search, local
+
+
+@pytest.mark.parametrize("name", [c[0] for c in cases()])
+def test_grid_equals_gridsearchcv_and_one_process(name):
+    from sklearn.model_selection import GridSearchCV
+
+    from mpisearch import MPISearchCV
+
+    _, est, grid, scoring, refit, X, y = case(name)
+    search, local = fit_everywhere(lambda c: MPISearchCV(est, grid, scoring=scoring, refit=refit, comm=c), X, y)
+    assert search.best_params_ == search.cv_results_["params"][search.best_index_]
+    if ROOT:
+        assert_bitwise_equal(search.cv_results_, local.cv_results_)
+        theirs = GridSearchCV(est, grid, scoring=scoring, refit=refit).fit(X, y)
+        assert_same_results(search.cv_results_, theirs.cv_results_)
+        np.testing.assert_array_equal(search.predict(X), theirs.predict(X))
+        assert search.run_info_["ranks"] == COMM.Get_size()
+        assert len(search.run_info_["workers"]) == max(COMM.Get_size() - 1, 1)
+    all_best = COMM.allgather(search.best_params_)
+    assert all(b == all_best[0] for b in all_best)
+
+
+def test_random_search_is_identical_for_any_number_of_ranks():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    from mpisearch import MPISearchCV, Real
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = X / X.max(axis=0)
+    space = {"C": Real(1e-3, 1e3, log=True), "fit_intercept": [True, False]}
+    make = lambda c: MPISearchCV(LogisticRegression(max_iter=300), space, strategy="random",  # noqa: E731
+                                 n_iter=12, random_state=7, scoring=["accuracy", "roc_auc"], comm=c)
+    search, local = fit_everywhere(make, X, y)
+    if ROOT:
+        assert_bitwise_equal(search.cv_results_, local.cv_results_)
+    gathered = COMM.allgather(search.cv_results_["mean_test_accuracy"].tobytes())
+    assert len(set(gathered)) == 1
+
+
+def test_failing_fits_get_error_score_on_every_rank():
+    from estimators import FailingClassifier
+    from sklearn.datasets import load_iris
+
+    from mpisearch import MPISearchCV
+
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search = MPISearchCV(FailingClassifier(), {"C": [0.1, 1.0], "fail": [False, True]}, comm=COMM)
+        search.fit(X if ROOT else None, y if ROOT else None)
+    assert np.isnan(search.cv_results_["mean_test_score"][1::2]).all()
+    assert not np.isnan(search.cv_results_["mean_test_score"][0::2]).any()
+
+
+def test_errors_raise_on_every_rank_and_nobody_hangs():
+    from estimators import FailingClassifier
+    from sklearn.datasets import load_iris
+    from sklearn.svm import SVC
+
+    from mpisearch import MPISearchCV
+    from mpisearch.errors import InputError, SearchFailedError
+    from mpisearch.results import TaskFailedError
+
+    X, y = load_iris(return_X_y=True)
+    data = (X, y) if ROOT else (None, None)
+    with pytest.raises(InputError, match="not a parameter of SVC"):
+        MPISearchCV(SVC(), {"Cx": [1.0]}, comm=COMM).fit(*data)
+    with pytest.raises(SearchFailedError, match="fits failed"):
+        MPISearchCV(FailingClassifier(fail=True), {"C": [1.0, 2.0]}, comm=COMM).fit(*data)
+    with pytest.raises(TaskFailedError, match="always fails"):
+        MPISearchCV(FailingClassifier(), {"fail": [False, True]}, error_score="raise", comm=COMM).fit(*data)
+    search = MPISearchCV(SVC(), {"C": [1.0]}, cv=3, comm=COMM).fit(*data)  # still in step afterwards
+    assert search.best_params_ == {"C": 1.0}
+
+
+@pytest.mark.parametrize("kind", ["float32", "sparse", "strings"])
+def test_dataset_ships_as_buffers_and_arrives_read_only(kind):
+    from mpisearch.data.dataset import Dataset
+    from mpisearch.data.shipping import bcast_dataset
+
+    rng = np.random.default_rng(0)
+    X = rng.random((50, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 50)
+    if kind == "sparse":
+        X = sp.random(50, 30, density=0.1, format="csr", random_state=1)
+    if kind == "strings":
+        y = np.array(["cat", "dog", "wolf"])[y]
+    folds = [(np.arange(0, 40), np.arange(40, 50)), (np.arange(10, 50), np.arange(0, 10))]
+    got = bcast_dataset(Dataset(X, y, folds) if ROOT else None, COMM)
+    dense = X.toarray() if sp.issparse(X) else X
+    got_dense = got.X.toarray() if sp.issparse(got.X) else got.X
+    np.testing.assert_array_equal(got_dense, dense)
+    assert got_dense.dtype == dense.dtype and sp.issparse(got.X) == sp.issparse(X)
+    np.testing.assert_array_equal(got.y, y)
+    for (a, b), (c, d) in zip(got.folds, folds, strict=True):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    if not ROOT:
+        arr = got.X.data if sp.issparse(got.X) else got.X
+        assert not arr.flags.writeable and not got.y.flags.writeable

@@ -1,0 +1,151 @@
+"""Scheduler policies, with a fake clock and a simulated cluster (no MPI)."""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+import pytest
+
+from mpisearch.scheduler import Cancel, Run, Scheduler, Task
+
+
+def tasks(n_points: int, n_folds: int) -> list[Task]:
+    out, tid = [], 0
+    for fold in range(n_folds):
+        for p in range(n_points):
+            out.append(Task(tid, p, fold))
+            tid += 1
+    return out
+
+
+def runs(actions) -> list[Run]:
+    return [a for a in actions if isinstance(a, Run)]
+
+
+def test_prefetch_fills_every_worker_up_to_depth():
+    s = Scheduler([1, 2, 3], prefetch=2)
+    s.add(tasks(10, 1))
+    actions = s.dispatch(0.0)
+    per_worker = {w: sum(1 for a in runs(actions) if a.worker == w) for w in (1, 2, 3)}
+    assert per_worker == {1: 2, 2: 2, 3: 2}
+    assert s.n_queued == 4 and s.n_open == 10
+    assert s.dispatch(0.0) == []  # nothing more until a result comes back
+
+
+def test_unknown_points_first_then_longest_expected_first():
+    s = Scheduler([1], prefetch=1)
+    s.add(tasks(3, 2))  # fold 0 of points 0,1,2 then fold 1 of points 0,1,2
+    order, now = [], 0.0
+    durations = {0: 1.0, 1: 5.0, 2: 3.0}
+    while s.n_open:
+        (run,) = runs(s.dispatch(now))
+        order.append((run.task.point_id, run.task.fold))
+        now += durations[run.task.point_id]
+        assert s.complete(1, run.task.task_id, durations[run.task.point_id], now)
+    assert order == [(0, 0), (1, 0), (2, 0), (1, 1), (2, 1), (0, 1)]
+
+
+def test_idle_worker_steals_not_started_task_from_longest_queue():
+    s = Scheduler([1, 2], prefetch=3)
+    s.add(tasks(4, 1))
+    first = runs(s.dispatch(0.0))
+    assert [a.worker for a in first] == [1, 1, 1, 2]
+    head_of_2 = first[3].task
+    assert s.complete(2, head_of_2.task_id, 1.0, 1.0)
+    actions = s.dispatch(1.0)
+    cancel = [a for a in actions if isinstance(a, Cancel)]
+    assert cancel == [Cancel(1, first[2].task)]  # the victim's last, not-started task
+    assert runs(actions) == [Run(2, first[2].task)]
+
+
+def test_late_result_of_a_stolen_task_is_a_duplicate():
+    s = Scheduler([1, 2], prefetch=3)
+    s.add(tasks(4, 1))
+    first = runs(s.dispatch(0.0))
+    s.complete(2, first[3].task.task_id, 1.0, 1.0)
+    s.dispatch(1.0)  # worker 2 steals first[2] from worker 1
+    stolen = first[2].task
+    assert s.complete(2, stolen.task_id, 1.0, 2.0) is True
+    assert s.complete(1, stolen.task_id, 1.0, 2.5) is False  # victim had started it anyway
+
+
+def test_straggler_is_reissued_once_and_first_result_wins():
+    s = Scheduler([1, 2], prefetch=1, straggler_factor=3.0, straggler_min_seconds=1.0)
+    s.add(tasks(3, 1))
+    a = runs(s.dispatch(0.0))
+    assert s.complete(2, a[1].task.task_id, 1.0, 1.0)
+    b = runs(s.dispatch(1.0))  # worker 2 takes the last queued task
+    assert s.complete(2, b[0].task.task_id, 1.0, 2.0)
+    assert s.dispatch(2.5) == []  # worker 1 at 2.5 s: not yet 3x the 1 s median
+    (copy,) = s.dispatch(3.5)
+    assert copy == Run(2, a[0].task)
+    assert s.dispatch(10.0) == []  # never a third copy
+    assert s.complete(2, a[0].task.task_id, 1.0, 4.5) is True
+    assert s.complete(1, a[0].task.task_id, 9.0, 9.0) is False
+    assert s.n_open == 0
+
+
+def test_short_tasks_are_never_duplicated():
+    s = Scheduler([1, 2], prefetch=1, straggler_min_seconds=1.0)
+    s.add(tasks(2, 1))
+    a = runs(s.dispatch(0.0))
+    s.complete(2, a[1].task.task_id, 0.01, 0.01)
+    assert s.dispatch(0.5) == []  # 50x the median but under a second
+
+
+def test_drop_point_and_drop_queued_forget_only_unassigned_tasks():
+    s = Scheduler([1], prefetch=1)
+    s.add(tasks(2, 3))
+    (run,) = runs(s.dispatch(0.0))
+    dropped = s.drop_point(run.task.point_id)
+    assert [t.fold for t in dropped] == [1, 2]
+    assert s.n_open == 4  # the running one and the 3 of the other point
+    assert len(s.drop_queued()) == 3
+    assert s.n_open == 1 and s.n_queued == 0
+
+
+def simulate(n_workers: int, durations: dict[int, float], n_folds: int, prefetch: int = 2):
+    """Run a whole schedule on a simulated cluster; return (makespan, results per task)."""
+    s = Scheduler(list(range(1, n_workers + 1)), prefetch=prefetch)
+    s.add(tasks(len(durations), n_folds))
+    queues = {w: deque() for w in s.workers}
+    finish = {w: 0.0 for w in s.workers}  # when the head task of w ends
+    now, results = 0.0, {}
+    while s.n_open:
+        for action in s.dispatch(now):
+            if isinstance(action, Cancel):
+                q = queues[action.worker]
+                if action.task in list(q)[1:]:
+                    q.remove(action.task)
+                continue
+            q = queues[action.worker]
+            q.append(action.task)
+            if len(q) == 1:
+                finish[action.worker] = now + durations[action.task.point_id]
+        busy = [w for w in s.workers if queues[w]]
+        w = min(busy, key=lambda w: finish[w])
+        now = finish[w]
+        task = queues[w].popleft()
+        if s.complete(w, task.task_id, durations[task.point_id], now):
+            assert task.task_id not in results
+            results[task.task_id] = w
+        if queues[w]:
+            finish[w] = now + durations[queues[w][0].point_id]
+    return now, results
+
+
+@pytest.mark.parametrize("n_workers", [1, 2, 5, 16])
+def test_simulated_run_completes_every_task_once_near_the_lower_bound(n_workers):
+    rng = random.Random(n_workers)
+    durations = {p: rng.uniform(0.2, 2.0) for p in range(60)}
+    makespan, results = simulate(n_workers, durations, n_folds=5)
+    assert len(results) == 300
+    total = 5 * sum(durations.values())
+    bound = max(total / n_workers, max(durations.values()))
+    assert makespan <= 1.03 * bound  # LPT plus stealing: within 3% of the optimum
+
+
+def test_scheduler_needs_workers():
+    with pytest.raises(ValueError):
+        Scheduler([])

@@ -1,0 +1,79 @@
+"""One contract test class, run against every strategy (as Optuna does for samplers)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mpisearch.errors import InputError
+from mpisearch.space import Categorical, Integer, Real, SearchSpace, point_key
+from mpisearch.strategies import PointResult, make_strategy
+
+FINITE = {"C": [0.1, 1.0, 10.0], "kernel": ["rbf", "linear"], "degree": Categorical([2, 3])}
+MIXED = {"C": Real(1e-3, 1e3, log=True), "n": Integer(1, 9), "kernel": ["rbf", "linear"]}
+
+CASES = {
+    "grid": (FINITE, {}),
+    "random-finite": (FINITE, {"n_iter": 7, "random_state": 0}),
+    "random-mixed": (MIXED, {"n_iter": 15, "random_state": 3}),
+}
+
+
+def build(case: str):
+    space, kwargs = CASES[case]
+    name = case.split("-")[0]
+    return make_strategy(name, SearchSpace(space), **kwargs)
+
+
+def drain(strategy, batch: int = 4):
+    points = []
+    while not strategy.finished:
+        new = strategy.ask(batch)
+        assert new, "ask returned nothing but the strategy is not finished"
+        assert len(new) <= batch
+        points += new
+        strategy.tell([PointResult(len(points) - len(new) + i, p, 0.5) for i, p in enumerate(new)])
+    return points
+
+
+@pytest.mark.parametrize("case", list(CASES))
+class TestStrategyContract:
+    def test_ask_respects_n_and_ends(self, case):
+        s = build(case)
+        points = drain(s)
+        assert s.finished and s.ask(5) == []
+        assert s.total is None or s.total == len(points)
+
+    def test_points_use_only_space_names(self, case):
+        names = set(CASES[case][0])
+        assert all(set(p) <= names for p in drain(build(case)))
+
+    def test_deterministic(self, case):
+        assert drain(build(case), 3) == drain(build(case), 5)
+
+    def test_ask_zero_is_empty(self, case):
+        assert build(case).ask(0) == []
+
+
+def test_grid_yields_the_whole_grid_in_order():
+    assert drain(make_strategy("grid", SearchSpace(FINITE))) == SearchSpace(FINITE).grid()
+
+
+def test_random_on_finite_space_never_repeats():
+    points = drain(make_strategy("random", SearchSpace(FINITE), n_iter=12, random_state=1))
+    assert len({point_key(p) for p in points}) == 12
+
+
+def test_random_depends_on_seed():
+    a = drain(make_strategy("random", SearchSpace(MIXED), n_iter=5, random_state=1))
+    b = drain(make_strategy("random", SearchSpace(MIXED), n_iter=5, random_state=2))
+    assert a != b
+
+
+def test_grid_over_interval_names_the_parameter():
+    with pytest.raises(InputError, match=r"space\.C: .*give values"):
+        make_strategy("grid", SearchSpace(MIXED))
+
+
+def test_unknown_strategy_suggests():
+    with pytest.raises(InputError, match="did you mean 'random'"):
+        make_strategy("randon", SearchSpace(FINITE))
