@@ -13,6 +13,7 @@ from .errors import InputError, SearchFailedError
 
 EXIT_INPUT = 2  # bad input (config, data, estimator, arguments)
 EXIT_FAILED = 1  # the search ran but failed (e.g. every fit failed)
+EXIT_INTERRUPTED = 99  # stopped by SIGTERM/SIGUSR1: partial results written, resumable
 
 
 class Parser(argparse.ArgumentParser):
@@ -33,6 +34,7 @@ def build_parser() -> Parser:
     run.add_argument("config", help="TOML config file")
     run.add_argument("--out", help="output directory (overrides output.dir)")
     run.add_argument("--resume", action="store_true", help="skip tasks already in the journal")
+    run.add_argument("--force", action="store_true", help="with --resume: resume even if the config changed")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override one config value, e.g. --set search.n_iter=20 (repeatable)")
     data = sub.add_parser("data", help="make or import HDF5 datasets")
@@ -88,8 +90,11 @@ def _quiet_fail(rank: int, message: str, status: int) -> NoReturn:
 def cmd_run(args: argparse.Namespace, comm: Any) -> int:
     from .runner import run_config
 
-    run_config(args.config, overrides=args.overrides, out=args.out, resume=args.resume, comm=comm)
-    return 0
+    outcome = run_config(args.config, overrides=args.overrides, out=args.out, resume=args.resume,
+                         force=args.force, comm=comm)
+    if outcome.info.get("abandoned") and comm is not None:
+        comm.Abort(EXIT_INTERRUPTED)  # workers are still inside fits past the grace period
+    return EXIT_INTERRUPTED if outcome.info.get("stopped") == "signal" else 0
 
 
 def cmd_data_make(args: argparse.Namespace, comm: Any = None) -> int:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .evaluate import TaskResult
 from .results import ResultTable
 from .scheduler import Cancel, Run, Scheduler, Task
+from .space import Params, point_key
 from .strategies import PointResult, Strategy
 from .transport._base import Bye, CancelTask, Result, RunTask, Stop, Transport
 
@@ -20,7 +22,11 @@ POLL_SECONDS = 0.05
 # Points asked from the strategy per worker at each top-up (see _batch_points).
 BATCH_POINTS_PER_WORKER = 2
 
+# Seconds running tasks may take to finish after a stop signal (search.grace).
+DEFAULT_GRACE_SECONDS = 60.0
+
 Clock = Callable[[], float]
+ResultHook = Callable[[int, int, TaskResult, Params], None]  # point_id, fold, result, params
 
 
 @dataclass
@@ -28,18 +34,40 @@ class RunStats:
     """What rank 0 measured, for run.json."""
 
     search_s: float = 0.0
+    cpu_s: float = 0.0  # CPU time of the coordinator's process during the search
     n_tasks: int = 0
+    n_resumed: int = 0  # tasks taken from the journal of an earlier run
     n_duplicates: int = 0
     n_stolen: int = 0
     workers: dict[int, dict[str, Any]] = field(default_factory=dict)
-    timed_out: bool = False
+    stopped: str | None = None  # why the search ended early: "max_time" or "signal"
+    abandoned: bool = False  # grace period over: running tasks were not waited for
+
+    @property
+    def timed_out(self) -> bool:
+        return self.stopped == "max_time"
+
+
+class StopRequest:
+    """Set from a signal handler (or anywhere) to end a search gracefully."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def request(self) -> None:
+        self.count += 1
+
+    @property
+    def requested(self) -> bool:
+        return self.count > 0
 
 
 class Coordinator:
     def __init__(self, strategy: Strategy, table: ResultTable, transport: Transport,
                  workers: Sequence[int], rank_metric: str, max_time: float | None = None,
-                 clock: Clock = time.monotonic,
-                 on_result: Callable[[int, int, Any, Any], None] | None = None) -> None:
+                 clock: Clock = time.monotonic, on_result: ResultHook | None = None,
+                 prior: Mapping[tuple[str, int], TaskResult] | None = None,
+                 stop: StopRequest | None = None, grace: float = DEFAULT_GRACE_SECONDS) -> None:
         self.strategy = strategy
         self.table = table
         self.transport = transport
@@ -48,19 +76,23 @@ class Coordinator:
         self.max_time = max_time
         self.clock = clock
         self.on_result = on_result
+        self.prior = prior or {}
+        self.stop = stop or StopRequest()
+        self.grace = grace
         self.scheduler = Scheduler(self.workers)
         self.stats = RunStats()
         self._seen: dict[int, set[int]] = {w: set() for w in self.workers}
         self._next_task = 0
-        self._hosts: dict[int, str] = {}
+        self._grace_end = math.inf
 
     def run(self) -> RunStats:
-        start = self.clock()
+        start, cpu_start = self.clock(), time.process_time()
         deadline = start + self.max_time if self.max_time else math.inf
         try:
             while not self._finished():
-                if self.clock() >= deadline:
-                    self._stop_early()
+                self._check_stop(deadline)
+                if self.stats.abandoned:
+                    break
                 self._top_up()
                 self._dispatch()
                 got = self.transport.poll(POLL_SECONDS)
@@ -68,20 +100,28 @@ class Coordinator:
                     self._handle(*got)
         finally:
             self.stats.search_s = self.clock() - start
-            self._shutdown()
+            self.stats.cpu_s = time.process_time() - cpu_start
+            if not self.stats.abandoned:
+                self._shutdown()
         return self.stats
 
     def _finished(self) -> bool:
-        return self.scheduler.n_open == 0 and (self.strategy.finished or self.stats.timed_out)
+        return self.scheduler.n_open == 0 and (self.strategy.finished or self.stats.stopped is not None)
 
-    def _stop_early(self) -> None:
-        """Time budget spent: hand out nothing new, let running tasks finish."""
-        if not self.stats.timed_out:
-            self.stats.timed_out = True
+    def _check_stop(self, deadline: float) -> None:
+        """Time budget spent or stop requested: hand out nothing new, let running tasks
+        finish (for at most the grace period after a signal; a second signal: at once)."""
+        now = self.clock()
+        if self.stats.stopped is None and (now >= deadline or self.stop.requested):
+            self.stats.stopped = "signal" if self.stop.requested else "max_time"
             self.scheduler.drop_queued()
+            if self.stop.requested:
+                self._grace_end = now + self.grace
+        if self.stop.count > 1 or now >= self._grace_end:
+            self.stats.abandoned = self.scheduler.n_open > 0
 
     def _top_up(self) -> None:
-        if self.stats.timed_out or self.strategy.finished:
+        if self.stats.stopped or self.strategy.finished:
             return
         if self.scheduler.n_queued >= len(self.workers) * self.scheduler.prefetch:
             return
@@ -98,9 +138,15 @@ class Coordinator:
         return max(BATCH_POINTS_PER_WORKER * len(self.workers), math.ceil(refill / self.table.n_folds))
 
     def _tasks(self, point_ids: list[int]) -> list[Task]:
+        """Tasks of new points, fold-major; folds found in the journal are not rerun."""
         tasks = []
         for fold in range(self.table.n_folds):  # fold-major: fold 0 of every point first
             for p in point_ids:
+                done = self.prior.get((point_key(self.table.points[p]), fold))
+                if done is not None:
+                    self.stats.n_resumed += 1
+                    self._record(p, fold, done)
+                    continue
                 tasks.append(Task(self._next_task, p, fold))
                 self._next_task += 1
         return tasks
@@ -125,16 +171,18 @@ class Coordinator:
         if not isinstance(msg, Result):
             raise TypeError(f"coordinator got an unexpected message {msg!r} from rank {source}")
         r = msg.result
-        first = self.scheduler.complete(source, msg.task_id, r.fit_time + r.score_time, self.clock())
-        if not first:
+        if not self.scheduler.complete(source, msg.task_id, r.fit_time + r.score_time, self.clock()):
             self.stats.n_duplicates += 1
             return
         self.stats.n_tasks += 1
-        if self.table.add(msg.point_id, msg.fold, r, where=f" on rank {source}"):
-            score = self.table.mean_score(msg.point_id, self.rank_metric)
-            self.strategy.tell([PointResult(msg.point_id, self.table.points[msg.point_id], score)])
-        if self.on_result is not None:
+        if self.on_result is not None:  # journal first: nothing is handed out before it is written
             self.on_result(msg.point_id, msg.fold, r, self.table.points[msg.point_id])
+        self._record(msg.point_id, msg.fold, r, where=f" on rank {source}")
+
+    def _record(self, point_id: int, fold: int, result: TaskResult, where: str = "") -> None:
+        if self.table.add(point_id, fold, result, where=where):
+            score = self.table.mean_score(point_id, self.rank_metric)
+            self.strategy.tell([PointResult(point_id, self.table.points[point_id], score)])
 
     def _shutdown(self) -> None:
         """Tell every worker to stop and wait for each one's Bye (late results are dropped)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
 
-from .coordinator import Coordinator
+from .coordinator import DEFAULT_GRACE_SECONDS, Coordinator, ResultHook, StopRequest
 from .cv import make_folds
 from .data.dataset import Dataset
 from .errors import InputError, did_you_mean
@@ -42,6 +42,16 @@ class SearchSpec:
     error_score: Any = np.nan
     max_time: float | None = None
     cv: Any = 5
+    grace: float = DEFAULT_GRACE_SECONDS
+
+
+@dataclass
+class RunControl:
+    """How the caller follows and steers a run (used on rank 0 only)."""
+
+    on_result: ResultHook | None = None  # called for each finished task (the journal)
+    prior: Mapping[tuple[str, int], Any] | None = None  # results of an earlier run, by (point key, fold)
+    stop: StopRequest | None = None  # set by a signal handler to stop gracefully
 
 
 @dataclass
@@ -64,9 +74,6 @@ class Outcome:
         if self.best_index is None:
             return None
         return float(self.cv_results[f"mean_test_{self.rank_metric}"][self.best_index])
-
-
-ResultHook = Callable[[int, int, Any, Any], None]  # point_id, fold, TaskResult, params
 
 
 def prepare_data(X: Any, y: Any) -> tuple[Any, np.ndarray | None]:
@@ -114,14 +121,15 @@ def plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None) -> tuple[Dataset,
 
 
 def search(spec: SearchSpec, X: Any, y: Any, comm: Any = None, groups: Any = None,
-           on_result: ResultHook | None = None) -> Outcome:
+           control: RunControl | None = None) -> Outcome:
     """Run a search on ``comm`` (None: in this process). SPMD: call on every rank."""
+    control = control or RunControl()
     if comm is None:
-        return _search_local(spec, X, y, groups, on_result)
+        return _search_local(spec, X, y, groups, control)
     from .data.shipping import bcast_object
 
     if comm.Get_rank() == 0:
-        return _search_root(spec, X, y, comm, groups, on_result)
+        return _search_root(spec, X, y, comm, groups, control)
     header = bcast_object(None, comm)
     if header[0] == "error":
         raise header[1]
@@ -139,25 +147,31 @@ def release_workers(comm: Any, exc: BaseException) -> None:
     bcast_object(("error", exc), comm)
 
 
-def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, on_result: ResultHook | None) -> Outcome:
+def _coordinator(spec: SearchSpec, planned: tuple[Any, ...], transport: Any, workers: list[int],
+                 control: RunControl) -> Coordinator:
+    _, table, strategy, metric = planned
+    return Coordinator(strategy, table, transport, workers, metric, spec.max_time, on_result=control.on_result,
+                       prior=control.prior, stop=control.stop, grace=spec.grace)
+
+
+def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, control: RunControl) -> Outcome:
     t0 = time.perf_counter()
-    dataset, table, strategy, metric = plan(spec, X, y, groups)
+    planned = plan(spec, X, y, groups)
+    dataset, table, _, metric = planned
     worker = Worker(spec.estimator, dataset, make_scorers(spec.scoring, spec.estimator))
-    coordinator = Coordinator(strategy, table, LocalTransport(worker), [WORKER_RANK], metric,
-                              spec.max_time, on_result=on_result)
-    stats = coordinator.run()
+    stats = _coordinator(spec, planned, LocalTransport(worker), [WORKER_RANK], control).run()
     info = {"ranks": 1, "setup_s": time.perf_counter() - t0 - stats.search_s, "bcast_s": 0.0}
     return _outcome(table, metric, stats, info)
 
 
-def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any,
-                 on_result: ResultHook | None) -> Outcome:
+def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any, control: RunControl) -> Outcome:
     from .data.shipping import bcast_dataset, bcast_object
     from .transport.mpi import MPITransport
 
     t0 = time.perf_counter()
     try:
-        dataset, table, strategy, metric = plan(spec, X, y, groups)
+        planned = plan(spec, X, y, groups)
+        dataset, table, _, metric = planned
     except Exception as exc:
         release_workers(comm, exc)
         raise
@@ -168,16 +182,16 @@ def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any,
     transport = MPITransport(comm)
     workers = list(range(1, comm.Get_size()))
     try:
-        coordinator = Coordinator(strategy, table, transport, workers, metric, spec.max_time, on_result=on_result)
-        stats = coordinator.run()
+        stats = _coordinator(spec, planned, transport, workers, control).run()
         info = {"ranks": comm.Get_size(), "setup_s": t1 - t0, "bcast_s": t2 - t1}
         outcome = _outcome(table, metric, stats, info)
     except BaseException as exc:
         transport.flush()
         bcast_object(exc, comm)
         raise
-    transport.flush()
-    bcast_object(outcome, comm)
+    if not stats.abandoned:  # else workers are still inside fits: the caller aborts them
+        transport.flush()
+        bcast_object(outcome, comm)
     return outcome
 
 
@@ -213,10 +227,14 @@ def _stats_info(stats: Any) -> dict[str, Any]:
     return {
         "coordinator_host": socket.gethostname(),
         "search_s": stats.search_s,
+        "coordinator_cpu_s": stats.cpu_s,
         "tasks": stats.n_tasks,
         "duplicate_results": stats.n_duplicates,
         "stolen_tasks": stats.n_stolen,
         "timed_out": stats.timed_out,
+        "stopped": stats.stopped,
+        "abandoned": stats.abandoned,
+        "resumed_tasks": stats.n_resumed,
         "workers": workers,
         "utilisation": busy / (n * stats.search_s) if stats.search_s > 0 else math.nan,
     }

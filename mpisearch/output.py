@@ -14,7 +14,7 @@ import numpy as np
 
 from .engine import Outcome
 from .evaluate import TaskResult
-from .space import _jsonable
+from .space import jsonable, point_key
 
 JOURNAL = "journal.jsonl"
 
@@ -32,7 +32,7 @@ class Journal:
         return cls((path / JOURNAL).open("a", encoding="utf-8"))
 
     def write(self, point_id: int, fold: int, result: TaskResult, params: Any) -> None:
-        line = {"point": point_id, "params": _jsonable(params), "fold": fold, "scores": result.scores,
+        line = {"point": point_id, "params": jsonable(params), "fold": fold, "scores": result.scores,
                 "fit_time": result.fit_time, "score_time": result.score_time, "error": result.error}
         self.fh.write(json.dumps(line) + "\n")
         self.fh.flush()
@@ -41,20 +41,50 @@ class Journal:
         self.fh.close()
 
 
+def read_journal(path: str | os.PathLike[str]) -> dict[tuple[str, int], TaskResult]:
+    """Finished tasks of an earlier run, keyed by (point key, fold).
+
+    A torn line (a rank killed while writing it) is skipped; tasks are keyed by
+    their parameters, not by rank, order or point number, so a resumed run may
+    use another number of ranks.
+    """
+    done: dict[tuple[str, int], TaskResult] = {}
+    file = Path(path) / JOURNAL
+    if not file.is_file():
+        return done
+    for line in file.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+            key = (point_key(entry["params"]), int(entry["fold"]))
+            result = TaskResult(entry["scores"], entry["fit_time"], entry["score_time"], entry["error"])
+        except (ValueError, KeyError, TypeError):
+            continue  # torn or foreign line
+        done[key] = result
+    return done
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=_default) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
 def write_outputs(out: str | os.PathLike[str], outcome: Outcome, best_estimator: Any = None,
                   extra_info: dict[str, Any] | None = None) -> Path:
     path = Path(out)
     path.mkdir(parents=True, exist_ok=True)
     write_cv_results(path / "cv_results.csv", outcome.cv_results)
     if outcome.best_index is not None:
-        best = {"best_params": _jsonable(outcome.best_params), "best_score": outcome.best_score,
+        best = {"best_params": jsonable(outcome.best_params), "best_score": outcome.best_score,
                 "best_index": outcome.best_index, "metric": outcome.rank_metric}
-        _write_json(path / "best.json", best)
+        write_json(path / "best.json", best)
     if best_estimator is not None:
         import joblib
 
         joblib.dump(best_estimator, path / "best_model.pkl")
-    _write_json(path / "run.json", {**outcome.info, **(extra_info or {}), "versions": versions()})
+    write_json(path / "run.json", {**outcome.info, **(extra_info or {}), "versions": versions()})
     return path
 
 
@@ -71,22 +101,16 @@ def write_cv_results(path: Path, cv_results: dict[str, Any]) -> None:
 
 def _cell(column: Any, i: int, name: str) -> Any:
     if name == "params":
-        return json.dumps(_jsonable(column[i]), sort_keys=True)
+        return json.dumps(jsonable(column[i]), sort_keys=True)
     if isinstance(column, np.ma.MaskedArray) and column.mask is not np.ma.nomask and np.ma.getmaskarray(column)[i]:
         return ""
     value = column[i]
     if isinstance(value, (np.floating, float)):
         return repr(float(value))
-    value = _jsonable(value)
+    value = jsonable(value)
     if value is None:
         return "None"
     return value if isinstance(value, (int, float, str)) else json.dumps(value)
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_default) + "\n", encoding="utf-8")
-    tmp.replace(path)
 
 
 def _default(obj: Any) -> Any:

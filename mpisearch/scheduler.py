@@ -80,6 +80,7 @@ class Scheduler:
         self._copies: dict[int, set[int]] = {}         # task_id -> workers running it
         self._point_times: dict[int, list[float]] = {}
         self._all_times: list[float] = []
+        self._typical_cache: tuple[int, float | None] = (0, None)
         self._open: dict[int, Task] = {}               # tasks without a result yet
         self._queued: set[int] = set()                 # open and never assigned
 
@@ -185,15 +186,23 @@ class Scheduler:
         self._copies[task.task_id].discard(victim)
         return [Cancel(victim, task), self._assign(thief, task, now)]
 
+    def _typical(self) -> float | None:
+        """Median task duration so far (cached until a new result arrives)."""
+        if self._typical_cache[0] != len(self._all_times):
+            median = statistics.median(self._all_times) if self._all_times else None
+            self._typical_cache = (len(self._all_times), median)
+        return self._typical_cache[1]
+
     def _reissue(self, worker: int, now: float) -> list[Action]:
-        typical = statistics.median(self._all_times) if self._all_times else None
         worst, worst_ratio = None, self.straggler_factor
         for w, queue in self._assigned.items():
             if not queue or len(self._copies.get(queue[0].task_id, ())) > 1:
                 continue
             elapsed = now - self._started[w]
-            expected = self.expected(queue[0].point_id) or typical
-            if expected is None or elapsed < self.straggler_min_seconds:
+            if elapsed < self.straggler_min_seconds:
+                continue
+            expected = self.expected(queue[0].point_id) or self._typical()
+            if expected is None:
                 continue
             ratio = elapsed / max(expected, 1e-9)
             if ratio > worst_ratio:

@@ -63,7 +63,8 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
 
             journal = Journal.open(self.out)
         try:
-            outcome = engine.search(spec, X, y, comm, groups, on_result=journal.write if journal else None)
+            control = engine.RunControl(on_result=journal.write if journal else None)
+            outcome = engine.search(spec, X, y, comm, groups, control)
         finally:
             if journal is not None:
                 journal.close()

@@ -239,16 +239,16 @@ def _expand(sub: Mapping[str, Dimension]) -> list[Params]:
 
 def point_key(params: Mapping[str, Any]) -> str:
     """A deterministic text key for a point (used by the journal and dedup)."""
-    return json.dumps({k: _jsonable(v) for k, v in sorted(params.items())}, sort_keys=True)
+    return json.dumps({k: jsonable(v) for k, v in sorted(params.items())}, sort_keys=True)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     return repr(value)
