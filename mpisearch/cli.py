@@ -120,7 +120,11 @@ def cmd_report(args: argparse.Namespace, comm: Any = None) -> int:
     best_file = path / "best.json"
     if not best_file.is_file():
         raise InputError(f"report: {path} holds no best.json; is it a finished run's output directory?")
-    best = json.loads(best_file.read_text())
+    try:
+        best = json.loads(best_file.read_text())
+        best["metric"], best["best_score"], best["best_index"], best["best_params"]  # noqa: B018
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"report: {best_file} is not a valid best.json ({exc})") from None
     print(f"best {best['metric']}: {best['best_score']:.6g} at point {best['best_index']}")
     print(f"best parameters: {json.dumps(best['best_params'], sort_keys=True)}")
     run_file = path / "run.json"

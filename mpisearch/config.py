@@ -19,7 +19,9 @@ from .space import Categorical, Dimension, Integer, Real, SearchSpace
 # section -> key -> (expected Python types, description for errors, default)
 SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str, Any]]] = {
     "data": {"path": ((str,), "a file path", None), "X": ((str,), "a dataset name", "X"),
-             "y": ((str,), "a dataset name", "y")},
+             "y": ((str,), "a dataset name", "y"),
+             "sample_weight": ((str,), "a dataset name", None),
+             "shared_memory": ((bool,), "true or false", True)},
     "estimator": {"class": ((str,), "an importable name like 'sklearn.svm.SVC'", None),
                   "params": ((dict,), "a table of constructor parameters", {})},
     "search": {"strategy": ((str,), "a strategy name", "grid"), "n_iter": ((int,), "an integer", None),
@@ -44,6 +46,8 @@ class RunConfig:
     data_path: Path
     x_name: str
     y_name: str
+    w_name: str | None
+    shared_memory: bool
     estimator: Any
     space: SearchSpace
     strategy: str
@@ -103,6 +107,7 @@ def _build(raw: dict[str, Any], path: Path) -> RunConfig:
     estimator = build_estimator(_required(sec, "estimator", "class"), sec["estimator"]["params"])
     return RunConfig(
         source=path, data_path=data_path, x_name=sec["data"]["X"], y_name=sec["data"]["y"],
+        w_name=sec["data"]["sample_weight"], shared_memory=sec["data"]["shared_memory"],
         estimator=estimator, space=parse_space(raw.get("space")),
         strategy=sec["search"]["strategy"], n_iter=_positive(sec, "search", "n_iter"),
         random_state=sec["search"]["random_state"], max_time=parse_duration(sec["search"]["max_time"]),
@@ -205,6 +210,8 @@ def none_strings(value: Any) -> Any:
 def build_estimator(name: str, params: Mapping[str, Any]) -> Any:
     """Import ``package.module.Name`` and call it with ``params`` (class or factory)."""
     factory = import_object(name)
+    if not callable(factory):
+        raise InputError(f"estimator.class: '{name}' is not a class or factory (a {type(factory).__name__})")
     params = none_strings(dict(params))
     try:
         estimator = factory(**params)
@@ -212,6 +219,12 @@ def build_estimator(name: str, params: Mapping[str, Any]) -> Any:
         raise InputError(f"estimator.params: {_param_hint(factory, params, exc)}") from None
     if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
         raise InputError(f"estimator.class: '{name}' did not give a scikit-learn estimator (no fit/get_params)")
+    validate = getattr(estimator, "_validate_params", None)  # scikit-learn's own constraint check
+    if validate is not None:
+        try:
+            validate()
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"estimator.params: {exc}") from None
     return estimator
 
 

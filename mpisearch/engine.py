@@ -43,6 +43,7 @@ class SearchSpec:
     max_time: float | None = None
     cv: Any = 5
     grace: float = DEFAULT_GRACE_SECONDS
+    shared_memory: bool = True  # one read-only copy of the data per node (MPI-3 shared window)
 
 
 @dataclass
@@ -105,9 +106,15 @@ def check_params(estimator: Any, space: SearchSpace) -> None:
             )
 
 
-def plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None) -> tuple[Dataset, ResultTable, Any, str]:
+def plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None,
+         sample_weight: Any = None) -> tuple[Dataset, ResultTable, Any, str]:
     """Rank 0's validation and set-up; raises InputError on bad input."""
     X, y = prepare_data(X, y)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != (X.shape[0],):
+            raise InputError(f"sample_weight must have one value per row of X ({X.shape[0]}), "
+                             f"got shape {sample_weight.shape}")
     check_params(spec.estimator, spec.space)
     scorers = make_scorers(spec.scoring, spec.estimator)
     metric = refit_metric(scorers, spec.refit)
@@ -117,19 +124,19 @@ def plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None) -> tuple[Dataset,
     except ValueError as exc:
         raise InputError(f"cv: {exc}") from None
     table = ResultTable(list(scorers), len(folds), spec.error_score)
-    return Dataset(X, y, folds), table, strategy, metric
+    return Dataset(X, y, folds, sample_weight), table, strategy, metric
 
 
 def search(spec: SearchSpec, X: Any, y: Any, comm: Any = None, groups: Any = None,
-           control: RunControl | None = None) -> Outcome:
+           control: RunControl | None = None, sample_weight: Any = None) -> Outcome:
     """Run a search on ``comm`` (None: in this process). SPMD: call on every rank."""
     control = control or RunControl()
     if comm is None:
-        return _search_local(spec, X, y, groups, control)
+        return _search_local(spec, plan(spec, X, y, groups, sample_weight), control)
     from .data.shipping import bcast_object
 
     if comm.Get_rank() == 0:
-        return _search_root(spec, X, y, comm, groups, control)
+        return _search_root(spec, X, y, comm, groups, control, sample_weight)
     header = bcast_object(None, comm)
     if header[0] == "error":
         raise header[1]
@@ -154,9 +161,8 @@ def _coordinator(spec: SearchSpec, planned: tuple[Any, ...], transport: Any, wor
                        prior=control.prior, stop=control.stop, grace=spec.grace)
 
 
-def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, control: RunControl) -> Outcome:
+def _search_local(spec: SearchSpec, planned: tuple[Any, ...], control: RunControl) -> Outcome:
     t0 = time.perf_counter()
-    planned = plan(spec, X, y, groups)
     dataset, table, _, metric = planned
     worker = Worker(spec.estimator, dataset, make_scorers(spec.scoring, spec.estimator))
     stats = _coordinator(spec, planned, LocalTransport(worker), [WORKER_RANK], control).run()
@@ -164,20 +170,21 @@ def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, control: RunCon
     return _outcome(table, metric, stats, info)
 
 
-def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any, control: RunControl) -> Outcome:
+def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any, control: RunControl,
+                 sample_weight: Any) -> Outcome:
     from .data.shipping import bcast_dataset, bcast_object
     from .transport.mpi import MPITransport
 
     t0 = time.perf_counter()
     try:
-        planned = plan(spec, X, y, groups)
+        planned = plan(spec, X, y, groups, sample_weight)
         dataset, table, _, metric = planned
     except Exception as exc:
         release_workers(comm, exc)
         raise
     t1 = time.perf_counter()
-    bcast_object(("ok", (spec.estimator, spec.scoring)), comm)
-    bcast_dataset(dataset, comm)
+    bcast_object(("ok", (spec.estimator, spec.scoring, spec.shared_memory)), comm)
+    dataset = bcast_dataset(dataset, comm, shared=spec.shared_memory)
     t2 = time.perf_counter()
     transport = MPITransport(comm)
     workers = list(range(1, comm.Get_size()))
@@ -200,8 +207,8 @@ def _work(comm: Any, job: tuple[Any, Any]) -> None:
     from .runtime import limit_worker_threads
     from .transport.mpi import MPITransport
 
-    estimator, scoring = job
-    dataset = bcast_dataset(None, comm)
+    estimator, scoring, shared = job
+    dataset = bcast_dataset(None, comm, shared=shared)
     transport = MPITransport(comm)
     limits = limit_worker_threads()
     try:
@@ -240,9 +247,10 @@ def _stats_info(stats: Any) -> dict[str, Any]:
     }
 
 
-def refit(spec: SearchSpec, outcome: Outcome, X: Any, y: Any) -> tuple[Any, float]:
+def refit(spec: SearchSpec, outcome: Outcome, X: Any, y: Any, sample_weight: Any = None) -> tuple[Any, float]:
     """Fit the best point on all the data (rank 0 only); returns (estimator, seconds)."""
     est = clone(spec.estimator).set_params(**clone(outcome.best_params, safe=False))
+    fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
     start = time.perf_counter()
-    est.fit(X) if y is None else est.fit(X, y)
+    est.fit(X, **fit_params) if y is None else est.fit(X, y, **fit_params)
     return est, time.perf_counter() - start

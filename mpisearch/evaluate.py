@@ -38,8 +38,9 @@ def fit_and_score(estimator: Any, params: Params, dataset: Dataset, fold: int, s
     start = time.perf_counter()
     X_train, y_train = _safe_split(est, dataset.X, dataset.y, train)
     X_test, y_test = _safe_split(est, dataset.X, dataset.y, test, train)
+    fit_params = {} if dataset.sample_weight is None else {"sample_weight": dataset.sample_weight[train]}
     try:
-        est.fit(X_train) if y_train is None else est.fit(X_train, y_train)
+        est.fit(X_train, **fit_params) if y_train is None else est.fit(X_train, y_train, **fit_params)
     except Exception:
         return TaskResult(fit_time=time.perf_counter() - start, error=traceback.format_exc(), reason="fit")
     fit_time = time.perf_counter() - start

@@ -83,7 +83,9 @@ class ResultTable:
             return
         summary = "\n".join(f"{n} fits failed with the following error:\n{tb}" for tb, n in failed.most_common())
         if n_failed == n_total:
-            raise SearchFailedError(f"all the {n_total} fits failed; the grouped errors are:\n{summary}")
+            last_line = failed.most_common(1)[0][0].strip().splitlines()[-1]
+            raise SearchFailedError(f"all the {n_total} fits failed; most common error: {last_line}\n"
+                                    f"The grouped errors are:\n{summary}")
         warnings.warn(
             f"{n_failed} fits failed out of a total of {n_total}; the score on these train-test partitions "
             f"for these parameters will be set to {self.error_score}.\n{summary}",

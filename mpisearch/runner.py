@@ -36,6 +36,7 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
         t0 = time.perf_counter()
         cfg = config_mod.load(path, overrides)
         X, y = hdf5.read(cfg.data_path, cfg.x_name, cfg.y_name)
+        w = hdf5.read_sample_weight(cfg.data_path, cfg.w_name, X.shape[0]) if cfg.w_name else None
         load_s = time.perf_counter() - t0
         out_dir = Path(out) if out else cfg.out_dir
         digest = fingerprint(cfg, X, y)
@@ -47,20 +48,20 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
     spec = engine.SearchSpec(
         estimator=cfg.estimator, space=cfg.space, strategy=cfg.strategy, n_iter=cfg.n_iter,
         random_state=cfg.random_state, scoring=cfg.scoring, refit=cfg.refit, error_score=cfg.error_score,
-        max_time=cfg.max_time, cv=cfg.cv, grace=cfg.grace,
+        max_time=cfg.max_time, cv=cfg.cv, grace=cfg.grace, shared_memory=cfg.shared_memory,
     )
     journal = Journal.open(out_dir)
     stop = StopRequest()
     previous = _on_stop_signals(lambda: _stop_handler(stop, journal))
     try:
         control = engine.RunControl(on_result=journal.write, prior=prior, stop=stop)
-        outcome = engine.search(spec, X, y, comm, control=control)
+        outcome = engine.search(spec, X, y, comm, control=control, sample_weight=w)
     finally:
         _restore_signals(previous)
         journal.close()
     extra = {"config": str(cfg.source), "data": str(cfg.data_path), "load_s": load_s, "strategy": cfg.strategy,
              "config_hash": digest, "status": "interrupted" if outcome.info.get("stopped") else "complete"}
-    return _finish(spec, cfg, outcome, X, y, out_dir, extra)
+    return _finish(spec, cfg, outcome, X, y, w, out_dir, extra)
 
 
 def fingerprint(cfg: config_mod.RunConfig, X: Any, y: Any) -> str:
@@ -80,7 +81,10 @@ def fingerprint(cfg: config_mod.RunConfig, X: Any, y: Any) -> str:
 
 def _prepare_out_dir(out_dir: Path, digest: str, resume: bool, force: bool) -> dict[tuple[str, int], Any]:
     """Check a resumed run is the same search; keep an earlier journal aside when not resuming."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out: cannot use {out_dir} as the output directory: {exc.strerror}") from None
     journal = out_dir / JOURNAL
     if not resume:
         if journal.exists():
@@ -129,11 +133,11 @@ def _ignore_stop_signals() -> None:
 
 
 def _finish(spec: engine.SearchSpec, cfg: config_mod.RunConfig, outcome: engine.Outcome, X: Any, y: Any,
-            out_dir: Path, extra: dict[str, Any]) -> engine.Outcome:
+            w: Any, out_dir: Path, extra: dict[str, Any]) -> engine.Outcome:
     best_estimator = None
     if cfg.refit and outcome.best_index is not None and not outcome.info.get("stopped"):
         X, y = engine.prepare_data(X, y)
-        best_estimator, outcome.info["refit_s"] = engine.refit(spec, outcome, X, y)
+        best_estimator, outcome.info["refit_s"] = engine.refit(spec, outcome, X, y, w)
     write_outputs(out_dir, outcome, best_estimator, extra)
     if outcome.best_index is None:
         print(f"no point finished; partial results in {out_dir}")

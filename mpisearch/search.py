@@ -53,7 +53,8 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
             error_score=self.error_score, max_time=self.max_time, cv=self.cv,
         )
 
-    def fit(self, X: Any, y: Any = None, groups: Any = None) -> MPISearchCV:
+    def fit(self, X: Any, y: Any = None, groups: Any = None, sample_weight: Any = None) -> MPISearchCV:
+        """Search (SPMD under MPI: every rank calls fit; only rank 0 needs X, y, sample_weight)."""
         comm = resolve_comm(self.comm)
         spec = self._spec()
         is_root = comm is None or comm.Get_rank() == 0
@@ -64,14 +65,14 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
             journal = Journal.open(self.out)
         try:
             control = engine.RunControl(on_result=journal.write if journal else None)
-            outcome = engine.search(spec, X, y, comm, groups, control)
+            outcome = engine.search(spec, X, y, comm, groups, control, sample_weight)
         finally:
             if journal is not None:
                 journal.close()
         self._store(outcome)
         if is_root and self.refit and outcome.best_index is not None:
             X, y = engine.prepare_data(X, y)
-            self.best_estimator_, self.refit_time_ = engine.refit(spec, outcome, X, y)
+            self.best_estimator_, self.refit_time_ = engine.refit(spec, outcome, X, y, sample_weight)
             outcome.info["refit_s"] = self.refit_time_
         if is_root and self.out is not None:
             from .output import write_outputs

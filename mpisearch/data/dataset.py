@@ -17,6 +17,7 @@ class Dataset:
     X: Any  # numpy array or scipy.sparse CSR matrix
     y: np.ndarray | None
     folds: list[Fold] = field(default_factory=list)
+    sample_weight: np.ndarray | None = None  # passed to fit (train part of each fold)
 
     @property
     def n_samples(self) -> int:

@@ -34,6 +34,18 @@ def read(path: str | os.PathLike[str], x_name: str = "X", y_name: str | None = "
     return X, y
 
 
+def read_sample_weight(path: str | os.PathLike[str], name: str, n_rows: int) -> np.ndarray:
+    """A 1-D numeric dataset of one weight per row of X."""
+    path = Path(path)
+    with h5py.File(path, "r") as fh:
+        node = _lookup(fh, path, name, "data.sample_weight")
+        if not isinstance(node, h5py.Dataset) or node.ndim != 1 or node.dtype.kind not in "biuf":
+            raise InputError(f"{path}: dataset '{name}' (sample weights) must be 1-D and numeric")
+        if node.shape[0] != n_rows:
+            raise InputError(f"{path}: dataset '{name}' has {node.shape[0]} weights but X has {n_rows} rows")
+        return node[()]
+
+
 def _lookup(fh: h5py.File, path: Path, name: str, key: str) -> Any:
     if name not in fh:
         found = ", ".join(sorted(fh.keys())) or "nothing"
@@ -81,8 +93,12 @@ def _read_y(fh: h5py.File, path: Path, name: str) -> np.ndarray:
 def write(path: str | os.PathLike[str], X: Any, y: Any = None, x_name: str = "X", y_name: str = "y") -> Path:
     """Write X (dense or CSR) and y; string labels become variable-length UTF-8."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as fh:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = h5py.File(path, "w")
+    except OSError as exc:
+        raise InputError(f"--out: cannot write {path}: {exc}") from None
+    with fh:
         if sp.issparse(X):
             X = sp.csr_matrix(X)
             group = fh.create_group(x_name)

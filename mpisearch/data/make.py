@@ -26,7 +26,8 @@ def make(name: str, rows: int | None = None, features: int | None = None, seed: 
 
     if name in BUNDLED:
         return getattr(datasets, f"load_{name}")(return_X_y=True)
-    rows, features = rows or DEFAULT_ROWS, features or DEFAULT_FEATURES
+    rows = DEFAULT_ROWS if rows is None else rows
+    features = DEFAULT_FEATURES if features is None else features
     if rows < 2 or features < 1:
         raise InputError(f"--rows must be >= 2 and --features >= 1, got rows={rows}, features={features}")
     if name == "classification":

@@ -55,10 +55,12 @@ def _parts(dataset: Dataset) -> tuple[dict[str, Any], list[np.ndarray]]:
         x_meta = {"sparse": False}
     if y is not None:
         arrays.append(y)
+    if dataset.sample_weight is not None:
+        arrays.append(dataset.sample_weight)
     lengths = [(len(tr), len(te)) for tr, te in dataset.folds]
     arrays.append(np.concatenate([np.concatenate([tr, te]) for tr, te in dataset.folds]).astype(np.int64))
     arrays = [np.ascontiguousarray(a) for a in arrays]
-    header = {"X": x_meta, "has_y": y is not None, "folds": lengths,
+    header = {"X": x_meta, "has_y": y is not None, "has_w": dataset.sample_weight is not None, "folds": lengths,
               "arrays": [(a.shape, a.dtype.str) for a in arrays]}
     return header, arrays
 
@@ -71,15 +73,18 @@ def _assemble(header: dict[str, Any], arrays: list[np.ndarray]) -> Dataset:
     else:
         X = next(it)
     y = next(it) if header["has_y"] else None
+    w = next(it) if header["has_w"] else None
     flat, folds, pos = next(it), [], 0
     for n_train, n_test in header["folds"]:
         folds.append((flat[pos : pos + n_train], flat[pos + n_train : pos + n_train + n_test]))
         pos += n_train + n_test
-    return Dataset(X, y, folds)
+    return Dataset(X, y, folds, w)
 
 
-def bcast_dataset(dataset: Dataset | None, comm: MPI.Comm, root: int = 0) -> Dataset:
-    """Every rank gets the root's dataset; non-root copies are read-only."""
+def bcast_dataset(dataset: Dataset | None, comm: MPI.Comm, root: int = 0, shared: bool = True) -> Dataset:
+    """Every rank gets the root's dataset; non-root copies are read-only.
+
+    ``shared``: one copy per node in an MPI-3 shared window (not yet: per-rank copies)."""
     is_root = comm.Get_rank() == root
     header, arrays = _parts(dataset) if is_root else (None, [])
     header = bcast_object(header, comm, root)
