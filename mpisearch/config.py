@@ -28,7 +28,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str, Any]]] = {
                "random_state": ((int,), "an integer", None),
                "max_time": ((str, int, float), "a duration like \"90s\", \"15m\" or \"2h\"", None),
                "error_score": ((int, float, str), "a number or \"raise\"", math.nan),
-               "grace": ((str, int, float), "a duration like \"60s\"", "60s")},
+               "grace": ((str, int, float), "a duration like \"60s\"", "60s"),
+               "task_timeout": ((str, int, float), "a duration like \"10m\"", None)},
     "cv": {"folds": ((int,), "an integer >= 2", 5), "shuffle": ((bool,), "true or false", False),
            "random_state": ((int,), "an integer", None)},
     "scoring": {"metrics": ((list, str), "a list of scorer names", None),
@@ -55,6 +56,7 @@ class RunConfig:
     random_state: int | None
     max_time: float | None
     grace: float
+    task_timeout: float | None
     error_score: Any
     cv: KFoldSpec
     scoring: Any
@@ -112,6 +114,7 @@ def _build(raw: dict[str, Any], path: Path) -> RunConfig:
         strategy=sec["search"]["strategy"], n_iter=_positive(sec, "search", "n_iter"),
         random_state=sec["search"]["random_state"], max_time=parse_duration(sec["search"]["max_time"]),
         grace=parse_duration(sec["search"]["grace"], "search.grace"),
+        task_timeout=parse_duration(sec["search"]["task_timeout"], "search.task_timeout"),
         error_score=_error_score(sec["search"]["error_score"]),
         cv=KFoldSpec(_folds(sec), sec["cv"]["shuffle"], sec["cv"]["random_state"]),
         scoring=_metrics(sec["scoring"]["metrics"]), refit=sec["scoring"]["refit"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,7 @@ class RunStats:
     workers: dict[int, dict[str, Any]] = field(default_factory=dict)
     stopped: str | None = None  # why the search ended early: "max_time" or "signal"
     abandoned: bool = False  # grace period over: running tasks were not waited for
+    warnings: Counter[str] = field(default_factory=Counter)  # "Category: message" -> tasks
 
     @property
     def timed_out(self) -> bool:
@@ -177,7 +179,8 @@ class Coordinator:
         self.stats.n_tasks += 1
         if self.on_result is not None:  # journal first: nothing is handed out before it is written
             self.on_result(msg.point_id, msg.fold, r, self.table.points[msg.point_id])
-        self._record(msg.point_id, msg.fold, r, where=f" on rank {source}")
+        self.stats.warnings.update(r.warnings)
+        self._record(msg.point_id, msg.fold, r, where=f" on {r.origin or f'rank {source}'}")
 
     def _record(self, point_id: int, fold: int, result: TaskResult, where: str = "") -> None:
         if self.table.add(point_id, fold, result, where=where):

@@ -6,8 +6,11 @@ Used by both :class:`mpisearch.MPISearchCV` and ``mpisearch run``.
 from __future__ import annotations
 
 import math
+import os
 import socket
 import time
+import warnings
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +47,7 @@ class SearchSpec:
     cv: Any = 5
     grace: float = DEFAULT_GRACE_SECONDS
     shared_memory: bool = True  # one read-only copy of the data per node (MPI-3 shared window)
+    task_timeout: float | None = None  # seconds; a longer fit is killed and recorded as failed
 
 
 @dataclass
@@ -164,7 +168,7 @@ def _coordinator(spec: SearchSpec, planned: tuple[Any, ...], transport: Any, wor
 def _search_local(spec: SearchSpec, planned: tuple[Any, ...], control: RunControl) -> Outcome:
     t0 = time.perf_counter()
     dataset, table, _, metric = planned
-    worker = Worker(spec.estimator, dataset, make_scorers(spec.scoring, spec.estimator))
+    worker = Worker(spec.estimator, dataset, make_scorers(spec.scoring, spec.estimator), spec.task_timeout)
     stats = _coordinator(spec, planned, LocalTransport(worker), [WORKER_RANK], control).run()
     info = {"ranks": 1, "setup_s": time.perf_counter() - t0 - stats.search_s, "bcast_s": 0.0}
     return _outcome(table, metric, stats, info)
@@ -183,7 +187,7 @@ def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any, contr
         release_workers(comm, exc)
         raise
     t1 = time.perf_counter()
-    bcast_object(("ok", (spec.estimator, spec.scoring, spec.shared_memory)), comm)
+    bcast_object(("ok", (spec.estimator, spec.scoring, spec.shared_memory, spec.task_timeout)), comm)
     dataset = bcast_dataset(dataset, comm, shared=spec.shared_memory)
     t2 = time.perf_counter()
     transport = MPITransport(comm)
@@ -207,12 +211,13 @@ def _work(comm: Any, job: tuple[Any, Any]) -> None:
     from .runtime import limit_worker_threads
     from .transport.mpi import MPITransport
 
-    estimator, scoring, shared = job
+    estimator, scoring, shared, task_timeout = job
     dataset = bcast_dataset(None, comm, shared=shared)
+    origin = f"rank {comm.Get_rank()} (host {socket.gethostname()})"
     transport = MPITransport(comm)
     limits = limit_worker_threads()
     try:
-        serve(Worker(estimator, dataset, make_scorers(scoring, estimator)), transport)
+        serve(Worker(estimator, dataset, make_scorers(scoring, estimator), task_timeout, origin), transport)
     finally:
         transport.flush()
         if limits is not None:
@@ -220,6 +225,7 @@ def _work(comm: Any, job: tuple[Any, Any]) -> None:
 
 
 def _outcome(table: ResultTable, metric: str, stats: Any, info: dict[str, Any]) -> Outcome:
+    summarise_warnings(stats.warnings)
     table.check_failures()
     cv_results = table.cv_results()
     best = best_index(cv_results, metric) if cv_results["params"] else None
@@ -242,15 +248,42 @@ def _stats_info(stats: Any) -> dict[str, Any]:
         "stopped": stats.stopped,
         "abandoned": stats.abandoned,
         "resumed_tasks": stats.n_resumed,
+        "warnings": dict(stats.warnings.most_common()),
         "workers": workers,
         "utilisation": busy / (n * stats.search_s) if stats.search_s > 0 else math.nan,
     }
+
+
+class WorkerWarning(UserWarning):
+    """Summary of a warning raised in tasks (counted on every rank, reported once)."""
+
+
+def summarise_warnings(counts: Counter[str]) -> None:
+    for text, n in counts.most_common():
+        warnings.warn(f"{n} task{'s' if n > 1 else ''} warned: {text}", WorkerWarning, stacklevel=3)
 
 
 def refit(spec: SearchSpec, outcome: Outcome, X: Any, y: Any, sample_weight: Any = None) -> tuple[Any, float]:
     """Fit the best point on all the data (rank 0 only); returns (estimator, seconds)."""
     est = clone(spec.estimator).set_params(**clone(outcome.best_params, safe=False))
     fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
+    spread = idle_core_params(est, spec.space.names)
     start = time.perf_counter()
+    est.set_params(**spread)
     est.fit(X, **fit_params) if y is None else est.fit(X, y, **fit_params)
+    est.set_params(**dict.fromkeys(spread))  # back to the user's n_jobs=None
     return est, time.perf_counter() - start
+
+
+def idle_core_params(estimator: Any, searched: list[str]) -> dict[str, int]:
+    """``n_jobs`` parameters left at None and not searched, set to this node's cores.
+
+    By the time of the refit every worker is idle, so the refit may use the
+    whole node; the fitted model is the same (scikit-learn's parallel fits are
+    deterministic) and n_jobs is put back to None afterwards."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores < 2:
+        return {}
+    params = estimator.get_params(deep=True)
+    return {k: cores for k, v in params.items()
+            if (k == "n_jobs" or k.endswith("__n_jobs")) and v is None and k not in searched}

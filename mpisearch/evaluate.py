@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from sklearn.base import clone
 from sklearn.utils.metaestimators import _safe_split
 
 from .data.dataset import Dataset
+from .limits import TaskTimeout, call_with_timeout
 from .scoring import Scorers
 from .space import Params
 
@@ -28,7 +30,33 @@ class TaskResult:
     fit_time: float = 0.0
     score_time: float = 0.0
     error: str | None = None
-    reason: str | None = None  # short failure kind: "fit", "score"
+    reason: str | None = None  # short failure kind: "fit", "score", "timeout"
+    warnings: dict[str, int] = field(default_factory=dict)  # "Category: message" -> count
+    origin: str | None = None  # "rank R (host H)" where it ran, set by MPI workers
+
+
+def evaluate(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers,
+             timeout: float | None = None) -> TaskResult:
+    """fit_and_score, with its warnings counted and, if ``timeout`` is set, killed when too slow."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if timeout is None:
+            result = fit_and_score(estimator, params, dataset, fold, scorers)
+        else:
+            result = _limited(estimator, params, dataset, fold, scorers, timeout)
+    for w in caught:
+        key = f"{w.category.__name__}: {str(w.message).strip().splitlines()[0] if str(w.message).strip() else ''}"
+        result.warnings[key] = result.warnings.get(key, 0) + 1
+    return result
+
+
+def _limited(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers,
+             timeout: float) -> TaskResult:
+    start = time.perf_counter()
+    try:
+        return call_with_timeout(lambda: fit_and_score(estimator, params, dataset, fold, scorers), timeout)
+    except TaskTimeout as exc:
+        return TaskResult(fit_time=time.perf_counter() - start, error=f"TaskTimeout: {exc}\n", reason="timeout")
 
 
 def fit_and_score(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers) -> TaskResult:

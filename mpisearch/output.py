@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import platform
@@ -13,10 +14,14 @@ from typing import Any, TextIO
 import numpy as np
 
 from .engine import Outcome
+from .errors import InputError
 from .evaluate import TaskResult
 from .space import jsonable, point_key
 
 JOURNAL = "journal.jsonl"
+# Bytes of X hashed (from each end) for the data fingerprint: enough to tell
+# two datasets apart in practice without reading gigabytes twice.
+FINGERPRINT_BYTES = 1 << 20
 
 
 class Journal:
@@ -61,6 +66,56 @@ def read_journal(path: str | os.PathLike[str]) -> dict[tuple[str, int], TaskResu
             continue  # torn or foreign line
         done[key] = result
     return done
+
+
+def fingerprint(parts: dict[str, Any], X: Any, y: Any) -> str:
+    """Hash of what makes journal entries comparable: estimator, space, cv, scoring and the data."""
+    h = hashlib.sha256()
+    described = {k: repr(getattr(v, "subspaces", v)) for k, v in parts.items()}
+    described["X"] = repr((X.shape, str(X.dtype)))
+    described["y"] = None if y is None else repr((np.shape(y), str(np.asarray(y).dtype)))
+    h.update(json.dumps(described, sort_keys=True).encode())
+    for arr in (getattr(X, "data", X), y):
+        if arr is not None:
+            raw = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
+            h.update(raw[:FINGERPRINT_BYTES].tobytes())
+            h.update(raw[-FINGERPRINT_BYTES:].tobytes())
+    return h.hexdigest()
+
+
+def prepare_out_dir(out_dir: str | os.PathLike[str], digest: str, resume: bool,
+                    force: bool = False) -> dict[tuple[str, int], TaskResult]:
+    """Check a resumed run is the same search; keep an earlier journal aside when not resuming.
+
+    Returns the finished tasks to skip (empty unless resuming)."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out: cannot use {out_dir} as the output directory: {exc.strerror}") from None
+    journal = out_dir / JOURNAL
+    if not resume:
+        if journal.exists():
+            journal.replace(out_dir / f"{JOURNAL}.bak")  # never lose finished work silently
+        write_json(out_dir / "run.json", {"status": "running", "config_hash": digest})
+        return {}
+    if not journal.exists():
+        raise InputError(f"--resume: {out_dir} holds no {JOURNAL} to resume from")
+    previous = _previous_hash(out_dir)
+    if previous is not None and previous != digest and not force:
+        raise InputError(
+            f"--resume: the config or data differ from the run in {out_dir} (config hash "
+            f"{previous[:12]} != {digest[:12]}); resume with the same search, or add --force"
+        )
+    write_json(out_dir / "run.json", {"status": "running", "config_hash": digest, "resumed": True})
+    return read_journal(out_dir)
+
+
+def _previous_hash(out_dir: Path) -> str | None:
+    try:
+        return json.loads((out_dir / "run.json").read_text()).get("config_hash")
+    except (OSError, ValueError):
+        return None
 
 
 def write_json(path: Path, obj: Any) -> None:

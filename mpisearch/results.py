@@ -22,7 +22,7 @@ from .evaluate import TaskResult
 from .space import Params
 
 
-class TaskFailedError(RuntimeError):
+class TaskFailedError(SearchFailedError):
     """A fit failed and ``error_score='raise'``; carries the remote traceback."""
 
 
@@ -46,8 +46,9 @@ class ResultTable:
     def add(self, point_id: int, fold: int, result: TaskResult, where: str = "") -> bool:
         """Store a task's result; True when the point has all its folds."""
         if result.error is not None and self.error_score == "raise":
+            last_line = result.error.strip().splitlines()[-1]
             raise TaskFailedError(
-                f"fit of point {self.points[point_id]} on fold {fold} failed{where}:\n{result.error}"
+                f"fit of point {self.points[point_id]} on fold {fold} failed{where}: {last_line}\n{result.error}"
             )
         if (point_id, fold) not in self.tasks:
             self.tasks[(point_id, fold)] = result

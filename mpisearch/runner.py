@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import signal
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from . import config as config_mod
 from . import engine
 from .coordinator import StopRequest
 from .data import hdf5
-from .errors import InputError
-from .output import JOURNAL, Journal, read_journal, write_json, write_outputs
+from .errors import SearchFailedError
+from .output import Journal, fingerprint, prepare_out_dir, write_outputs
 
+ERRORS_FILE = "errors.txt"  # remote tracebacks of a failed search
 EXIT_INTERRUPTED = 99  # stopped by a signal; resumable with --resume
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # what Slurm and Kubernetes send before killing
-# Bytes of X hashed (from each end) for the data fingerprint: enough to tell
-# two datasets apart in practice without reading gigabytes twice.
-FINGERPRINT_BYTES = 1 << 20
 
 
 def run_config(path: str | Path, overrides: list[str] | None = None, out: str | None = None,
@@ -39,8 +33,8 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
         w = hdf5.read_sample_weight(cfg.data_path, cfg.w_name, X.shape[0]) if cfg.w_name else None
         load_s = time.perf_counter() - t0
         out_dir = Path(out) if out else cfg.out_dir
-        digest = fingerprint(cfg, X, y)
-        prior = _prepare_out_dir(out_dir, digest, resume, force)
+        digest = fingerprint(engine_spec_parts(cfg), X, y)
+        prior = prepare_out_dir(out_dir, digest, resume, force)
     except Exception as exc:
         if comm is not None:
             engine.release_workers(comm, exc)
@@ -49,6 +43,7 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
         estimator=cfg.estimator, space=cfg.space, strategy=cfg.strategy, n_iter=cfg.n_iter,
         random_state=cfg.random_state, scoring=cfg.scoring, refit=cfg.refit, error_score=cfg.error_score,
         max_time=cfg.max_time, cv=cfg.cv, grace=cfg.grace, shared_memory=cfg.shared_memory,
+        task_timeout=cfg.task_timeout,
     )
     journal = Journal.open(out_dir)
     stop = StopRequest()
@@ -56,6 +51,8 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
     try:
         control = engine.RunControl(on_result=journal.write, prior=prior, stop=stop)
         outcome = engine.search(spec, X, y, comm, control=control, sample_weight=w)
+    except SearchFailedError as exc:
+        raise _with_error_file(exc, out_dir) from None
     finally:
         _restore_signals(previous)
         journal.close()
@@ -64,50 +61,16 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
     return _finish(spec, cfg, outcome, X, y, w, out_dir, extra)
 
 
-def fingerprint(cfg: config_mod.RunConfig, X: Any, y: Any) -> str:
-    """Hash of what makes journal entries comparable: estimator, space, cv, scoring, data."""
-    h = hashlib.sha256()
-    parts = {"estimator": repr(cfg.estimator), "space": repr(cfg.space.subspaces), "cv": repr(cfg.cv),
-             "scoring": repr(cfg.scoring), "X": [list(X.shape), str(X.dtype)],
-             "y": None if y is None else [list(y.shape), str(y.dtype)]}
-    h.update(json.dumps(parts, sort_keys=True).encode())
-    for arr in (getattr(X, "data", X), y):
-        if arr is not None:
-            raw = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
-            h.update(raw[:FINGERPRINT_BYTES].tobytes())
-            h.update(raw[-FINGERPRINT_BYTES:].tobytes())
-    return h.hexdigest()
+def _with_error_file(exc: SearchFailedError, out_dir: Path) -> SearchFailedError:
+    """Keep the remote tracebacks in ERRORS_FILE; the one-line message points to it."""
+    path = out_dir / ERRORS_FILE
+    path.write_text(str(exc) + "\n", encoding="utf-8")
+    first, *rest = str(exc).splitlines()
+    return type(exc)("\n".join([f"{first} (tracebacks in {path})", *rest]))
 
 
-def _prepare_out_dir(out_dir: Path, digest: str, resume: bool, force: bool) -> dict[tuple[str, int], Any]:
-    """Check a resumed run is the same search; keep an earlier journal aside when not resuming."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"--out: cannot use {out_dir} as the output directory: {exc.strerror}") from None
-    journal = out_dir / JOURNAL
-    if not resume:
-        if journal.exists():
-            journal.replace(out_dir / f"{JOURNAL}.bak")  # never lose finished work silently
-        write_json(out_dir / "run.json", {"status": "running", "config_hash": digest})
-        return {}
-    if not journal.exists():
-        raise InputError(f"--resume: {out_dir} holds no {JOURNAL} to resume from")
-    previous = _previous_hash(out_dir)
-    if previous is not None and previous != digest and not force:
-        raise InputError(
-            f"--resume: the config or data differ from the run in {out_dir} (config hash "
-            f"{previous[:12]} != {digest[:12]}); resume with the same search, or add --force"
-        )
-    write_json(out_dir / "run.json", {"status": "running", "config_hash": digest, "resumed": True})
-    return read_journal(out_dir)
-
-
-def _previous_hash(out_dir: Path) -> str | None:
-    try:
-        return json.loads((out_dir / "run.json").read_text()).get("config_hash")
-    except (OSError, ValueError):
-        return None
+def engine_spec_parts(cfg: config_mod.RunConfig) -> dict[str, Any]:
+    return {"estimator": cfg.estimator, "space": cfg.space, "cv": cfg.cv, "scoring": cfg.scoring}
 
 
 def _stop_handler(stop: StopRequest, journal: Journal) -> None:

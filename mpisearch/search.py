@@ -32,7 +32,7 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
     def __init__(self, estimator: Any, space: Any, strategy: str = "grid", n_iter: int | None = None,
                  cv: Any = 5, scoring: Any = None, refit: bool | str = True, random_state: int | None = None,
                  error_score: Any = np.nan, max_time: float | None = None, out: Any = None,
-                 comm: Any = None) -> None:
+                 comm: Any = None, resume: bool = False, task_timeout: float | None = None) -> None:
         self.estimator = estimator
         self.space = space
         self.strategy = strategy
@@ -45,12 +45,14 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         self.max_time = max_time
         self.out = out
         self.comm = comm
+        self.resume = resume
+        self.task_timeout = task_timeout
 
     def _spec(self) -> engine.SearchSpec:
         return engine.SearchSpec(
             estimator=self.estimator, space=SearchSpace(self.space), strategy=self.strategy,
             n_iter=self.n_iter, random_state=self.random_state, scoring=self.scoring, refit=self.refit,
-            error_score=self.error_score, max_time=self.max_time, cv=self.cv,
+            error_score=self.error_score, max_time=self.max_time, cv=self.cv, task_timeout=self.task_timeout,
         )
 
     def fit(self, X: Any, y: Any = None, groups: Any = None, sample_weight: Any = None) -> MPISearchCV:
@@ -58,13 +60,15 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         comm = resolve_comm(self.comm)
         spec = self._spec()
         is_root = comm is None or comm.Get_rank() == 0
-        journal = None
+        journal, control, digest = None, engine.RunControl(), None
         if self.out is not None and is_root:
-            from .output import Journal
-
-            journal = Journal.open(self.out)
+            try:
+                journal, control, digest = self._open_out(X, y)
+            except Exception as exc:
+                if comm is not None:
+                    engine.release_workers(comm, exc)
+                raise
         try:
-            control = engine.RunControl(on_result=journal.write if journal else None)
             outcome = engine.search(spec, X, y, comm, groups, control, sample_weight)
         finally:
             if journal is not None:
@@ -77,8 +81,22 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         if is_root and self.out is not None:
             from .output import write_outputs
 
-            write_outputs(self.out, outcome, getattr(self, "best_estimator_", None))
+            status = "interrupted" if outcome.info.get("stopped") else "complete"
+            write_outputs(self.out, outcome, getattr(self, "best_estimator_", None),
+                          {"config_hash": digest, "status": status})
         return self
+
+    def _open_out(self, X: Any, y: Any) -> tuple[Any, engine.RunControl, str]:
+        """Journal in ``out``; with ``resume``, the tasks it already holds are skipped."""
+        from .output import Journal, fingerprint, prepare_out_dir
+
+        X, y = engine.prepare_data(X, y)
+        parts = {"estimator": self.estimator, "space": SearchSpace(self.space), "cv": self.cv,
+                 "scoring": self.scoring}
+        digest = fingerprint(parts, X, y)
+        prior = prepare_out_dir(self.out, digest, self.resume)
+        journal = Journal.open(self.out)
+        return journal, engine.RunControl(on_result=journal.write, prior=prior), digest
 
     def _store(self, outcome: engine.Outcome) -> None:
         self.cv_results_ = outcome.cv_results

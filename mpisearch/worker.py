@@ -13,7 +13,7 @@ from collections import deque
 from typing import Any
 
 from .data.dataset import Dataset
-from .evaluate import fit_and_score
+from .evaluate import evaluate
 from .scoring import Scorers
 from .space import Params
 from .transport._base import COORDINATOR, Bye, CancelTask, Result, RunTask, Stop, Transport
@@ -24,10 +24,13 @@ IDLE_POLL_SECONDS = 1.0
 
 
 class Worker:
-    def __init__(self, estimator: Any, dataset: Dataset, scorers: Scorers) -> None:
+    def __init__(self, estimator: Any, dataset: Dataset, scorers: Scorers, task_timeout: float | None = None,
+                 origin: str | None = None) -> None:
         self.estimator = estimator
         self.dataset = dataset
         self.scorers = scorers
+        self.task_timeout = task_timeout
+        self.origin = origin  # "rank R (host H)", attached to failures
         self.queue: deque[RunTask] = deque()
         self.params: dict[int, Params] = {}
         self.stopped = False
@@ -51,7 +54,10 @@ class Worker:
     def run_next(self) -> Result:
         task = self.queue.popleft()
         start = time.perf_counter()
-        result = fit_and_score(self.estimator, self.params[task.point_id], self.dataset, task.fold, self.scorers)
+        result = evaluate(self.estimator, self.params[task.point_id], self.dataset, task.fold, self.scorers,
+                          self.task_timeout)
+        if result.error is not None:
+            result.origin = self.origin
         self.busy_seconds += time.perf_counter() - start
         self.n_tasks += 1
         return Result(task.task_id, task.point_id, task.fold, result)

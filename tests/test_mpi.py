@@ -95,7 +95,8 @@ def test_errors_raise_on_every_rank_and_nobody_hangs():
         MPISearchCV(SVC(), {"Cx": [1.0]}, comm=COMM).fit(*data)
     with pytest.raises(SearchFailedError, match="fits failed"):
         MPISearchCV(FailingClassifier(fail=True), {"C": [1.0, 2.0]}, comm=COMM).fit(*data)
-    with pytest.raises(TaskFailedError, match="always fails"):
+    where = r"on rank \d \(host .+\)" if COMM.Get_size() > 1 else "on rank 1"
+    with pytest.raises(TaskFailedError, match=f"failed {where}: ValueError: this point always fails"):
         MPISearchCV(FailingClassifier(), {"fail": [False, True]}, error_score="raise", comm=COMM).fit(*data)
     search = MPISearchCV(SVC(), {"C": [1.0]}, cv=3, comm=COMM).fit(*data)  # still in step afterwards
     assert search.best_params_ == {"C": 1.0}
@@ -126,3 +127,18 @@ def test_dataset_ships_as_buffers_and_arrives_read_only(kind):
     if not ROOT:
         arr = got.X.data if sp.issparse(got.X) else got.X
         assert not arr.flags.writeable and not got.y.flags.writeable
+
+
+def test_task_timeout_kills_the_fit_and_the_worker_goes_on():
+    from estimators import SleepyClassifier
+    from sklearn.datasets import load_iris
+
+    from mpisearch import MPISearchCV
+
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search = MPISearchCV(SleepyClassifier(), {"delay": [0.0, 60.0, 0.01]}, cv=2, task_timeout=1.0, comm=COMM)
+        search.fit(X if ROOT else None, y if ROOT else None)
+    means = search.cv_results_["mean_test_score"]
+    assert np.isnan(means[1]) and means[0] > 0.9 and means[2] > 0.9
