@@ -173,6 +173,7 @@ class Coordinator:
         if not isinstance(msg, Result):
             raise TypeError(f"coordinator got an unexpected message {msg!r} from rank {source}")
         r = msg.result
+        r.rank = source
         if not self.scheduler.complete(source, msg.task_id, r.fit_time + r.score_time, self.clock()):
             self.stats.n_duplicates += 1
             return

@@ -33,11 +33,14 @@ class TaskResult:
     reason: str | None = None  # short failure kind: "fit", "score", "timeout"
     warnings: dict[str, int] = field(default_factory=dict)  # "Category: message" -> count
     origin: str | None = None  # "rank R (host H)" where it ran, set by MPI workers
+    started: float = 0.0  # wall-clock time (time.time()) when the task started, for timelines
+    rank: int | None = None  # the rank that ran it (set by the coordinator on receipt)
 
 
 def evaluate(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers,
              timeout: float | None = None) -> TaskResult:
     """fit_and_score, with its warnings counted and, if ``timeout`` is set, killed when too slow."""
+    started = time.time()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if timeout is None:
@@ -47,6 +50,7 @@ def evaluate(estimator: Any, params: Params, dataset: Dataset, fold: int, scorer
     for w in caught:
         key = f"{w.category.__name__}: {str(w.message).strip().splitlines()[0] if str(w.message).strip() else ''}"
         result.warnings[key] = result.warnings.get(key, 0) + 1
+    result.started = started
     return result
 
 

@@ -38,7 +38,8 @@ class Journal:
 
     def write(self, point_id: int, fold: int, result: TaskResult, params: Any) -> None:
         line = {"point": point_id, "params": jsonable(params), "fold": fold, "scores": result.scores,
-                "fit_time": result.fit_time, "score_time": result.score_time, "error": result.error}
+                "fit_time": result.fit_time, "score_time": result.score_time, "error": result.error,
+                "reason": result.reason, "rank": result.rank, "start": result.started}
         self.fh.write(json.dumps(line) + "\n")
         self.fh.flush()
 
@@ -61,7 +62,8 @@ def read_journal(path: str | os.PathLike[str]) -> dict[tuple[str, int], TaskResu
         try:
             entry = json.loads(line)
             key = (point_key(entry["params"]), int(entry["fold"]))
-            result = TaskResult(entry["scores"], entry["fit_time"], entry["score_time"], entry["error"])
+            result = TaskResult(entry["scores"], entry["fit_time"], entry["score_time"], entry["error"],
+                                entry.get("reason"), started=entry.get("start", 0.0), rank=entry.get("rank"))
         except (ValueError, KeyError, TypeError):
             continue  # torn or foreign line
         done[key] = result
