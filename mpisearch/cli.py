@@ -35,6 +35,9 @@ def build_parser() -> Parser:
     run.add_argument("--out", help="output directory (overrides output.dir)")
     run.add_argument("--resume", action="store_true", help="skip tasks already in the journal")
     run.add_argument("--force", action="store_true", help="with --resume: resume even if the config changed")
+    noise = run.add_mutually_exclusive_group()
+    noise.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    noise.add_argument("-v", "--verbose", action="store_true", help="also report every finished point")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override one config value, e.g. --set search.n_iter=20 (repeatable)")
     data = sub.add_parser("data", help="make or import HDF5 datasets")
@@ -91,7 +94,7 @@ def cmd_run(args: argparse.Namespace, comm: Any) -> int:
     from .runner import run_config
 
     outcome = run_config(args.config, overrides=args.overrides, out=args.out, resume=args.resume,
-                         force=args.force, comm=comm)
+                         force=args.force, comm=comm, verbosity=0 if args.quiet else (2 if args.verbose else 1))
     if outcome.info.get("abandoned") and comm is not None:
         comm.Abort(EXIT_INTERRUPTED)  # workers are still inside fits past the grace period
     return EXIT_INTERRUPTED if outcome.info.get("stopped") == "signal" else 0

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .evaluate import TaskResult
+from .progress import Progress, Snapshot
 from .results import ResultTable
 from .scheduler import Cancel, Run, Scheduler, Task
 from .space import Params, point_key
@@ -69,7 +70,8 @@ class Coordinator:
                  workers: Sequence[int], rank_metric: str, max_time: float | None = None,
                  clock: Clock = time.monotonic, on_result: ResultHook | None = None,
                  prior: Mapping[tuple[str, int], TaskResult] | None = None,
-                 stop: StopRequest | None = None, grace: float = DEFAULT_GRACE_SECONDS) -> None:
+                 stop: StopRequest | None = None, grace: float = DEFAULT_GRACE_SECONDS,
+                 progress: Progress | None = None) -> None:
         self.strategy = strategy
         self.table = table
         self.transport = transport
@@ -81,6 +83,9 @@ class Coordinator:
         self.prior = prior or {}
         self.stop = stop or StopRequest()
         self.grace = grace
+        self.progress = progress
+        self._best: tuple[float, Params] | None = None
+        self._start = 0.0
         self.scheduler = Scheduler(self.workers)
         self.stats = RunStats()
         self._seen: dict[int, set[int]] = {w: set() for w in self.workers}
@@ -89,6 +94,7 @@ class Coordinator:
 
     def run(self) -> RunStats:
         start, cpu_start = self.clock(), time.process_time()
+        self._start = start
         deadline = start + self.max_time if self.max_time else math.inf
         try:
             while not self._finished():
@@ -103,6 +109,8 @@ class Coordinator:
         finally:
             self.stats.search_s = self.clock() - start
             self.stats.cpu_s = time.process_time() - cpu_start
+            if self.progress is not None:
+                self.progress.close(self.snapshot())
             if not self.stats.abandoned:
                 self._shutdown()
         return self.stats
@@ -185,8 +193,25 @@ class Coordinator:
 
     def _record(self, point_id: int, fold: int, result: TaskResult, where: str = "") -> None:
         if self.table.add(point_id, fold, result, where=where):
+            params = self.table.points[point_id]
             score = self.table.mean_score(point_id, self.rank_metric)
-            self.strategy.tell([PointResult(point_id, self.table.points[point_id], score)])
+            if not math.isnan(score) and (self._best is None or score > self._best[0]):
+                self._best = (score, params)
+            self.strategy.tell([PointResult(point_id, params, score)])
+            if self.progress is not None:
+                self.progress.point_done(f"point {point_id} {params}: mean {self.rank_metric} {score:.5g}")
+        if self.progress is not None:
+            self.progress.update(self.snapshot())
+
+    def snapshot(self) -> Snapshot:
+        """Where the search stands, for the progress display."""
+        total = self.strategy.total
+        best = self._best
+        return Snapshot(done=self.stats.n_tasks + self.stats.n_resumed,
+                        total=None if total is None else total * self.table.n_folds,
+                        best_score=None if best is None else best[0], best_params=None if best is None else best[1],
+                        busy=self.scheduler.busy_workers(), workers=len(self.workers),
+                        elapsed=self.clock() - self._start)
 
     def _shutdown(self) -> None:
         """Tell every worker to stop and wait for each one's Bye (late results are dropped)."""

@@ -23,6 +23,7 @@ from .coordinator import DEFAULT_GRACE_SECONDS, Coordinator, ResultHook, StopReq
 from .cv import make_folds
 from .data.dataset import Dataset
 from .errors import InputError, did_you_mean
+from .progress import Progress
 from .results import ResultTable, best_index
 from .scoring import make_scorers, refit_metric
 from .space import SearchSpace
@@ -57,6 +58,7 @@ class RunControl:
     on_result: ResultHook | None = None  # called for each finished task (the journal)
     prior: Mapping[tuple[str, int], Any] | None = None  # results of an earlier run, by (point key, fold)
     stop: StopRequest | None = None  # set by a signal handler to stop gracefully
+    progress: Progress | None = None  # live display on rank 0
 
 
 @dataclass
@@ -162,7 +164,7 @@ def _coordinator(spec: SearchSpec, planned: tuple[Any, ...], transport: Any, wor
                  control: RunControl) -> Coordinator:
     _, table, strategy, metric = planned
     return Coordinator(strategy, table, transport, workers, metric, spec.max_time, on_result=control.on_result,
-                       prior=control.prior, stop=control.stop, grace=spec.grace)
+                       prior=control.prior, stop=control.stop, grace=spec.grace, progress=control.progress)
 
 
 def _search_local(spec: SearchSpec, planned: tuple[Any, ...], control: RunControl) -> Outcome:

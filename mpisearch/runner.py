@@ -14,6 +14,7 @@ from .coordinator import StopRequest
 from .data import hdf5
 from .errors import SearchFailedError
 from .output import Journal, fingerprint, prepare_out_dir, write_outputs
+from .progress import Progress
 
 ERRORS_FILE = "errors.txt"  # remote tracebacks of a failed search
 EXIT_INTERRUPTED = 99  # stopped by a signal; resumable with --resume
@@ -21,7 +22,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # what Slurm and Kubernetes sen
 
 
 def run_config(path: str | Path, overrides: list[str] | None = None, out: str | None = None,
-               resume: bool = False, force: bool = False, comm: Any = None) -> engine.Outcome:
+               resume: bool = False, force: bool = False, comm: Any = None, verbosity: int = 1) -> engine.Outcome:
     """Run the search described by a config file; every rank calls this."""
     if comm is not None and comm.Get_rank() != 0:
         _ignore_stop_signals()  # rank 0 decides how to stop; workers finish their task
@@ -49,7 +50,8 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
     stop = StopRequest()
     previous = _on_stop_signals(lambda: _stop_handler(stop, journal))
     try:
-        control = engine.RunControl(on_result=journal.write, prior=prior, stop=stop)
+        control = engine.RunControl(on_result=journal.write, prior=prior, stop=stop,
+                                    progress=Progress(verbosity) if verbosity > 0 else None)
         outcome = engine.search(spec, X, y, comm, control=control, sample_weight=w)
     except SearchFailedError as exc:
         raise _with_error_file(exc, out_dir) from None

@@ -32,7 +32,8 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
     def __init__(self, estimator: Any, space: Any, strategy: str = "grid", n_iter: int | None = None,
                  cv: Any = 5, scoring: Any = None, refit: bool | str = True, random_state: int | None = None,
                  error_score: Any = np.nan, max_time: float | None = None, out: Any = None,
-                 comm: Any = None, resume: bool = False, task_timeout: float | None = None) -> None:
+                 comm: Any = None, resume: bool = False, task_timeout: float | None = None,
+                 verbose: int = 0) -> None:
         self.estimator = estimator
         self.space = space
         self.strategy = strategy
@@ -47,6 +48,7 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         self.comm = comm
         self.resume = resume
         self.task_timeout = task_timeout
+        self.verbose = verbose
 
     def _spec(self) -> engine.SearchSpec:
         return engine.SearchSpec(
@@ -68,6 +70,10 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
                 if comm is not None:
                     engine.release_workers(comm, exc)
                 raise
+        if is_root and self.verbose > 0:
+            from .progress import Progress
+
+            control.progress = Progress(self.verbose)
         try:
             outcome = engine.search(spec, X, y, comm, groups, control, sample_weight)
         finally:
