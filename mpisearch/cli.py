@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import traceback
-from pathlib import Path
 from typing import Any, NoReturn
 
 from .errors import InputError, SearchFailedError
@@ -54,6 +52,7 @@ def build_parser() -> Parser:
     imp.add_argument("--out", required=True, help="output .h5 file")
     report = sub.add_parser("report", help="summarise a finished run")
     report.add_argument("dir", help="a run's output directory")
+    report.add_argument("--plot", action="store_true", help="also write PNG plots and an HTML page to DIR/report/")
     return parser
 
 
@@ -119,23 +118,9 @@ def cmd_data_import(args: argparse.Namespace, comm: Any = None) -> int:
 
 
 def cmd_report(args: argparse.Namespace, comm: Any = None) -> int:
-    path = Path(args.dir)
-    best_file = path / "best.json"
-    if not best_file.is_file():
-        raise InputError(f"report: {path} holds no best.json; is it a finished run's output directory?")
-    try:
-        best = json.loads(best_file.read_text())
-        best["metric"], best["best_score"], best["best_index"], best["best_params"]  # noqa: B018
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"report: {best_file} is not a valid best.json ({exc})") from None
-    print(f"best {best['metric']}: {best['best_score']:.6g} at point {best['best_index']}")
-    print(f"best parameters: {json.dumps(best['best_params'], sort_keys=True)}")
-    run_file = path / "run.json"
-    if run_file.is_file():
-        info = json.loads(run_file.read_text())
-        print(f"ranks: {info.get('ranks')}, tasks: {info.get('tasks')}, search: {info.get('search_s', 0):.2f}s, "
-              f"worker utilisation: {info.get('utilisation', float('nan')):.2f}")
-    return 0
+    from . import report
+
+    return report.main(args.dir, args.plot)
 
 
 COMMANDS = {("data", "make"): cmd_data_make, ("data", "import"): cmd_data_import, ("report", None): cmd_report}

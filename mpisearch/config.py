@@ -222,10 +222,9 @@ def build_estimator(name: str, params: Mapping[str, Any]) -> Any:
         raise InputError(f"estimator.params: {_param_hint(factory, params, exc)}") from None
     if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
         raise InputError(f"estimator.class: '{name}' did not give a scikit-learn estimator (no fit/get_params)")
-    validate = getattr(estimator, "_validate_params", None)  # scikit-learn's own constraint check
-    if validate is not None:
+    if hasattr(estimator, "_parameter_constraints"):  # scikit-learn's own check of the fixed parameters
         try:
-            validate()
+            estimator._validate_params()
         except (TypeError, ValueError) as exc:
             raise InputError(f"estimator.params: {exc}") from None
     return estimator

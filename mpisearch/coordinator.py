@@ -87,6 +87,7 @@ class Coordinator:
         self._best: tuple[float, Params] | None = None
         self._start = 0.0
         self.scheduler = Scheduler(self.workers)
+        strategy.bind(len(self.workers))
         self.stats = RunStats()
         self._seen: dict[int, set[int]] = {w: set() for w in self.workers}
         self._next_task = 0

@@ -5,10 +5,11 @@ from __future__ import annotations
 from ..errors import InputError, did_you_mean
 from ..space import SearchSpace
 from ._base import ListStrategy, PointResult, Strategy
+from .bayes import BayesStrategy
 from .grid import GridStrategy
 from .random import RandomStrategy
 
-STRATEGIES = ("grid", "random")
+STRATEGIES = ("grid", "random", "bayes")
 DEFAULT_N_ITER = 10  # scikit-learn's RandomizedSearchCV default
 
 
@@ -20,11 +21,14 @@ def make_strategy(
         return GridStrategy(space)
     if name == "random":
         return RandomStrategy(space, n_iter or DEFAULT_N_ITER, random_state)
-    planned = {"bayes", "halving"}
+    if name == "bayes":
+        return BayesStrategy(space, n_iter or DEFAULT_N_ITER, random_state)
+    planned = {"halving"}
     if name in planned:
         raise InputError(f"search.strategy: '{name}' is not available in this version; use one of {STRATEGIES}")
     hint = did_you_mean(name, STRATEGIES)
     raise InputError(f"search.strategy: unknown strategy '{name}'{hint}; expected one of {STRATEGIES}")
 
 
-__all__ = ["STRATEGIES", "GridStrategy", "ListStrategy", "PointResult", "RandomStrategy", "Strategy", "make_strategy"]
+__all__ = ["STRATEGIES", "BayesStrategy", "GridStrategy", "ListStrategy", "PointResult", "RandomStrategy",
+           "Strategy", "make_strategy"]

@@ -38,6 +38,9 @@ class Strategy(ABC):
     def ask(self, n: int) -> list[Params]:
         """Return up to ``n`` new points to evaluate."""
 
+    def bind(self, n_workers: int) -> None:  # noqa: B027 - optional hook
+        """Told once, before the first ask, how many workers evaluate points."""
+
     def tell(self, results: Sequence[PointResult]) -> None:  # noqa: B027 - optional hook
         """Learn from finished points (all folds done). Default: ignore."""
 
