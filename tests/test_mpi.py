@@ -142,3 +142,19 @@ def test_task_timeout_kills_the_fit_and_the_worker_goes_on():
         search.fit(X if ROOT else None, y if ROOT else None)
     means = search.cv_results_["mean_test_score"]
     assert np.isnan(means[1]) and means[0] > 0.9 and means[2] > 0.9
+
+
+def test_bayes_search_runs_on_every_rank_and_is_reproducible():
+    from sklearn.datasets import load_iris
+    from sklearn.svm import SVC
+
+    from mpisearch import MPISearchCV, Real
+
+    X, y = load_iris(return_X_y=True)
+    space = {"C": Real(1e-2, 1e3, log=True), "gamma": Real(1e-4, 10.0, log=True)}
+    runs = [MPISearchCV(SVC(), space, strategy="bayes", n_iter=10, cv=3, random_state=0, comm=COMM)
+            .fit(X if ROOT else None, y if ROOT else None) for _ in range(2)]
+    assert len(runs[0].cv_results_["params"]) == 10
+    assert runs[0].cv_results_["params"] == runs[1].cv_results_["params"]  # same N, same points
+    np.testing.assert_array_equal(runs[0].cv_results_["mean_test_score"], runs[1].cv_results_["mean_test_score"])
+    assert runs[0].best_score_ > 0.9

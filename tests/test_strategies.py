@@ -15,6 +15,7 @@ CASES = {
     "grid": (FINITE, {}),
     "random-finite": (FINITE, {"n_iter": 7, "random_state": 0}),
     "random-mixed": (MIXED, {"n_iter": 15, "random_state": 3}),
+    "bayes-mixed": (MIXED, {"n_iter": 9, "random_state": 3}),
 }
 
 
