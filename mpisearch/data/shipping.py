@@ -1,9 +1,19 @@
 """Ship a Dataset from rank 0 to every rank: a small header, then raw buffers.
 
-Arrays are never pickled: the header (names, shapes, dtypes, fold lengths) is
-a small pickled object, then each array's bytes go out with ``Ibcast`` in
-chunks (below 2**31 bytes, so MPI libraries without MPI-4 large counts work),
-waited on without spinning.
+Arrays are never pickled: the header (shapes, dtypes, fold lengths) is a small
+pickled object, then each array's bytes go out with ``Ibcast`` in chunks
+(below 2**31 bytes, so MPI libraries without MPI-4 large counts work, such as
+Open MPI 5), waited on without spinning.
+
+Two ways to hold the data on the receiving ranks:
+
+* ``shared=True`` (default): one read-only copy per node, in an MPI-3 shared
+  window (:mod:`.shared`). The root and one leader per other node form a
+  communicator; leaders receive straight into their node's window, the root
+  copies its arrays into its own node's window, then each node meets at a
+  quiet barrier. The root keeps its own arrays (it refits on them), so a node
+  holds the root's copy plus one shared copy, whatever the number of ranks.
+* ``shared=False``: every rank receives a private copy.
 """
 
 from __future__ import annotations
@@ -16,12 +26,16 @@ import scipy.sparse as sp
 from mpi4py import MPI
 
 from ..transport.mpi import wait_quietly
+from . import shared as shm
 from .dataset import Dataset
 
 # 256 MiB per Ibcast: far below the 2 GiB count limit of MPI-3 libraries and
 # large enough that per-call latency is negligible (measured: 1 GiB in 4 chunks
 # broadcasts at the same speed as in one call on the MPICH wheel).
 CHUNK_BYTES = 256 * 1024 * 1024
+assert CHUNK_BYTES < 2**31
+
+Spec = tuple[tuple[int, ...], np.dtype, bool]  # wire shape, dtype, transposed (Fortran order on the root)
 
 
 def bcast_object(obj: Any, comm: MPI.Comm, root: int = 0) -> Any:
@@ -36,42 +50,155 @@ def bcast_object(obj: Any, comm: MPI.Comm, root: int = 0) -> Any:
 
 def bcast_array(arr: np.ndarray, comm: MPI.Comm, root: int = 0) -> None:
     """Broadcast a contiguous array's bytes in place, chunk by chunk."""
-    raw = arr.reshape(-1).view(np.uint8)
+    raw = _bytes(arr)
     for start in range(0, raw.size, CHUNK_BYTES):
-        chunk = raw[start : start + CHUNK_BYTES]
-        wait_quietly(comm.Ibcast([chunk, MPI.BYTE], root=root))
+        wait_quietly(comm.Ibcast([raw[start : start + CHUNK_BYTES], MPI.BYTE], root=root))
+
+
+def bcast_dataset(dataset: Dataset | None, comm: MPI.Comm, root: int = 0, shared: bool = True) -> Dataset:
+    """Every rank gets the root's dataset; the root gets its own back, the others read-only arrays.
+
+    Collective over ``comm``; ``shared`` must be the same on every rank. It also
+    frees the shared windows of earlier datasets shipped on ``comm`` that no
+    rank uses any more (see :func:`.shared.release`)."""
+    is_root = comm.Get_rank() == root
+    if comm.Get_size() == 1:
+        return dataset  # type: ignore[return-value]
+    shm.release(comm)
+    header, wire = _root_parts(dataset, comm, root) if is_root else (None, [])
+    header = bcast_object(header, comm, root)
+    if "error" in header:
+        raise header["error"]
+    specs = header["arrays"]
+    arrays = _ship_shared(specs, wire, comm, root) if shared else _ship_private(specs, wire, comm, root)
+    if is_root:
+        return dataset  # type: ignore[return-value]
+    return _assemble(header, arrays)
+
+
+def _root_parts(dataset: Dataset | None, comm: MPI.Comm, root: int) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """The header and wire arrays; an error goes to every rank in the header, then raises here."""
+    try:
+        if dataset is None:
+            raise ValueError(f"bcast_dataset: the root (rank {root}) must pass a Dataset, got None")
+        return _parts(dataset)
+    except Exception as exc:
+        bcast_object({"error": exc}, comm, root)
+        raise
 
 
 def _parts(dataset: Dataset) -> tuple[dict[str, Any], list[np.ndarray]]:
-    """Header and the flat list of arrays that carry a dataset."""
+    """Header and the flat list of C-contiguous arrays whose bytes carry a dataset."""
     X, y = dataset.X, dataset.y
-    arrays: list[np.ndarray] = []
+    named: list[tuple[str, np.ndarray]] = []
     if sp.issparse(X):
         X = sp.csr_matrix(X)
-        arrays += [X.data, X.indices, X.indptr]
+        named += [("X.data", X.data), ("X.indices", X.indices), ("X.indptr", X.indptr)]
         x_meta = {"sparse": True, "shape": X.shape}
     else:
-        arrays.append(X)
+        named.append(("X", np.asarray(X)))
         x_meta = {"sparse": False}
     if y is not None:
-        arrays.append(y)
+        named.append(("y", np.asarray(y)))
     if dataset.sample_weight is not None:
-        arrays.append(dataset.sample_weight)
+        named.append(("sample_weight", np.asarray(dataset.sample_weight)))
     lengths = [(len(tr), len(te)) for tr, te in dataset.folds]
-    arrays.append(np.concatenate([np.concatenate([tr, te]) for tr, te in dataset.folds]).astype(np.int64))
-    arrays = [np.ascontiguousarray(a) for a in arrays]
+    flat = [np.asarray(i, dtype=np.int64) for fold in dataset.folds for i in fold]
+    named.append(("folds", np.concatenate(flat) if flat else np.empty(0, np.int64)))
+    wire = [_wire(name, a) for name, a in named]
     header = {"X": x_meta, "has_y": y is not None, "has_w": dataset.sample_weight is not None, "folds": lengths,
-              "arrays": [(a.shape, a.dtype.str) for a in arrays]}
-    return header, arrays
+              "arrays": [(w.shape, w.dtype, t) for w, t in wire]}
+    return header, [w for w, _ in wire]
+
+
+def _wire(name: str, a: np.ndarray) -> tuple[np.ndarray, bool]:
+    """A C-contiguous array to send (a Fortran-ordered one goes as its transpose, uncopied)."""
+    if a.dtype.hasobject:
+        raise TypeError(f"{name} has dtype object, which cannot be shipped as a raw buffer; "
+                        f"convert it to a numeric (or, for y, fixed-width string) dtype")
+    if a.ndim > 1 and a.flags.f_contiguous and not a.flags.c_contiguous:
+        return a.T, True
+    return np.ascontiguousarray(a), False
+
+
+def _bytes(arr: np.ndarray) -> np.ndarray:
+    return arr.reshape(-1).view(np.uint8)
+
+
+def _ship_private(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, root: int) -> list[np.ndarray]:
+    """Every rank receives its own copy."""
+    if comm.Get_rank() != root:
+        wire = [np.empty(shape, dtype=dtype) for shape, dtype, _ in specs]
+    for arr in wire:
+        bcast_array(arr, comm, root)
+    return _finish(wire, specs)
+
+
+def _ship_shared(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, root: int) -> list[np.ndarray]:
+    """One copy per node in a shared window, filled by the node's leader; the root keeps its own."""
+    is_root = comm.Get_rank() == root
+    key = 0 if is_root else comm.Get_rank() + 1  # the root is rank 0 of its node and of the leaders
+    node = shm.node_comm(comm, key)
+    leaders = comm.Split(0 if node.Get_rank() == 0 else MPI.UNDEFINED, key)
+    offsets, total = shm.layout([int(np.prod(shape)) * dtype.itemsize for shape, dtype, _ in specs])
+    needs_window = node.Get_size() > 1 or not is_root
+    block = shm.SharedBlock(comm, node, total) if needs_window else None
+    if leaders != MPI.COMM_NULL:  # node rank 0: the root, or the leader of another node
+        targets = _views(block.fill_target(), offsets, specs) if block else None
+        _leader_fill(leaders, wire if is_root else None, targets)
+        leaders.Free()
+    if block is None:
+        node.Free()
+        return wire
+    block.publish()
+    shm.register(block)
+    if is_root:
+        return wire
+    return _finish(block.views(offsets, [(shape, dtype) for shape, dtype, _ in specs]), specs)
+
+
+def _views(base: np.ndarray, offsets: list[int], specs: list[Spec]) -> list[np.ndarray]:
+    return [_view(base, offset, spec) for offset, spec in zip(offsets, specs, strict=True)]
+
+
+def _view(base: np.ndarray, offset: int, spec: Spec) -> np.ndarray:
+    shape, dtype, _ = spec
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    return base[offset : offset + nbytes].view(dtype).reshape(shape)
+
+
+def _leader_fill(leaders: MPI.Comm, sources: list[np.ndarray] | None, targets: list[np.ndarray] | None) -> None:
+    """Root (``sources``): send each array to the other leaders and copy it into its node's
+    window (``targets``, None when it is alone on its node). Other leaders: receive each
+    array straight into their window."""
+    send = leaders.Get_size() > 1
+    for i in range(len(sources if sources is not None else targets)):  # type: ignore[arg-type]
+        src = _bytes(sources[i]) if sources is not None else None
+        out = _bytes(targets[i]) if targets is not None else None
+        _fill_one(leaders, src, out, send)
+
+
+def _fill_one(leaders: MPI.Comm, src: np.ndarray | None, out: np.ndarray | None, send: bool) -> None:
+    raw = src if src is not None else out
+    for start in range(0, raw.size, CHUNK_BYTES):  # type: ignore[union-attr]
+        part = slice(start, start + CHUNK_BYTES)
+        request = leaders.Ibcast([raw[part], MPI.BYTE], root=0) if send else None  # type: ignore[index]
+        if src is not None and out is not None:
+            out[part] = src[part]  # the root's node: a local copy while the chunk travels
+        if request is not None:
+            wait_quietly(request)
+
+
+def _finish(arrays: list[np.ndarray], specs: list[Spec]) -> list[np.ndarray]:
+    """Back to the root's layout (transposed where it was Fortran-ordered)."""
+    return [a.T if transposed else a for a, (_, _, transposed) in zip(arrays, specs, strict=True)]
 
 
 def _assemble(header: dict[str, Any], arrays: list[np.ndarray]) -> Dataset:
+    for arr in arrays:
+        arr.flags.writeable = False
     it = iter(arrays)
-    if header["X"]["sparse"]:
-        data, indices, indptr = next(it), next(it), next(it)
-        X: Any = sp.csr_matrix((data, indices, indptr), shape=header["X"]["shape"], copy=False)
-    else:
-        X = next(it)
+    X = _csr(next(it), next(it), next(it), header["X"]["shape"]) if header["X"]["sparse"] else next(it)
     y = next(it) if header["has_y"] else None
     w = next(it) if header["has_w"] else None
     flat, folds, pos = next(it), [], 0
@@ -81,19 +208,10 @@ def _assemble(header: dict[str, Any], arrays: list[np.ndarray]) -> Dataset:
     return Dataset(X, y, folds, w)
 
 
-def bcast_dataset(dataset: Dataset | None, comm: MPI.Comm, root: int = 0, shared: bool = True) -> Dataset:
-    """Every rank gets the root's dataset; non-root copies are read-only.
-
-    ``shared``: one copy per node in an MPI-3 shared window (not yet: per-rank copies)."""
-    is_root = comm.Get_rank() == root
-    header, arrays = _parts(dataset) if is_root else (None, [])
-    header = bcast_object(header, comm, root)
-    if not is_root:
-        arrays = [np.empty(shape, dtype=np.dtype(dt)) for shape, dt in header["arrays"]]
-    for arr in arrays:
-        bcast_array(arr, comm, root)
-    if is_root:
-        return dataset
-    for arr in arrays:
-        arr.flags.writeable = False
-    return _assemble(header, arrays)
+def _csr(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """A CSR matrix over these very arrays: the tuple constructor would copy int64 indices
+    down to int32 when the values fit, and so leave the shared copy."""
+    X = sp.csr_matrix(shape, dtype=data.dtype)
+    X.data, X.indices, X.indptr = data, indices, indptr
+    X.check_format(full_check=False)
+    return X
