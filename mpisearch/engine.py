@@ -138,7 +138,7 @@ def search(spec: SearchSpec, X: Any, y: Any, comm: Any = None, groups: Any = Non
     """Run a search on ``comm`` (None: in this process). SPMD: call on every rank."""
     control = control or RunControl()
     if comm is None:
-        return _search_local(spec, plan(spec, X, y, groups, sample_weight), control)
+        return _search_local(spec, X, y, groups, sample_weight, control)
     from .data.shipping import bcast_object
 
     if comm.Get_rank() == 0:
@@ -167,8 +167,10 @@ def _coordinator(spec: SearchSpec, planned: tuple[Any, ...], transport: Any, wor
                        prior=control.prior, stop=control.stop, grace=spec.grace, progress=control.progress)
 
 
-def _search_local(spec: SearchSpec, planned: tuple[Any, ...], control: RunControl) -> Outcome:
+def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, sample_weight: Any,
+                  control: RunControl) -> Outcome:
     t0 = time.perf_counter()
+    planned = plan(spec, X, y, groups, sample_weight)
     dataset, table, _, metric = planned
     worker = Worker(spec.estimator, dataset, make_scorers(spec.scoring, spec.estimator), spec.task_timeout)
     stats = _coordinator(spec, planned, LocalTransport(worker), [WORKER_RANK], control).run()
@@ -239,8 +241,12 @@ def _stats_info(stats: Any) -> dict[str, Any]:
     workers = {str(r): s for r, s in sorted(stats.workers.items())}
     busy = sum(s.get("busy_s", 0.0) for s in workers.values())
     n = max(len(workers), 1)
+    host = socket.gethostname()
     return {
-        "coordinator_host": socket.gethostname(),
+        "coordinator_host": host,
+        "hosts": sorted({host, *(s.get("host", host) for s in workers.values())}),
+        "busy_s": busy,
+        "idle_s": sum(s.get("idle_s", 0.0) for s in workers.values()),
         "search_s": stats.search_s,
         "coordinator_cpu_s": stats.cpu_s,
         "tasks": stats.n_tasks,
