@@ -36,3 +36,14 @@ class SleepyClassifier(FailingClassifier):
     def fit(self, X, y):
         time.sleep(self.delay)
         return super().fit(X, y)
+
+
+def _explode(*args):
+    raise RuntimeError("cannot be rebuilt on a worker rank")
+
+
+class BrokenOnWorkers(FailingClassifier):
+    """Pickles on rank 0 but cannot be unpickled: a crash on every worker rank."""
+
+    def __reduce__(self):
+        return (_explode, ())

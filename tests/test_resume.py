@@ -199,3 +199,15 @@ def test_second_signal_exits_at_once(setup, tmp_path):
     proc.communicate(timeout=30)
     assert time.monotonic() - started < 4
     assert proc.returncode == 99
+
+
+def test_a_crash_on_worker_ranks_ends_every_rank_promptly(setup, tmp_path):
+    configs, _ = setup
+    broken = tmp_path / "broken.toml"
+    broken.write_text(configs["fast"].read_text().replace("estimators.SleepyClassifier", "estimators.BrokenOnWorkers")
+                      .replace("params = { delay = 0.0 }", ""))
+    start = time.monotonic()
+    done = run(3, broken, tmp_path / "out")
+    assert time.monotonic() - start < 30
+    assert done.returncode != 0
+    assert "cannot be rebuilt on a worker rank" in done.stderr

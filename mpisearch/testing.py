@@ -1,0 +1,93 @@
+"""Estimators for simulations and benchmarks (importable by every rank).
+
+They cost what their parameters say, not what the data says, so a search's
+timing can be controlled exactly:
+
+- :class:`SleepClassifier` / :class:`SleepRegressor`: ``fit`` sleeps ``duration``
+  seconds (no CPU used, so many worker ranks can share a few cores). Search
+  over ``duration`` to give every point its own cost; ``tag`` is ignored and
+  only makes otherwise identical points distinct (e.g. many 20 ms tasks).
+- :class:`NoopClassifier`: ``fit`` does nothing; for measuring the per-task
+  overhead of the framework itself.
+
+All predict a constant and score with plain numpy (accuracy / R^2), so that
+``scoring=None`` costs a few microseconds; scikit-learn scorers such as
+``scoring="accuracy"`` work too (through ``predict``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+
+def _check_duration(duration: Any) -> float:
+    d = float(duration)
+    if not np.isfinite(d) or d < 0:
+        raise ValueError(f"duration must be a finite number of seconds >= 0, got {duration!r}")
+    return d
+
+
+class _ConstantClassifier(ClassifierMixin, BaseEstimator):
+    """Predicts the first class seen in fit; scores by accuracy."""
+
+    def _learn(self, y: Any) -> None:
+        self.classes_ = np.unique(y) if y is not None else np.array([0])
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.full(len(X), self.classes_[0])
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        hit = np.asarray(y) == self.classes_[0]
+        return float(np.average(hit, weights=sample_weight))
+
+
+class SleepClassifier(_ConstantClassifier):
+    """``fit`` sleeps ``duration`` seconds, then predicts a constant class."""
+
+    def __init__(self, duration: float = 0.0, tag: Any = 0) -> None:
+        self.duration = duration
+        self.tag = tag
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> SleepClassifier:
+        time.sleep(_check_duration(self.duration))
+        self._learn(y)
+        return self
+
+
+class NoopClassifier(_ConstantClassifier):
+    """``fit`` does (almost) nothing: the cost of a task is the framework's alone."""
+
+    def __init__(self, tag: Any = 0) -> None:
+        self.tag = tag
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> NoopClassifier:
+        self._learn(y)
+        return self
+
+
+class SleepRegressor(RegressorMixin, BaseEstimator):
+    """``fit`` sleeps ``duration`` seconds, then predicts the mean of y; scores by R^2."""
+
+    def __init__(self, duration: float = 0.0, tag: Any = 0) -> None:
+        self.duration = duration
+        self.tag = tag
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SleepRegressor:
+        time.sleep(_check_duration(self.duration))
+        self.mean_ = float(np.average(np.asarray(y, dtype=float), weights=sample_weight))
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.full(len(X), self.mean_)
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        y = np.asarray(y, dtype=float)
+        total = float(np.average((y - np.average(y, weights=sample_weight)) ** 2, weights=sample_weight))
+        residual = float(np.average((y - self.mean_) ** 2, weights=sample_weight))
+        if total == 0.0:
+            return 1.0 if residual == 0.0 else 0.0  # as sklearn's r2_score (force_finite)
+        return 1.0 - residual / total
