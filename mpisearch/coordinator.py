@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .evaluate import TaskResult
 from .progress import Progress, Snapshot
@@ -28,7 +28,14 @@ BATCH_POINTS_PER_WORKER = 2
 DEFAULT_GRACE_SECONDS = 60.0
 
 Clock = Callable[[], float]
-ResultHook = Callable[[int, int, TaskResult, Params], None]  # point_id, fold, result, params
+
+
+class JournalLike(Protocol):
+    """Where finished tasks are recorded (see mpisearch.output.Journal)."""
+
+    def write(self, point_id: int, fold: int, result: TaskResult, params: Params) -> None: ...
+
+    def flush(self) -> None: ...
 
 
 @dataclass
@@ -68,7 +75,7 @@ class StopRequest:
 class Coordinator:
     def __init__(self, strategy: Strategy, table: ResultTable, transport: Transport,
                  workers: Sequence[int], rank_metric: str, max_time: float | None = None,
-                 clock: Clock = time.monotonic, on_result: ResultHook | None = None,
+                 clock: Clock = time.monotonic, journal: JournalLike | None = None,
                  prior: Mapping[tuple[str, int], TaskResult] | None = None,
                  stop: StopRequest | None = None, grace: float = DEFAULT_GRACE_SECONDS,
                  progress: Progress | None = None) -> None:
@@ -79,7 +86,7 @@ class Coordinator:
         self.rank_metric = rank_metric
         self.max_time = max_time
         self.clock = clock
-        self.on_result = on_result
+        self.journal = journal
         self.prior = prior or {}
         self.stop = stop or StopRequest()
         self.grace = grace
@@ -107,6 +114,8 @@ class Coordinator:
                 got = self.transport.poll(POLL_SECONDS)
                 if got is not None:
                     self._handle(*got)
+                    if self.journal is not None:
+                        self.journal.flush()  # on disk before any more work is handed out
         finally:
             self.stats.search_s = self.clock() - start
             self.stats.cpu_s = time.process_time() - cpu_start
@@ -151,9 +160,10 @@ class Coordinator:
     def _tasks(self, point_ids: list[int]) -> list[Task]:
         """Tasks of new points, fold-major; folds found in the journal are not rerun."""
         tasks = []
+        keys = {p: point_key(self.table.points[p]) for p in point_ids} if self.prior else {}
         for fold in range(self.table.n_folds):  # fold-major: fold 0 of every point first
             for p in point_ids:
-                done = self.prior.get((point_key(self.table.points[p]), fold))
+                done = self.prior.get((keys[p], fold)) if self.prior else None
                 if done is not None:
                     self.stats.n_resumed += 1
                     self._record(p, fold, done)
@@ -163,19 +173,31 @@ class Coordinator:
         return tasks
 
     def _dispatch(self) -> None:
-        for action in self.scheduler.dispatch(self.clock()):
-            task = action.task
-            if isinstance(action, Cancel):
-                self.transport.send(CancelTask(task.task_id), action.worker)
-                self.stats.n_stolen += 1
-                continue
-            assert isinstance(action, Run)
-            seen = self._seen[action.worker]
-            params = None if task.point_id in seen else self.table.points[task.point_id]
-            seen.add(task.point_id)
-            self.transport.send(RunTask(task.task_id, task.point_id, task.fold, params), action.worker)
+        """Send what the scheduler decided: one message per worker (a list when several)."""
+        actions = self.scheduler.dispatch(self.clock())
+        if not actions:
+            return
+        outgoing: dict[int, list[Any]] = {}
+        for action in actions:
+            outgoing.setdefault(action.worker, []).append(self._message(action))
+        for worker, msgs in outgoing.items():
+            self.transport.send(msgs if len(msgs) > 1 else msgs[0], worker)
+
+    def _message(self, action: Run | Cancel) -> Any:
+        task = action.task
+        if isinstance(action, Cancel):
+            self.stats.n_stolen += 1
+            return CancelTask(task.task_id)
+        seen = self._seen[action.worker]
+        params = None if task.point_id in seen else self.table.points[task.point_id]
+        seen.add(task.point_id)
+        return RunTask(task.task_id, task.point_id, task.fold, params)
 
     def _handle(self, source: int, msg: Any) -> None:
+        if isinstance(msg, list):
+            for m in msg:
+                self._handle(source, m)
+            return
         if isinstance(msg, Bye):
             self.stats.workers[source] = msg.stats
             return
@@ -187,8 +209,8 @@ class Coordinator:
             self.stats.n_duplicates += 1
             return
         self.stats.n_tasks += 1
-        if self.on_result is not None:  # journal first: nothing is handed out before it is written
-            self.on_result(msg.point_id, msg.fold, r, self.table.points[msg.point_id])
+        if self.journal is not None:  # journal first: flushed before anything more is handed out
+            self.journal.write(msg.point_id, msg.fold, r, self.table.points[msg.point_id])
         self.stats.warnings.update(r.warnings)
         self._record(msg.point_id, msg.fold, r, where=f" on {r.origin or f'rank {source}'}")
 

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
 
-from .coordinator import DEFAULT_GRACE_SECONDS, Coordinator, ResultHook, StopRequest
+from .coordinator import DEFAULT_GRACE_SECONDS, Coordinator, JournalLike, StopRequest
 from .cv import make_folds
 from .data.dataset import Dataset
 from .errors import InputError, did_you_mean
@@ -55,7 +55,7 @@ class SearchSpec:
 class RunControl:
     """How the caller follows and steers a run (used on rank 0 only)."""
 
-    on_result: ResultHook | None = None  # called for each finished task (the journal)
+    journal: JournalLike | None = None  # records each finished task; flushed before more work goes out
     prior: Mapping[tuple[str, int], Any] | None = None  # results of an earlier run, by (point key, fold)
     stop: StopRequest | None = None  # set by a signal handler to stop gracefully
     progress: Progress | None = None  # live display on rank 0
@@ -163,7 +163,7 @@ def release_workers(comm: Any, exc: BaseException) -> None:
 def _coordinator(spec: SearchSpec, planned: tuple[Any, ...], transport: Any, workers: list[int],
                  control: RunControl) -> Coordinator:
     _, table, strategy, metric = planned
-    return Coordinator(strategy, table, transport, workers, metric, spec.max_time, on_result=control.on_result,
+    return Coordinator(strategy, table, transport, workers, metric, spec.max_time, journal=control.journal,
                        prior=control.prior, stop=control.stop, grace=spec.grace, progress=control.progress)
 
 
@@ -278,7 +278,10 @@ def refit(spec: SearchSpec, outcome: Outcome, X: Any, y: Any, sample_weight: Any
     spread = idle_core_params(est, spec.space.names)
     start = time.perf_counter()
     est.set_params(**spread)
-    est.fit(X, **fit_params) if y is None else est.fit(X, y, **fit_params)
+    with warnings.catch_warnings():
+        if spread:  # our n_jobs, not the user's: hide "n_jobs has no effect" deprecations
+            warnings.filterwarnings("ignore", message=".*n_jobs.*", category=FutureWarning)
+        est.fit(X, **fit_params) if y is None else est.fit(X, y, **fit_params)
     est.set_params(**dict.fromkeys(spread))  # back to the user's n_jobs=None
     return est, time.perf_counter() - start
 

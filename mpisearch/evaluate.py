@@ -13,7 +13,10 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import scipy.sparse as sp
 from sklearn.base import clone
+from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import _safe_split
 
 from .data.dataset import Dataset
@@ -68,8 +71,7 @@ def fit_and_score(estimator: Any, params: Params, dataset: Dataset, fold: int, s
     train, test = dataset.folds[fold]
     est = clone(estimator).set_params(**clone(params, safe=False))
     start = time.perf_counter()
-    X_train, y_train = _safe_split(est, dataset.X, dataset.y, train)
-    X_test, y_test = _safe_split(est, dataset.X, dataset.y, test, train)
+    X_train, y_train, X_test, y_test = split(est, dataset.X, dataset.y, train, test)
     fit_params = {} if dataset.sample_weight is None else {"sample_weight": dataset.sample_weight[train]}
     try:
         est.fit(X_train, **fit_params) if y_train is None else est.fit(X_train, y_train, **fit_params)
@@ -82,6 +84,16 @@ def fit_and_score(estimator: Any, params: Params, dataset: Dataset, fold: int, s
         return TaskResult(fit_time=fit_time, score_time=time.perf_counter() - start - fit_time,
                           error=traceback.format_exc(), reason="score")
     return TaskResult(scores, fit_time, time.perf_counter() - start - fit_time)
+
+
+def split(est: Any, X: Any, y: Any, train: np.ndarray, test: np.ndarray) -> tuple[Any, Any, Any, Any]:
+    """Train and test parts; plain indexing for numpy/CSR data (what scikit-learn's
+    _safe_split does for them, without its ~0.4 ms of type checks per call)."""
+    if (isinstance(X, np.ndarray) or sp.issparse(X)) and not get_tags(est).input_tags.pairwise:
+        return X[train], None if y is None else y[train], X[test], None if y is None else y[test]
+    X_train, y_train = _safe_split(est, X, y, train)
+    X_test, y_test = _safe_split(est, X, y, test, train)
+    return X_train, y_train, X_test, y_test
 
 
 def _score(scorer: Any, est: Any, X: Any, y: Any) -> float:

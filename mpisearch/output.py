@@ -41,10 +41,14 @@ class Journal:
                 "fit_time": result.fit_time, "score_time": result.score_time, "error": result.error,
                 "reason": result.reason, "rank": result.rank, "start": result.started}
         self.fh.write(json.dumps(line) + "\n")
+
+    def flush(self) -> None:
+        """Push written lines to the operating system (they then survive a kill -9)."""
         self.fh.flush()
 
     def close(self) -> None:
-        self.fh.close()
+        if not self.fh.closed:
+            self.fh.close()
 
 
 def read_journal(path: str | os.PathLike[str]) -> dict[tuple[str, int], TaskResult]:

@@ -50,7 +50,7 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
     stop = StopRequest()
     previous = _on_stop_signals(lambda: _stop_handler(stop, journal))
     try:
-        control = engine.RunControl(on_result=journal.write, prior=prior, stop=stop,
+        control = engine.RunControl(journal=journal, prior=prior, stop=stop,
                                     progress=Progress(verbosity) if verbosity > 0 else None)
         outcome = engine.search(spec, X, y, comm, control=control, sample_weight=w)
     except SearchFailedError as exc:
@@ -79,7 +79,10 @@ def _stop_handler(stop: StopRequest, journal: Journal) -> None:
     """First signal: stop gracefully. Second: leave at once (the journal is flushed per task)."""
     stop.request()
     if stop.count > 1:
-        journal.close()
+        try:
+            journal.close()
+        except (OSError, RuntimeError):  # interrupted inside a write: lines up to the last flush are kept
+            pass
         os._exit(EXIT_INTERRUPTED)
 
 

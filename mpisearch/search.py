@@ -102,7 +102,7 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         digest = fingerprint(parts, X, y)
         prior = prepare_out_dir(self.out, digest, self.resume)
         journal = Journal.open(self.out)
-        return journal, engine.RunControl(on_result=journal.write, prior=prior), digest
+        return journal, engine.RunControl(journal=journal, prior=prior), digest
 
     def _store(self, outcome: engine.Outcome) -> None:
         self.cv_results_ = outcome.cv_results

@@ -52,6 +52,7 @@ def minimise(name: str, problem: str, seed: int, budget: int, lag: int = 1) -> f
     return best - optimum
 
 
+@pytest.mark.timeout(900)  # ~15 s on an idle 2-core machine; generous for a loaded one
 @pytest.mark.parametrize("problem", list(PROBLEMS))
 def test_bayes_regret_is_five_times_lower_than_random_at_60_evaluations(problem):
     bayes = np.median([minimise("bayes", problem, s, 60) for s in SEEDS])
@@ -59,12 +60,14 @@ def test_bayes_regret_is_five_times_lower_than_random_at_60_evaluations(problem)
     assert bayes * 5 <= random, (bayes, random)
 
 
+@pytest.mark.timeout(600)
 def test_asynchronous_batches_still_beat_random():
     bayes = np.median([minimise("bayes", "branin", s, 40, lag=4) for s in SEEDS])
     random = np.median([minimise("random", "branin", s, 40, lag=4) for s in SEEDS])
     assert bayes * 5 <= random, (bayes, random)
 
 
+@pytest.mark.timeout(600)
 def test_points_do_not_depend_on_the_order_results_arrive():
     def run(order_seed: int) -> list:
         strategy = make_strategy("bayes", SearchSpace(PROBLEMS["branin"][1]), n_iter=20, random_state=3)
