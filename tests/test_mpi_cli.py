@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
@@ -10,11 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+from runs import MPIEXEC, score_table
 
 from mpisearch.data.make import make_file
-
-MPIEXEC = Path(sys.executable).parent / "mpiexec"
-SCORE_PREFIXES = ("split", "mean_test", "std_test", "rank_test", "params", "param_")
 
 CONFIG = """
 [data]
@@ -46,10 +43,6 @@ def run(n: int | None, config: Path, out: Path) -> subprocess.CompletedProcess:
         cmd = [str(MPIEXEC), "-n", str(n), *cmd]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=240)
 
-
-def score_table(out: Path) -> list[dict[str, str]]:
-    with (out / "cv_results.csv").open() as fh:
-        return [{k: v for k, v in row.items() if k.startswith(SCORE_PREFIXES)} for row in csv.DictReader(fh)]
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -12,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from runs import MPIEXEC
+from runs import score_table as scores
 
 from mpisearch.data.make import make_file
 
-MPIEXEC = Path(sys.executable).parent / "mpiexec"
 TESTS = Path(__file__).parent
-SCORE_PREFIXES = ("split", "mean_test", "std_test", "rank_test", "params", "param_")
 N_TASKS = 24  # 8 points x 3 folds
 
 CONFIG = """
@@ -56,10 +55,6 @@ def start(n: int | None, config: Path, out: Path) -> subprocess.Popen:
     return subprocess.Popen(command(n, config, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env())
 
-
-def scores(out: Path) -> list[dict[str, str]]:
-    with (out / "cv_results.csv").open() as fh:
-        return [{k: v for k, v in row.items() if k.startswith(SCORE_PREFIXES)} for row in csv.DictReader(fh)]
 
 
 def journal_lines(out: Path) -> int:
