@@ -183,10 +183,10 @@ def test_second_signal_exits_at_once(setup, tmp_path):
     slow.write_text(configs["grid"].read_text().replace("delay = 0.25", "delay = 5.0"))
     out = tmp_path / "run"
     proc = start(3, slow, out)
-    end = time.monotonic() + 30
-    while not rank_pids(0) and time.monotonic() < end:
-        time.sleep(0.1)
-    time.sleep(2.0)  # the fits are running
+    end = time.monotonic() + 60
+    while not (out / "journal.jsonl").exists() and time.monotonic() < end:
+        time.sleep(0.1)  # the journal is opened just before rank 0 takes over the signals
+    time.sleep(1.0)  # the fits are running
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
