@@ -3,8 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# MPI test sizes: 1, 2, 3 ranks and one oversubscribed size (5 ranks on 2 cores).
-MPI_SIZES ?= 1 2 3 5
+# MPI test sizes: 1 to 4 ranks and one oversubscribed size (6 ranks on 2 cores).
+MPI_SIZES ?= 1 2 3 4 6
 MPI_TEST_TIMEOUT ?= 180
 
 .PHONY: setup demo test test-unit test-mpi lint bench clean
