@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .errors import SearchFailedError
 from .evaluate import TaskResult
 from .progress import Progress, Snapshot
 from .results import ResultTable
@@ -110,6 +111,7 @@ class Coordinator:
                 if self.stats.abandoned:
                     break
                 self._top_up()
+                self._check_stalled()
                 self._dispatch()
                 got = self.transport.poll(POLL_SECONDS)
                 if got is not None:
@@ -139,6 +141,13 @@ class Coordinator:
                 self._grace_end = now + self.grace
         if self.stop.count > 1 or now >= self._grace_end:
             self.stats.abandoned = self.scheduler.n_open > 0
+
+    def _check_stalled(self) -> None:
+        if self.scheduler.n_open == 0 and not self.strategy.finished and self.stats.stopped is None:
+            raise SearchFailedError(
+                f"the {type(self.strategy).__name__} proposed no point while none is running: "
+                "the search cannot go on (a bug in the strategy)"
+            )
 
     def _top_up(self) -> None:
         if self.stats.stopped or self.strategy.finished:

@@ -134,3 +134,21 @@ def test_bayes_search_on_a_real_estimator_beats_its_initial_design():
     means = search.cv_results_["mean_test_score"]
     assert len(means) == 16
     assert means[5:].max() >= means[:5].max() and search.best_score_ > 0.95
+
+
+def test_a_small_finite_space_is_covered_once_then_the_search_ends():
+    from sklearn.datasets import load_iris
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y = load_iris(return_X_y=True)
+    search = MPISearchCV(KNeighborsClassifier(), {"n_neighbors": Integer(1, 4)}, strategy="bayes", n_iter=10, cv=3)
+    search.fit(X, y)
+    assert sorted(p["n_neighbors"] for p in search.cv_results_["params"]) == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("workers", [1, 3, 8, 40])
+def test_any_number_of_workers_gets_a_first_model_with_data(workers):
+    strategy = make_strategy("bayes", SearchSpace(PROBLEMS["branin"][1]), n_iter=60, random_state=0)
+    strategy.bind(workers)
+    assert strategy.n_initial > strategy.lag or strategy.n_initial == strategy.n_iter
+    assert minimise("bayes", "branin", 0, 60, lag=workers) < 10.0  # runs to the end, no crash, no stall

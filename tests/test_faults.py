@@ -69,3 +69,34 @@ def test_api_resume_skips_journal_tasks_and_gives_identical_results(tmp_path):
     assert json.loads((part / "best.json").read_text())["best_params"] == full.best_params_
     with pytest.raises(InputError, match="config or data differ"):
         MPISearchCV(LogisticRegression(max_iter=500), grid, cv=4, out=part, resume=True).fit(X, y)
+
+
+def test_a_strategy_that_stalls_ends_the_search_with_an_error():
+    from mpisearch.coordinator import Coordinator
+    from mpisearch.errors import SearchFailedError
+    from mpisearch.results import ResultTable
+    from mpisearch.space import SearchSpace
+    from mpisearch.strategies import Strategy
+    from mpisearch.transport.local import LocalTransport
+
+    class Stuck(Strategy):
+        def ask(self, n):
+            return []
+
+        @property
+        def finished(self):
+            return False
+
+    class Idle:
+        queue, stopped = [], False
+
+        def receive(self, msg):
+            self.stopped = True
+
+        def stats(self):
+            return {}
+
+    coordinator = Coordinator(Stuck(SearchSpace({"C": [1]})), ResultTable(["score"], 2), LocalTransport(Idle()),
+                              [1], "score")
+    with pytest.raises(SearchFailedError, match="proposed no point while none is running"):
+        coordinator.run()
