@@ -148,9 +148,17 @@ def search(spec: SearchSpec, X: Any, y: Any, comm: Any = None, groups: Any = Non
         raise header[1]
     _work(comm, header[1])
     outcome = bcast_object(None, comm)
+    release_shared(comm)
     if isinstance(outcome, BaseException):
         raise outcome
     return outcome
+
+
+def release_shared(comm: Any) -> None:
+    """Free the node-shared windows of this search's data (every rank, after the outcome)."""
+    from .data.shared import release
+
+    release(comm)
 
 
 def release_workers(comm: Any, exc: BaseException) -> None:
@@ -203,10 +211,12 @@ def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any, contr
     except BaseException as exc:
         transport.flush()
         bcast_object(exc, comm)
+        release_shared(comm)
         raise
     if not stats.abandoned:  # else workers are still inside fits: the caller aborts them
         transport.flush()
         bcast_object(outcome, comm)
+        release_shared(comm)
     return outcome
 
 

@@ -33,7 +33,7 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
                  cv: Any = 5, scoring: Any = None, refit: bool | str = True, random_state: int | None = None,
                  error_score: Any = np.nan, max_time: float | None = None, out: Any = None,
                  comm: Any = None, resume: bool = False, task_timeout: float | None = None,
-                 verbose: int = 0) -> None:
+                 verbose: int = 0, shared_memory: bool = True) -> None:
         self.estimator = estimator
         self.space = space
         self.strategy = strategy
@@ -49,12 +49,14 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         self.resume = resume
         self.task_timeout = task_timeout
         self.verbose = verbose
+        self.shared_memory = shared_memory
 
     def _spec(self) -> engine.SearchSpec:
         return engine.SearchSpec(
             estimator=self.estimator, space=SearchSpace(self.space), strategy=self.strategy,
             n_iter=self.n_iter, random_state=self.random_state, scoring=self.scoring, refit=self.refit,
             error_score=self.error_score, max_time=self.max_time, cv=self.cv, task_timeout=self.task_timeout,
+            shared_memory=self.shared_memory,
         )
 
     def fit(self, X: Any, y: Any = None, groups: Any = None, sample_weight: Any = None) -> MPISearchCV:

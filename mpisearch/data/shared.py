@@ -15,8 +15,11 @@ MPI 5) finalize with live windows, and the kernel reclaims the pages.
 from __future__ import annotations
 
 import ctypes
+import errno
 import gc
 import mmap
+import os
+import socket
 import sys
 import weakref
 from typing import Any
@@ -33,7 +36,7 @@ ALIGN = 64
 HEADER = ALIGN  # bytes before the data in a window; the first 8 say where the data starts
 PAGE = mmap.PAGESIZE
 MADV_POPULATE_WRITE = 23  # <linux/mman.h>, Linux 5.14+
-PREFAULT_MIN_BYTES = 1 << 20  # below this, faulting page by page costs nothing worth a system call
+SHM_DIR = "/dev/shm"  # where MPICH and Open MPI put the files behind shared windows on Linux
 
 _BLOCKS: list[SharedBlock] = []  # live windows of this process, in creation order (same order on every rank)
 
@@ -83,11 +86,16 @@ class SharedBlock:
         return np.frombuffer(buf, dtype=np.uint8, count=HEADER + ALIGN + self.nbytes)
 
     def fill_target(self) -> np.ndarray:
-        """Node rank 0, before :meth:`publish`: the data bytes to fill, pages already allocated."""
+        """Node rank 0, before :meth:`publish`: the data bytes to fill, pages already allocated.
+
+        Raises MemoryError when the pages cannot be had: a window lives in a file on
+        /dev/shm, which MPI creates sparse, so a too small /dev/shm (64 MB by default in
+        Docker and Kubernetes) would otherwise kill the process with SIGBUS mid-copy."""
         raw = self._raw()
         start = HEADER + (-(raw.ctypes.data + HEADER)) % ALIGN
+        if prefault(raw) is None:  # no MADV_POPULATE_WRITE here: check the free space instead
+            check_room(raw.size)
         raw[:8].view(np.int64)[0] = start
-        prefault(raw[start:])
         return raw[start : start + self.nbytes]
 
     def memory(self) -> np.ndarray:
@@ -133,16 +141,50 @@ class SharedBlock:
         self.node.Free()
 
 
-def prefault(arr: np.ndarray) -> None:
+def prefault(arr: np.ndarray) -> bool | None:
     """Allocate the pages under ``arr`` in one call (Linux 5.14+ MADV_POPULATE_WRITE) instead
     of one fault per 4 KiB page (shared memory gets no transparent huge pages): measured on
-    2 cores, filling 1 GiB of a fresh window took 0.36 s instead of 0.60 s. A no-op elsewhere."""
-    if _madvise is None or arr.size < PREFAULT_MIN_BYTES:
-        return
+    2 cores, filling 1 GiB of a fresh window took 0.36 s instead of 0.60 s.
+
+    True: done; None: not supported here (nothing done); raises MemoryError when the
+    kernel says the pages cannot be had (EFAULT: a touch would raise SIGBUS; ENOMEM)."""
+    if _madvise is None:
+        return None
     first = -(-arr.ctypes.data // PAGE) * PAGE
     length = arr.ctypes.data + arr.size - first
-    if length > 0:
-        _madvise(first, length, MADV_POPULATE_WRITE)  # failure (old kernel) only means no prefault
+    if length <= 0:
+        return True
+    if _madvise(first, length, MADV_POPULATE_WRITE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EFAULT, errno.ENOMEM, errno.EIO):
+        raise MemoryError(f"{_free_text()}, the window needs {arr.size / 1e9:.3g} GB ({os.strerror(err)})")
+    return None  # EINVAL: kernel older than 5.14
+
+
+def check_room(nbytes: int, where: str = SHM_DIR) -> None:
+    """MemoryError if the tmpfs that holds MPI's shared windows has less than ``nbytes`` free."""
+    try:
+        st = os.statvfs(where)
+    except OSError:
+        return
+    if st.f_bavail * st.f_frsize < nbytes:
+        raise MemoryError(f"{_free_text(where)}, the window needs {nbytes / 1e9:.3g} GB")
+
+
+def _free_text(where: str = SHM_DIR) -> str:
+    try:
+        st = os.statvfs(where)
+    except OSError:
+        return f"{where}: no room"
+    return f"{where} has {st.f_bavail * st.f_frsize / 1e9:.3g} GB free of {st.f_blocks * st.f_frsize / 1e9:.3g} GB"
+
+
+def no_room_message(nbytes: int, exc: BaseException) -> str:
+    return (f"data.shared_memory: cannot hold the {nbytes / 1e9:.3g} GB dataset in node-shared memory "
+            f"on host {socket.gethostname()} ({exc}); give {SHM_DIR} more room (docker run --shm-size, "
+            f"or a Kubernetes emptyDir with medium: Memory mounted on {SHM_DIR}) or set "
+            f"data.shared_memory = false")
 
 
 def _libc_madvise() -> Any:

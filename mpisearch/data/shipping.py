@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 from mpi4py import MPI
 
+from ..errors import InputError
 from ..transport.mpi import wait_quietly
 from . import shared as shm
 from .dataset import Dataset
@@ -141,10 +142,18 @@ def _ship_shared(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, root
     node = shm.node_comm(comm, key)
     leaders = comm.Split(0 if node.Get_rank() == 0 else MPI.UNDEFINED, key)
     offsets, total = shm.layout([int(np.prod(shape)) * dtype.itemsize for shape, dtype, _ in specs])
-    needs_window = node.Get_size() > 1 or not is_root
-    block = shm.SharedBlock(comm, node, total) if needs_window else None
+    block, targets, problem = None, None, None
+    try:
+        if node.Get_size() > 1 or not is_root:  # some rank here needs the data: a window
+            block = shm.SharedBlock(comm, node, total)
+        if block is not None and leaders != MPI.COMM_NULL:
+            targets = _views(block.fill_target(), offsets, specs)
+    except (MPI.Exception, MemoryError) as exc:
+        problem = shm.no_room_message(total, exc)
+    problem = _first_problem(comm, problem)
+    if problem is not None:  # every rank raises (the failed window is left to the exit)
+        raise InputError(problem)
     if leaders != MPI.COMM_NULL:  # node rank 0: the root, or the leader of another node
-        targets = _views(block.fill_target(), offsets, specs) if block else None
         _leader_fill(leaders, wire if is_root else None, targets)
         leaders.Free()
     if block is None:
@@ -155,6 +164,16 @@ def _ship_shared(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, root
     if is_root:
         return wire
     return _finish(block.views(offsets, [(shape, dtype) for shape, dtype, _ in specs]), specs)
+
+
+def _first_problem(comm: MPI.Comm, problem: str | None) -> str | None:
+    """A problem on any rank becomes every rank's (one quiet all-reduce when there is none)."""
+    flag = np.array([int(problem is not None)], dtype=np.int32)
+    anywhere = np.zeros(1, dtype=np.int32)
+    wait_quietly(comm.Iallreduce([flag, MPI.INT32_T], [anywhere, MPI.INT32_T], op=MPI.MAX))
+    if not anywhere[0]:
+        return None
+    return next(p for p in comm.allgather(problem) if p is not None)
 
 
 def _views(base: np.ndarray, offsets: list[int], specs: list[Spec]) -> list[np.ndarray]:

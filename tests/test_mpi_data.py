@@ -1,0 +1,370 @@
+"""Data shipping under MPI: formats, node-shared windows, >2 GiB, end to end.
+
+Run as ``mpiexec -n K python -m mpi4py -m pytest --with-mpi tests/test_mpi_data.py``
+(K = 1, 2, 3, 5; ``-m "not slow"`` skips the >2 GiB test). One machine is one
+node; the ``pairs`` and ``root-alone`` topologies pretend it is several (node
+communicators made with ``Split``), so that leaders receive the cross-node
+broadcast into their windows as they would on a cluster.
+"""
+
+from __future__ import annotations
+
+import gc
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from parity import assert_bitwise_equal
+from sklearn.linear_model import LogisticRegression
+
+pytestmark = pytest.mark.mpi(min_size=1)
+
+MPI = pytest.importorskip("mpi4py.MPI")
+COMM = MPI.COMM_WORLD
+RANK, SIZE = COMM.Get_rank(), COMM.Get_size()
+ROOT = RANK == 0
+
+TOPOLOGIES = {
+    "node": None,  # the real one: every rank on this machine
+    "pairs": lambda rank: rank // 2,  # nodes {0, 1}, {2, 3}, {4}: the root shares its node
+    "root-alone": lambda rank: 0 if rank == 0 else 1 + (rank - 1) // 2,  # {0}, {1, 2}, {3, 4}
+}
+
+
+@pytest.fixture(params=list(TOPOLOGIES))
+def topology(request, monkeypatch):
+    from mpisearch.data import shared
+
+    color = TOPOLOGIES[request.param]
+    if color is not None:
+        monkeypatch.setattr(shared, "node_comm", lambda comm, key: comm.Split(color(comm.Get_rank()), key))
+    return request.param
+
+
+def make_dataset(kind: str, seed: int = 0):
+    """The same dataset on every rank (seeded), so each rank can check what it got."""
+    from mpisearch.data.dataset import Dataset
+
+    rng = np.random.default_rng(seed)
+    n = 60
+    dense = {"float64": np.float64, "float32": np.float32, "float16": np.float16, "int8": np.int8,
+             "uint16": np.uint16, "int64": np.int64, "bool": np.bool_}
+    y: np.ndarray | None = rng.integers(0, 3, n)
+    w = None
+    if kind in dense:
+        X = (rng.random((n, 7)) * 100).astype(dense[kind])
+    elif kind == "fortran-float32":
+        X = np.asfortranarray(rng.random((n, 7)).astype(np.float32))
+    elif kind.startswith("csr"):
+        X = sp.random(n, 40, density=0.1, format="csr", random_state=seed, dtype=np.float32)
+        if kind == "csr-int64":
+            X.indices, X.indptr = X.indices.astype(np.int64), X.indptr.astype(np.int64)
+    if kind == "strings":
+        X, y = rng.random((n, 3)), np.array(["cat", "dog", "wolverine"])[y]
+    if kind == "float-y-weights":
+        X, y, w = rng.random((n, 3)), rng.random(n), rng.random(n) + 0.5
+    if kind == "no-y":
+        X, y = rng.random((n, 3)), None
+    folds = [(np.arange(0, 40), np.arange(40, n)), (np.arange(20, n), np.arange(0, 20)),
+             (np.arange(0, 0), np.arange(0, n))]
+    return Dataset(X, y, folds, w)
+
+
+KINDS = ["float64", "float32", "float16", "int8", "uint16", "int64", "bool", "fortran-float32", "csr",
+         "csr-int64", "strings", "float-y-weights", "no-y"]
+
+
+def arrays_of(ds) -> list[np.ndarray]:
+    X = [ds.X.data, ds.X.indices, ds.X.indptr] if sp.issparse(ds.X) else [ds.X]
+    rest = [a for a in (ds.y, ds.sample_weight) if a is not None]
+    return X + rest + [i for fold in ds.folds for i in fold]
+
+
+def assert_same_dataset(got, want) -> None:
+    assert sp.issparse(got.X) == sp.issparse(want.X)
+    for a, b in zip(arrays_of(got), arrays_of(want), strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    if not sp.issparse(want.X):
+        assert got.X.flags.f_contiguous == want.X.flags.f_contiguous
+    assert (got.y is None) == (want.y is None) and (got.sample_weight is None) == (want.sample_weight is None)
+
+
+def ship(ds, shared: bool):
+    from mpisearch.data.shipping import bcast_dataset
+
+    return bcast_dataset(ds if ROOT else None, COMM, shared=shared)
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared", "private"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_format_arrives_intact_and_read_only(kind, shared, topology):
+    from mpisearch.data import shared as shm
+
+    want = make_dataset(kind)
+    got = ship(want, shared)
+    if ROOT:
+        assert got is want  # the root keeps its own arrays (it refits on them)
+        return
+    assert_same_dataset(got, want)
+    for arr in arrays_of(got):
+        assert not arr.flags.writeable
+        if shared:  # the base is read-only too, so nobody can turn writing back on
+            with pytest.raises(ValueError):
+                arr.flags.writeable = True
+    blocks = {id(b) for b in (shm.block_of(a) for a in arrays_of(got) if a.size) if b is not None}
+    assert len(blocks) == (1 if shared else 0)
+    if shared:
+        assert shm.block_of(got.X.data if sp.issparse(got.X) else got.X) is not None
+        assert all(a.ctypes.data % shm.ALIGN == 0 for a in arrays_of(got)[:-6])  # folds are slices
+
+
+def test_sparse_int64_indices_stay_in_the_window():
+    from mpisearch.data import shared as shm
+
+    got = ship(make_dataset("csr-int64"), True)
+    if not ROOT:
+        assert got.X.indices.dtype == np.int64 and got.X.indptr.dtype == np.int64
+        assert shm.block_of(got.X.indices) is not None and shm.block_of(got.X.indptr) is not None
+
+
+H5_KINDS = ["float32", "int8", "csr", "vlen-strings", "fixed-ascii", "fixed-utf8"]
+
+
+def h5_expected(kind: str):
+    """What reading the file of ``kind`` must give: (X, y, sample weights), the same on every rank."""
+    rng = np.random.default_rng(5)
+    n = 40
+    X = rng.normal(size=(n, 6)).astype(np.float32)
+    if kind == "int8":
+        X = rng.integers(-100, 100, (n, 6)).astype(np.int8)
+    if kind == "csr":
+        X = sp.random(n, 30, density=0.2, format="csr", random_state=5, dtype=np.float64)
+    labels = np.array(["ant", "bée", "cat"] if kind in ("vlen-strings", "fixed-utf8") else ["ant", "bee", "cat"])
+    y = labels[rng.integers(0, 3, n)] if kind in ("vlen-strings", "fixed-ascii", "fixed-utf8") else rng.random(n)
+    return X, y, rng.random(n) + 0.5
+
+
+def write_h5(path, kind: str) -> None:
+    import h5py
+
+    from mpisearch.data import hdf5
+
+    X, y, w = h5_expected(kind)
+    hdf5.write(path, X, y if kind in ("vlen-strings", "float32", "int8", "csr") else None)
+    with h5py.File(path, "a") as fh:
+        fh["w"] = w
+        if kind == "fixed-ascii":
+            fh["y"] = y.astype("S")
+        if kind == "fixed-utf8":
+            encoded = np.char.encode(y, "utf-8")
+            fh["y"] = encoded.astype(h5py.string_dtype("utf-8", encoded.dtype.itemsize))
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared", "private"])
+@pytest.mark.parametrize("kind", H5_KINDS)
+def test_hdf5_formats_ship_as_read(kind, shared):
+    """Read on rank 0 (mpisearch.data.hdf5), shipped, equal on every rank to what was written."""
+    from mpisearch.data import hdf5
+    from mpisearch.data.dataset import Dataset
+
+    X, y, w = h5_expected(kind)
+    folds = [(np.arange(0, 30), np.arange(30, 40))]
+    ds = None
+    if ROOT:  # a plain temp dir: pytest's tmp_path on every rank races over cleaning old ones
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "d.h5"
+            write_h5(path, kind)
+            Xr, yr = hdf5.read(path)
+            ds = Dataset(Xr, yr, folds, hdf5.read_sample_weight(path, "w", Xr.shape[0]))
+    got = ship(ds, shared)
+    assert_same_dataset(got, Dataset(X, y, folds, w))
+    assert got.y.dtype.kind == ("U" if y.dtype.kind == "U" else "f")
+
+
+def node_of_this_rank():
+    from mpisearch.data import shared as shm
+
+    node = shm.node_comm(COMM, 0 if ROOT else RANK + 1)
+    info = node.Get_rank(), node.Get_size()
+    node.Free()
+    return info
+
+
+def test_ranks_of_a_node_see_one_copy(topology):
+    """Node rank 0 writes a marker into the window; every other rank of the node sees it in its X."""
+    from mpisearch.data import shared as shm
+
+    want = make_dataset("float64")
+    got = ship(want, True)
+    node_rank, node_size = node_of_this_rank()
+    if ROOT and node_size == 1:
+        block = None  # alone on its node: no window there
+    else:
+        block = shm.live_blocks()[-1] if ROOT else shm.block_of(got.X)
+        assert block is not None and block.node.Get_size() == node_size
+        if not ROOT:
+            assert np.shares_memory(got.X, block.memory())
+    marker = -12345.5
+    if block is not None and node_rank == 0:
+        block.memory()[:8].view(np.float64)[0] = marker  # X is the first array of the window
+    if block is not None:
+        shm.quiet_barrier(block.node)
+        if not ROOT:
+            assert got.X[0, 0] == marker
+        shm.quiet_barrier(block.node)
+    if ROOT:
+        assert want.X[0, 0] != marker  # the root's own copy is separate
+
+
+def pss_kib() -> int:
+    with open("/proc/self/smaps_rollup") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("Pss:"))
+
+
+@pytest.mark.skipif(SIZE == 1, reason="nothing is shipped to a single rank")
+@pytest.mark.parametrize("shared", [True, False], ids=["shared", "private"])
+def test_sum_of_pss_shows_one_copy_per_node(shared):
+    """Sum over ranks of the proportional set size grows by one dataset with sharing, by SIZE-1 without."""
+    from mpisearch.data import shared as shm
+    from mpisearch.data.dataset import Dataset
+
+    size_mib = 64
+    X = np.random.default_rng(1).random((size_mib * 2**20 // 8 // 64, 64)) if ROOT else None
+    shm.release(COMM)
+    gc.collect()
+    shm.quiet_barrier(COMM)
+    before = pss_kib()
+    got = ship(Dataset(X, None, [(np.arange(2), np.arange(2, 4))]) if ROOT else None, shared)
+    if not ROOT:
+        assert float(got.X[:, 0].sum()) > 0  # touch every page, as a worker reading the data does
+    shm.quiet_barrier(COMM)
+    grown = COMM.allreduce(pss_kib() - before) / 1024
+    copies = grown / size_mib
+    if shared:
+        assert 0.8 < copies < 1.3, f"{grown:.0f} MiB over all ranks for a {size_mib} MiB dataset"
+    else:
+        assert copies > 0.8 * (SIZE - 1), f"{grown:.0f} MiB over all ranks for a {size_mib} MiB dataset"
+
+
+def test_a_window_lives_while_any_rank_of_its_node_uses_it():
+    from mpisearch.data import shared as shm
+
+    if SIZE == 1:
+        pytest.skip("nothing is shipped to a single rank")
+    want = make_dataset("float32")
+    got = ship(want, True)
+    block = shm.live_blocks()[-1]  # every rank is on this machine's node, the root too
+    keeper = RANK == SIZE - 1
+    if not keeper:
+        del got
+    shm.release(COMM)
+    assert block in shm.live_blocks()  # the keeper still reads it: kept for the whole node
+    if keeper:
+        assert_same_dataset(got, want)
+        del got
+    assert shm.release(COMM) >= 1
+    assert block not in shm.live_blocks()
+    assert not [b for b in shm.live_blocks() if b.parent == COMM]
+
+
+def test_bad_dtype_raises_on_every_rank_and_nobody_hangs():
+    from mpisearch.data.dataset import Dataset
+    from mpisearch.data.shipping import bcast_dataset
+
+    if SIZE == 1:
+        pytest.skip("nothing is shipped to a single rank")
+    ds = Dataset(np.array([[1, "a"]], dtype=object), None, []) if ROOT else None
+    with pytest.raises(TypeError, match="X has dtype object"):
+        bcast_dataset(ds, COMM, shared=True)
+    got = ship(make_dataset("float32"), True)  # still in step afterwards
+    assert got.X.dtype == np.float32
+
+
+def test_no_room_for_the_window_is_one_clear_error_on_every_rank(monkeypatch):
+    """A /dev/shm too small for the window (Docker's 64 MB) would end in SIGBUS mid-copy:
+    instead every rank raises the same InputError, and all stay in step."""
+    from mpisearch.data import shared as shm
+    from mpisearch.errors import InputError
+
+    if SIZE == 1:
+        pytest.skip("nothing is shipped to a single rank")
+
+    def full(arr):
+        raise MemoryError("/dev/shm has 0.01 GB free of 0.067 GB, the window needs 1 GB")
+
+    monkeypatch.setattr(shm, "prefault", full)
+    with pytest.raises(InputError, match=r"data.shared_memory: .*/dev/shm has 0.01 GB free.*shared_memory = false"):
+        ship(make_dataset("float64"), True)
+    monkeypatch.undo()
+    got = ship(make_dataset("float32"), True)  # still in step afterwards
+    assert got.X.dtype == np.float32
+
+
+@pytest.mark.slow
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.parametrize("topology", ["root-alone"], indirect=True)
+def test_more_than_2_gib_crosses_nodes_in_chunks(topology):
+    """2.2 GB (> 2**31 bytes): the root alone on its node, so every byte travels by chunked
+    Ibcast into the other nodes' windows. Checked on every rank against the seeded pattern."""
+    from mpisearch.data import shared as shm
+    from mpisearch.data.dataset import Dataset
+    from mpisearch.data.shipping import CHUNK_BYTES, bcast_dataset
+
+    period = 1_000_003  # prime: a misplaced chunk (256 MiB) cannot line up with the pattern
+    pattern = np.random.default_rng(7).integers(0, 256, period, dtype=np.uint8)
+    rows, cols = 2_200_000, 1000
+    n = rows * cols
+    assert n > 2**31
+    X = np.resize(pattern, n).reshape(rows, cols) if ROOT else None
+    start = time.perf_counter()
+    got = bcast_dataset(Dataset(X, None, [(np.arange(2), np.arange(2, 4))]) if ROOT else None, COMM, shared=True)
+    seconds = COMM.allreduce(time.perf_counter() - start, op=MPI.MAX)
+    flat = got.X.reshape(-1)
+    edges = np.array([k * CHUNK_BYTES + d for k in range(1, n // CHUNK_BYTES + 1) for d in (-1, 0, 1)])
+    where = np.concatenate([np.arange(0, n, 4099), edges[edges < n], [n - 1]])
+    np.testing.assert_array_equal(flat[where], pattern[where % period])
+    checksums = COMM.allgather(int(flat[where].astype(np.int64).sum()))
+    assert len(set(checksums)) == 1
+    if not ROOT:
+        assert shm.block_of(got.X) is not None and not got.X.flags.writeable
+    print(f"\n{n / 1e9:.2f} GB shipped to {SIZE} ranks in {seconds:.1f} s")
+    del got, flat, X
+    shm.release(COMM)
+
+
+class Float32LogisticRegression(LogisticRegression):
+    """Fails unless it is given float32 X (so a silent upcast on the way would show)."""
+
+    def fit(self, X, y, sample_weight=None):
+        if X.dtype != np.float32:
+            raise TypeError(f"expected float32 X, got {X.dtype}")
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared", "private"])
+def test_search_on_float32_and_strings_equals_one_process(shared):
+    from mpisearch.engine import SearchSpec, search
+    from mpisearch.space import SearchSpace
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(150, 5)).astype(np.float32)
+    y = np.array(["setosa", "versicolor", "virginica"])[(X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
+                                                       + (X[:, 2] > 0.8).astype(int)]
+    w = rng.random(150) * 3 + 0.1
+    spec = SearchSpec(Float32LogisticRegression(max_iter=500), SearchSpace({"C": [0.01, 0.1, 1.0, 10.0]}),
+                      cv=3, error_score="raise", shared_memory=shared)
+    data = (X, y, w) if ROOT else (None, None, None)
+    outcome = search(spec, data[0], data[1], COMM if SIZE > 1 else None, sample_weight=data[2])
+    if ROOT:
+        local = search(spec, X, y, None, sample_weight=w)
+        assert_bitwise_equal(outcome.cv_results, local.cv_results)
+        assert not np.isnan(outcome.cv_results["mean_test_score"]).any()
+    scores = COMM.allgather(outcome.cv_results["mean_test_score"].tobytes())
+    assert len(set(scores)) == 1
+    from mpisearch.data import shared as shm
+
+    assert not [b for b in shm.live_blocks() if b.parent == COMM]  # windows freed when the search ended
