@@ -100,6 +100,7 @@ class Coordinator:
         self._seen: dict[int, set[int]] = {w: set() for w in self.workers}
         self._next_task = 0
         self._grace_end = math.inf
+        self._asked_nothing = False  # the last ask returned no point
 
     def run(self) -> RunStats:
         start, cpu_start = self.clock(), time.process_time()
@@ -143,7 +144,8 @@ class Coordinator:
             self.stats.abandoned = self.scheduler.n_open > 0
 
     def _check_stalled(self) -> None:
-        if self.scheduler.n_open == 0 and not self.strategy.finished and self.stats.stopped is None:
+        if (self._asked_nothing and self.scheduler.n_open == 0 and not self.strategy.finished
+                and self.stats.stopped is None):
             raise SearchFailedError(
                 f"the {type(self.strategy).__name__} proposed no point while none is running: "
                 "the search cannot go on (a bug in the strategy)"
@@ -155,6 +157,7 @@ class Coordinator:
         if self.scheduler.n_queued >= len(self.workers) * self.scheduler.prefetch:
             return
         points = self.strategy.ask(self._batch_points())
+        self._asked_nothing = not points
         ids = [self.table.add_point(p) for p in points]
         self.scheduler.add(self._tasks(ids))
 

@@ -30,9 +30,11 @@ class Progress:
     """Reports snapshots; ``verbosity`` 0 = quiet, 1 = normal, 2 = every finished point."""
 
     def __init__(self, verbosity: int = 1, stream: TextIO | None = None, tty: bool | None = None) -> None:
+        """A bar on stderr when it is a terminal; otherwise log lines on stdout (a
+        batch job's log), so that stderr holds only warnings and errors."""
         self.verbosity = verbosity
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty() if tty is None else tty
+        self.tty = sys.stderr.isatty() if tty is None else tty
+        self.stream = stream or (sys.stderr if self.tty else sys.stdout)
         self._bar: Any = None
         self._last = -math.inf
         self._start_done = 0

@@ -70,10 +70,10 @@ def load(out_dir: str | Path) -> Run:
     path = Path(out_dir)
     if not path.is_dir():
         raise InputError(f"report: {path} is not a directory (give a run's output directory)")
+    best = _check_best(_read_json(path / "best.json") or {}, path / "best.json")
     journal = read_journal(path / "journal.jsonl")
     info = _read_json(path / "run.json") or {}
     rows = _read_csv(path / "cv_results.csv", info, journal)
-    best = _check_best(_read_json(path / "best.json") or {}, path / "best.json")
     metric, others = _metrics(rows[0].keys(), best, path / "cv_results.csv")
     points = [_point(i, row, metric, others, path / "cv_results.csv") for i, row in enumerate(rows)]
     if not best:

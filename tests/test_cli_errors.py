@@ -204,7 +204,7 @@ def test_bad_usage(tmp_path: Path, args: list[str], expected: list[str]) -> None
 
 
 def test_report_not_a_run_dir(tmp_path: Path) -> None:
-    assert_input_error(cli("report", tmp_path), str(tmp_path), "best.json")
+    assert_input_error(cli("report", tmp_path), str(tmp_path), "cv_results.csv is missing")
 
 
 # --- known bugs: bad input that does not give the one-line error the contract asks for ---------------------------

@@ -49,7 +49,7 @@ def test_quiet_prints_nothing_and_verbose_reports_points():
     X, y = load_iris(return_X_y=True)
     search = MPISearchCV(SVC(), {"C": [0.5, 5.0]}, cv=3, verbose=2)
     import contextlib
-    with contextlib.redirect_stderr(io.StringIO()) as err:
+    with contextlib.redirect_stdout(io.StringIO()) as out:  # not a terminal: log lines on stdout
         search.fit(X, y)
-    text = err.getvalue()
+    text = out.getvalue()
     assert "point 0 {'C': 0.5}: mean score" in text and "point 1 {'C': 5.0}" in text and "6/6 tasks" in text

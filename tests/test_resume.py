@@ -69,8 +69,8 @@ def wait_for_journal(out: Path, lines: int, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def rank_pids(rank: int) -> list[int]:
-    """PIDs of mpisearch processes started by mpiexec with PMI_RANK=rank."""
+def rank_pids(rank: int, ancestor: int) -> list[int]:
+    """PIDs of mpisearch processes below ``ancestor`` started with PMI_RANK=rank."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -78,9 +78,20 @@ def rank_pids(rank: int) -> list[int]:
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"mpisearch\0run" in cmdline and f"PMI_RANK={rank}".encode() in environ:
+        if b"mpisearch\0run" in cmdline and f"PMI_RANK={rank}".encode() in environ and _below(int(pid), ancestor):
             found.append(int(pid))
     return found
+
+
+def _below(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+        if pid == ancestor:
+            return True
+    return False
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +138,11 @@ def test_sigterm_writes_partial_results_and_resume_with_other_n_is_identical(set
 def test_killed_worker_ends_the_job_promptly_and_resume_completes(setup, tmp_path):
     configs, reference = setup
     out = tmp_path / "run"
-    proc = start(4, configs["grid"], out)
+    slow = tmp_path / "slow.toml"
+    slow.write_text(configs["grid"].read_text().replace("delay = 0.25", "delay = 0.5"))
+    proc = start(4, slow, out)
     wait_for_journal(out, 5)
-    victims = rank_pids(2)
+    victims = rank_pids(2, proc.pid)
     assert victims, "could not find rank 2"
     killed_at = time.monotonic()
     os.kill(victims[0], signal.SIGKILL)
@@ -139,7 +152,7 @@ def test_killed_worker_ends_the_job_promptly_and_resume_completes(setup, tmp_pat
     assert ended_after < 10, f"the job took {ended_after:.1f}s to end after a rank died"
     lines = (out / "journal.jsonl").read_text().splitlines()
     assert all(json.loads(line)["fold"] in (0, 1, 2) for line in lines)  # no torn or lost line
-    resumed = run(None, configs["grid"], out, "--resume")
+    resumed = run(None, slow, out, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert scores(out) == reference["grid"]
 
