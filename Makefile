@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 MPI_SIZES ?= 1 2 3 4 6
 MPI_TEST_TIMEOUT ?= 180
 
-.PHONY: setup demo test test-unit test-mpi lint bench clean
+.PHONY: setup demo test test-unit test-mpi test-slurm lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -38,6 +38,9 @@ test-mpi: setup
 	# one >2 GiB broadcast, through 256 MiB chunks into a node-shared window
 	timeout 300 $(BIN)/mpiexec -n 3 $(BIN)/python -m mpi4py -m pytest --with-mpi \
 	  -q -p no:cacheprovider --timeout=240 -m slow tests/test_mpi_data.py
+
+test-slurm: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=400 tests/test_slurm.py
 
 test: lint test-unit test-mpi
 

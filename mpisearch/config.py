@@ -26,7 +26,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str, Any]]] = {
                   "params": ((dict,), "a table of constructor parameters", {})},
     "search": {"strategy": ((str,), "a strategy name", "grid"), "n_iter": ((int,), "an integer", None),
                "random_state": ((int,), "an integer", None),
-               "max_time": ((str, int, float), "a duration like \"90s\", \"15m\" or \"2h\"", None),
+               "max_time": ((str, int, float), "a duration like \"90s\", \"15m\" or \"2h\", or \"auto\"", None),
                "error_score": ((int, float, str), "a number or \"raise\"", math.nan),
                "grace": ((str, int, float), "a duration like \"60s\"", "60s"),
                "task_timeout": ((str, int, float), "a duration like \"10m\"", None)},
@@ -186,6 +186,10 @@ def parse_duration(value: Any, key: str = "search.max_time") -> float | None:
     """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"2h"`` or ``"1h30m"``."""
     if value is None:
         return None
+    if value == "auto" and key == "search.max_time":
+        from .slurm import auto_max_time
+
+        return auto_max_time()  # the Slurm job's time left less a margin; None outside Slurm
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
     else:

@@ -92,7 +92,7 @@ class Coordinator:
         self.stop = stop or StopRequest()
         self.grace = grace
         self.progress = progress
-        self._best: tuple[float, Params] | None = None
+        self._best: tuple[float, int, Params] | None = None
         self._start = 0.0
         self.scheduler = Scheduler(self.workers)
         strategy.bind(len(self.workers))
@@ -230,8 +230,8 @@ class Coordinator:
         if self.table.add(point_id, fold, result, where=where):
             params = self.table.points[point_id]
             score = self.table.mean_score(point_id, self.rank_metric)
-            if not math.isnan(score) and (self._best is None or score > self._best[0]):
-                self._best = (score, params)
+            if not math.isnan(score) and (self._best is None or (score, -point_id) > self._best[:2]):
+                self._best = (score, -point_id, params)  # ties: the first point, as cv_results_ ranks
             self.strategy.tell([PointResult(point_id, params, score)])
             if self.progress is not None:
                 self.progress.point_done(f"point {point_id} {params}: mean {self.rank_metric} {score:.5g}")
@@ -244,7 +244,7 @@ class Coordinator:
         best = self._best
         return Snapshot(done=self.stats.n_tasks + self.stats.n_resumed,
                         total=None if total is None else total * self.table.n_folds,
-                        best_score=None if best is None else best[0], best_params=None if best is None else best[1],
+                        best_score=None if best is None else best[0], best_params=None if best is None else best[2],
                         busy=self.scheduler.busy_workers(), workers=len(self.workers),
                         elapsed=self.clock() - self._start)
 

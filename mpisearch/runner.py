@@ -15,6 +15,7 @@ from .data import hdf5
 from .errors import SearchFailedError
 from .output import Journal, fingerprint, prepare_out_dir, write_outputs
 from .progress import Progress
+from .slurm import check_step_size
 
 ERRORS_FILE = "errors.txt"  # remote tracebacks of a failed search
 EXIT_INTERRUPTED = 99  # stopped by a signal; resumable with --resume
@@ -24,6 +25,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # what Slurm and Kubernetes sen
 def run_config(path: str | Path, overrides: list[str] | None = None, out: str | None = None,
                resume: bool = False, force: bool = False, comm: Any = None, verbosity: int = 1) -> engine.Outcome:
     """Run the search described by a config file; every rank calls this."""
+    check_step_size(comm.Get_size() if comm is not None else 1)  # srun with a wrong --mpi plugin
     if comm is not None and comm.Get_rank() != 0:
         _ignore_stop_signals()  # rank 0 decides how to stop; workers finish their task
         return engine.search(None, None, None, comm)  # type: ignore[arg-type]
