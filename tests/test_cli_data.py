@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -255,3 +256,27 @@ def test_report(finished_run: tuple[Path, subprocess.CompletedProcess[str]]) -> 
     assert any(text in proc.stdout for text in (f"{score:.6g}", f"{score:.4f}", f"{score:.3f}", repr(score))), (
         proc.stdout)
     assert "best" in proc.stdout.lower()
+
+
+@pytest.mark.parametrize("part, value, expected", [
+    ("indices", [0, 5, 1], "'indices' must lie in [0, 3)"),
+    ("indptr", [0, 2, 1, 3], "'indptr' must start at 0, never decrease"),
+    ("indices", [0.0, 1.0, 2.0], "'indices' and 'indptr' must be integers"),
+])
+def test_bad_csr_group_names_the_file_and_the_part(tmp_path: Path, part: str, value: list, expected: str) -> None:
+    import h5py
+
+    from mpisearch.data import hdf5
+    from mpisearch.errors import InputError
+
+    parts = {"data": [1.0, 2.0, 3.0], "indices": [0, 2, 1], "indptr": [0, 2, 2, 3]}
+    parts[part] = value
+    path = tmp_path / "bad.h5"
+    with h5py.File(path, "w") as fh:
+        group = fh.create_group("X")
+        for key, arr in parts.items():
+            group.create_dataset(key, data=arr)
+        group.attrs["shape"] = (3, 3)
+        fh.create_dataset("y", data=[0, 1, 0])
+    with pytest.raises(InputError, match=f"bad.h5: group 'X' is not a valid CSR matrix: {re.escape(expected)}"):
+        hdf5.read(path)

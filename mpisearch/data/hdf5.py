@@ -76,7 +76,25 @@ def _read_csr(group: h5py.Group, path: Path, name: str) -> sp.csr_matrix:
             f"{path}: group '{name}' is inconsistent: shape {shape}, indptr {len(indptr)}, "
             f"indices {len(indices)}, data {len(data)}"
         )
+    problem = _csr_problem(data, indices, indptr, shape)
+    if problem:
+        raise InputError(f"{path}: group '{name}' is not a valid CSR matrix: {problem}")
     return sp.csr_matrix((data, indices, indptr), shape=shape)
+
+
+def _csr_problem(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: tuple[int, ...]) -> str | None:
+    """What is wrong with CSR parts (that would crash an estimator's C code later), or None."""
+    if data.ndim != 1 or indices.ndim != 1 or indptr.ndim != 1:
+        return "'data', 'indices' and 'indptr' must be 1-D"
+    if data.dtype.kind not in "biuf":
+        return f"'data' must be numeric, got dtype {data.dtype}"
+    if indices.dtype.kind not in "iu" or indptr.dtype.kind not in "iu":
+        return f"'indices' and 'indptr' must be integers, got {indices.dtype} and {indptr.dtype}"
+    if indptr[0] != 0 or indptr[-1] != len(data) or np.any(np.diff(indptr) < 0):
+        return "'indptr' must start at 0, never decrease and end at the number of stored values"
+    if len(indices) and (indices.min() < 0 or indices.max() >= shape[1]):
+        return f"'indices' must lie in [0, {shape[1]}) (the number of columns)"
+    return None
 
 
 def _read_y(fh: h5py.File, path: Path, name: str) -> np.ndarray:
