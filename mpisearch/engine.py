@@ -50,6 +50,10 @@ class SearchSpec:
     shared_memory: bool = True  # one read-only copy of the data per node (MPI-3 shared window)
     task_timeout: float | None = None  # seconds; a longer fit is killed and recorded as failed
 
+    def identity(self) -> dict[str, Any]:
+        """What makes journal entries of two runs comparable (hashed into run.json)."""
+        return {"estimator": self.estimator, "space": self.space, "cv": self.cv, "scoring": self.scoring}
+
 
 @dataclass
 class RunControl:

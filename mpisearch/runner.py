@@ -36,18 +36,18 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
         w = hdf5.read_sample_weight(cfg.data_path, cfg.w_name, X.shape[0]) if cfg.w_name else None
         load_s = time.perf_counter() - t0
         out_dir = Path(out) if out else cfg.out_dir
-        digest = fingerprint(engine_spec_parts(cfg), X, y)
+        spec = engine.SearchSpec(
+            estimator=cfg.estimator, space=cfg.space, strategy=cfg.strategy, n_iter=cfg.n_iter,
+            random_state=cfg.random_state, scoring=cfg.scoring, refit=cfg.refit, error_score=cfg.error_score,
+            max_time=cfg.max_time, cv=cfg.cv, grace=cfg.grace, shared_memory=cfg.shared_memory,
+            task_timeout=cfg.task_timeout,
+        )
+        digest = fingerprint(spec.identity(), X, y)
         prior = prepare_out_dir(out_dir, digest, resume, force)
     except Exception as exc:
         if comm is not None:
             engine.release_workers(comm, exc)
         raise
-    spec = engine.SearchSpec(
-        estimator=cfg.estimator, space=cfg.space, strategy=cfg.strategy, n_iter=cfg.n_iter,
-        random_state=cfg.random_state, scoring=cfg.scoring, refit=cfg.refit, error_score=cfg.error_score,
-        max_time=cfg.max_time, cv=cfg.cv, grace=cfg.grace, shared_memory=cfg.shared_memory,
-        task_timeout=cfg.task_timeout,
-    )
     journal = Journal.open(out_dir)
     stop = StopRequest()
     previous = _on_stop_signals(lambda: _stop_handler(stop, journal))
@@ -71,10 +71,6 @@ def _with_error_file(exc: SearchFailedError, out_dir: Path) -> SearchFailedError
     path.write_text(str(exc) + "\n", encoding="utf-8")
     first, *rest = str(exc).splitlines()
     return type(exc)("\n".join([f"{first} (tracebacks in {path})", *rest]))
-
-
-def engine_spec_parts(cfg: config_mod.RunConfig) -> dict[str, Any]:
-    return {"estimator": cfg.estimator, "space": cfg.space, "cv": cfg.cv, "scoring": cfg.scoring}
 
 
 def _stop_handler(stop: StopRequest, journal: Journal) -> None:

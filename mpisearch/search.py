@@ -67,7 +67,7 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         journal, control, digest = None, engine.RunControl(), None
         if self.out is not None and is_root:
             try:
-                journal, control, digest = self._open_out(X, y)
+                journal, control, digest = self._open_out(spec, X, y)
             except Exception as exc:
                 if comm is not None:
                     engine.release_workers(comm, exc)
@@ -94,14 +94,12 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
                           {"config_hash": digest, "status": status})
         return self
 
-    def _open_out(self, X: Any, y: Any) -> tuple[Any, engine.RunControl, str]:
+    def _open_out(self, spec: engine.SearchSpec, X: Any, y: Any) -> tuple[Any, engine.RunControl, str]:
         """Journal in ``out``; with ``resume``, the tasks it already holds are skipped."""
         from .output import Journal, fingerprint, prepare_out_dir
 
         X, y = engine.prepare_data(X, y)
-        parts = {"estimator": self.estimator, "space": SearchSpace(self.space), "cv": self.cv,
-                 "scoring": self.scoring}
-        digest = fingerprint(parts, X, y)
+        digest = fingerprint(spec.identity(), X, y)
         prior = prepare_out_dir(self.out, digest, self.resume)
         journal = Journal.open(self.out)
         return journal, engine.RunControl(journal=journal, prior=prior), digest

@@ -220,10 +220,6 @@ class BayesStrategy(Strategy):
     def decode(self, u: np.ndarray) -> Params:
         return {n: self.dims[n].from_unit(float(v)) for n, v in zip(self.names, u, strict=True)}
 
-    def encode(self, point: Params) -> np.ndarray:
-        """Model inputs of one point given by its values."""
-        return self.features(np.array([[self.dims[n].to_unit(point[n]) for n in self.names]]))[0]
-
 
 def _snap_integer(d: Integer, u: np.ndarray) -> np.ndarray:
     """Vectorised ``d.to_unit(d.from_unit(u))``."""
