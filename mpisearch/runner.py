@@ -50,7 +50,7 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
         raise
     journal = Journal.open(out_dir)
     stop = StopRequest()
-    previous = _on_stop_signals(lambda: _stop_handler(stop, journal))
+    previous = _on_stop_signals(lambda: _stop_handler(stop, journal, comm))
     try:
         control = engine.RunControl(journal=journal, prior=prior, stop=stop,
                                     progress=Progress(verbosity) if verbosity > 0 else None)
@@ -73,14 +73,18 @@ def _with_error_file(exc: SearchFailedError, out_dir: Path) -> SearchFailedError
     return type(exc)("\n".join([f"{first} (tracebacks in {path})", *rest]))
 
 
-def _stop_handler(stop: StopRequest, journal: Journal) -> None:
-    """First signal: stop gracefully. Second: leave at once (the journal is flushed per task)."""
+def _stop_handler(stop: StopRequest, journal: Journal, comm: Any) -> None:
+    """First signal: stop gracefully. Second: leave at once (the journal is flushed per task);
+    under MPI the whole job is aborted with status 99, so the launcher reports 99 too
+    (a plain exit of rank 0 makes it kill the busy workers and report their signal)."""
     stop.request()
     if stop.count > 1:
         try:
             journal.close()
         except (OSError, RuntimeError):  # interrupted inside a write: lines up to the last flush are kept
             pass
+        if comm is not None:
+            comm.Abort(EXIT_INTERRUPTED)
         os._exit(EXIT_INTERRUPTED)
 
 
