@@ -14,6 +14,7 @@ from typing import Any
 
 from .cv import KFoldSpec
 from .errors import InputError, did_you_mean
+from .racing import DEFAULT_CONFIDENCE
 from .space import Categorical, Dimension, Integer, Real, SearchSpace
 
 # section -> key -> (expected Python types, description for errors, default)
@@ -29,7 +30,10 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str, Any]]] = {
                "max_time": ((str, int, float), "a duration like \"90s\", \"15m\" or \"2h\", or \"auto\"", None),
                "error_score": ((int, float, str), "a number or \"raise\"", math.nan),
                "grace": ((str, int, float), "a duration like \"60s\"", "60s"),
-               "task_timeout": ((str, int, float), "a duration like \"10m\"", None)},
+               "task_timeout": ((str, int, float), "a duration like \"10m\"", None),
+               "racing": ((bool,), "true or false", False),
+               "racing_confidence": ((float,), "a number between 0.5 and 1", DEFAULT_CONFIDENCE),
+               "halving": ((dict,), "a table of halving options", None)},
     "cv": {"folds": ((int,), "an integer >= 2", 5), "shuffle": ((bool,), "true or false", False),
            "random_state": ((int,), "an integer", None)},
     "scoring": {"metrics": ((list, str), "a list of scorer names", None),
@@ -57,6 +61,9 @@ class RunConfig:
     max_time: float | None
     grace: float
     task_timeout: float | None
+    racing: bool
+    racing_confidence: float
+    halving: dict[str, Any] | None
     error_score: Any
     cv: KFoldSpec
     scoring: Any
@@ -115,6 +122,8 @@ def _build(raw: dict[str, Any], path: Path) -> RunConfig:
         random_state=sec["search"]["random_state"], max_time=parse_duration(sec["search"]["max_time"]),
         grace=parse_duration(sec["search"]["grace"], "search.grace"),
         task_timeout=parse_duration(sec["search"]["task_timeout"], "search.task_timeout"),
+        racing=sec["search"]["racing"], racing_confidence=_confidence(sec["search"]["racing_confidence"]),
+        halving=_halving(sec["search"]),
         error_score=_error_score(sec["search"]["error_score"]),
         cv=KFoldSpec(_folds(sec), sec["cv"]["shuffle"], sec["cv"]["random_state"]),
         scoring=_metrics(sec["scoring"]["metrics"]), refit=sec["scoring"]["refit"],
@@ -165,6 +174,27 @@ def _folds(sec: dict[str, dict[str, Any]]) -> int:
     if folds < 2:
         raise InputError(f"cv.folds: expected an integer >= 2, got {folds}")
     return folds
+
+
+def _confidence(value: float) -> float:
+    if not 0.5 < value < 1:
+        raise InputError(f"search.racing_confidence: expected a number between 0.5 and 1, got {value!r}")
+    return value
+
+
+def _halving(search: dict[str, Any]) -> dict[str, Any] | None:
+    """[search.halving] options, checked here so errors name their key."""
+    from .strategies.halving import HalvingOptions
+
+    raw = search["halving"]
+    if raw is not None and search["strategy"] != "halving":
+        raise InputError(f"search.halving: options given but search.strategy is '{search['strategy']}', "
+                         "not \"halving\"")
+    try:
+        HalvingOptions.parse(raw)
+    except TypeError as exc:
+        raise InputError(f"search.halving: {exc}") from None
+    return raw
 
 
 def _error_score(value: Any) -> Any:

@@ -12,10 +12,12 @@ from typing import Any, Protocol
 from .errors import SearchFailedError
 from .evaluate import TaskResult
 from .progress import Progress, Snapshot
+from .racing import Racer
 from .results import ResultTable
 from .scheduler import Cancel, Run, Scheduler, Task
-from .space import Params, point_key
+from .space import Params
 from .strategies import PointResult, Strategy
+from .strategies._base import Proposal, as_proposal
 from .transport._base import Bye, CancelTask, Result, RunTask, Stop, Transport
 
 # How long one poll of the transport may wait before the loop re-checks the
@@ -34,7 +36,8 @@ Clock = Callable[[], float]
 class JournalLike(Protocol):
     """Where finished tasks are recorded (see mpisearch.output.Journal)."""
 
-    def write(self, point_id: int, fold: int, result: TaskResult, params: Params) -> None: ...
+    def write(self, point_id: int, fold: int, result: TaskResult, params: Params,
+              n_resources: int | None = None) -> None: ...
 
     def flush(self) -> None: ...
 
@@ -49,6 +52,10 @@ class RunStats:
     n_resumed: int = 0  # tasks taken from the journal of an earlier run
     n_duplicates: int = 0
     n_stolen: int = 0
+    n_raced: int = 0  # points stopped by fold racing
+    n_raced_tasks: int = 0  # their folds that were never scored
+    n_late: int = 0  # results that came after their point was stopped (dropped)
+    late_s: float = 0.0  # fit + score seconds of those results
     workers: dict[int, dict[str, Any]] = field(default_factory=dict)
     stopped: str | None = None  # why the search ended early: "max_time" or "signal"
     abandoned: bool = False  # grace period over: running tasks were not waited for
@@ -79,7 +86,7 @@ class Coordinator:
                  clock: Clock = time.monotonic, journal: JournalLike | None = None,
                  prior: Mapping[tuple[str, int], TaskResult] | None = None,
                  stop: StopRequest | None = None, grace: float = DEFAULT_GRACE_SECONDS,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, racer: Racer | None = None) -> None:
         self.strategy = strategy
         self.table = table
         self.transport = transport
@@ -92,6 +99,11 @@ class Coordinator:
         self.stop = stop or StopRequest()
         self.grace = grace
         self.progress = progress
+        self.racer = racer
+        table.racing = racer is not None
+        self._proposals: dict[int, Proposal] = {}
+        self._racing: dict[Any, set[int]] = {}  # group -> points with some folds done, not finished
+        self._cancels: list[Cancel] = []  # fold racing's cancellations, sent with the next dispatch
         self._best: tuple[float, int, Params] | None = None
         self._start = 0.0
         self.scheduler = Scheduler(self.workers)
@@ -156,9 +168,12 @@ class Coordinator:
             return
         if self.scheduler.n_queued >= len(self.workers) * self.scheduler.prefetch:
             return
-        points = self.strategy.ask(self._batch_points())
-        self._asked_nothing = not points
-        ids = [self.table.add_point(p) for p in points]
+        proposals = [as_proposal(p) for p in self.strategy.ask(self._batch_points())]
+        self._asked_nothing = not proposals
+        ids = []
+        for proposal in proposals:
+            ids.append(self.table.add_point(proposal.params, proposal.columns))
+            self._proposals[ids[-1]] = proposal
         self.scheduler.add(self._tasks(ids))
 
     def _batch_points(self) -> int:
@@ -171,22 +186,25 @@ class Coordinator:
 
     def _tasks(self, point_ids: list[int]) -> list[Task]:
         """Tasks of new points, fold-major; folds found in the journal are not rerun."""
-        tasks = []
-        keys = {p: point_key(self.table.points[p]) for p in point_ids} if self.prior else {}
-        for fold in range(self.table.n_folds):  # fold-major: fold 0 of every point first
-            for p in point_ids:
-                done = self.prior.get((keys[p], fold)) if self.prior else None
-                if done is not None:
+        for p in point_ids if self.prior else ():
+            key = self.table.key(p)
+            for fold in range(self.table.n_folds):
+                done = self.prior.get((key, fold))
+                if done is not None and not self.table.is_done(p):
                     self.stats.n_resumed += 1
                     self._record(p, fold, done)
-                    continue
-                tasks.append(Task(self._next_task, p, fold))
-                self._next_task += 1
+        tasks = []
+        for fold in range(self.table.n_folds):  # fold-major: fold 0 of every point first
+            for p in point_ids:
+                if (p, fold) not in self.table.tasks and not self.table.is_done(p):
+                    tasks.append(Task(self._next_task, p, fold))
+                    self._next_task += 1
         return tasks
 
     def _dispatch(self) -> None:
         """Send what the scheduler decided: one message per worker (a list when several)."""
-        actions = self.scheduler.dispatch(self.clock())
+        actions: list[Run | Cancel] = [*self._cancels, *self.scheduler.dispatch(self.clock())]
+        self._cancels = []
         if not actions:
             return
         outgoing: dict[int, list[Any]] = {}
@@ -198,12 +216,15 @@ class Coordinator:
     def _message(self, action: Run | Cancel) -> Any:
         task = action.task
         if isinstance(action, Cancel):
-            self.stats.n_stolen += 1
+            if task.point_id not in self.table.stopped:
+                self.stats.n_stolen += 1
             return CancelTask(task.task_id)
         seen = self._seen[action.worker]
-        params = None if task.point_id in seen else self.table.points[task.point_id]
+        if task.point_id in seen:
+            return RunTask(task.task_id, task.point_id, task.fold)
         seen.add(task.point_id)
-        return RunTask(task.task_id, task.point_id, task.fold, params)
+        return RunTask(task.task_id, task.point_id, task.fold, self.table.points[task.point_id],
+                       self._proposals[task.point_id].subsample)
 
     def _handle(self, source: int, msg: Any) -> None:
         if isinstance(msg, list):
@@ -218,32 +239,74 @@ class Coordinator:
         r = msg.result
         r.rank = source
         if not self.scheduler.complete(source, msg.task_id, r.fit_time + r.score_time, self.clock()):
-            self.stats.n_duplicates += 1
+            if msg.point_id in self.table.stopped:
+                self.stats.n_late += 1
+                self.stats.late_s += r.fit_time + r.score_time
+            else:
+                self.stats.n_duplicates += 1
             return
         self.stats.n_tasks += 1
         if self.journal is not None:  # journal first: flushed before anything more is handed out
-            self.journal.write(msg.point_id, msg.fold, r, self.table.points[msg.point_id])
+            self.journal.write(msg.point_id, msg.fold, r, self.table.points[msg.point_id],
+                               self.table.n_resources(msg.point_id))
         self.stats.warnings.update(r.warnings)
         self._record(msg.point_id, msg.fold, r, where=f" on {r.origin or f'rank {source}'}")
 
     def _record(self, point_id: int, fold: int, result: TaskResult, where: str = "") -> None:
-        if self.table.add(point_id, fold, result, where=where):
+        complete = self.table.add(point_id, fold, result, where=where)
+        if complete:
             params = self.table.points[point_id]
             score = self.table.mean_score(point_id, self.rank_metric)
             if not math.isnan(score) and (self._best is None or (score, -point_id) > self._best[:2]):
                 self._best = (score, -point_id, params)  # ties: the first point, as cv_results_ ranks
-            self.strategy.tell([PointResult(point_id, params, score)])
+            self.strategy.tell([PointResult(point_id, params, score, self._proposals[point_id].tag)])
             if self.progress is not None:
                 self.progress.point_done(f"point {point_id} {params}: mean {self.rank_metric} {score:.5g}")
+        if self.racer is not None and point_id not in self.table.stopped:
+            self._race(point_id, fold, complete)
         if self.progress is not None:
             self.progress.update(self.snapshot())
+
+    # -- fold racing ---------------------------------------------------------------------
+    def _race(self, point_id: int, fold: int, complete: bool) -> None:
+        """After a fold result: stop this point, or, if it became its group's best,
+        every unfinished point of the group that can no longer beat it."""
+        assert self.racer is not None
+        group = self._proposals[point_id].group
+        seen = self.table.fold_scores(point_id, self.rank_metric)
+        self.racer.observe(group, self.table.score(point_id, fold, self.rank_metric))
+        racing = self._racing.setdefault(group, set())
+        if not complete:
+            racing.add(point_id)
+            if self.racer.should_stop(group, seen):
+                self._stop_point(point_id)
+            return
+        racing.discard(point_id)
+        if self.racer.finished(group, seen, self.table.mean_score(point_id, self.rank_metric)):
+            for p in sorted(racing):
+                if self.racer.should_stop(group, self.table.fold_scores(p, self.rank_metric)):
+                    self._stop_point(p)
+
+    def _stop_point(self, point_id: int) -> None:
+        """Fold racing: the point's other folds are dropped or cancelled on their workers."""
+        n_seen = self.table.stop(point_id)
+        self._racing[self._proposals[point_id].group].discard(point_id)
+        self.stats.n_raced += 1
+        self.stats.n_raced_tasks += self.table.n_folds - n_seen
+        self._cancels.extend(self.scheduler.cancel_point(point_id, self.clock()))
+        params = self.table.points[point_id]
+        score = self.table.mean_score(point_id, self.rank_metric)
+        self.strategy.tell([PointResult(point_id, params, score, self._proposals[point_id].tag, stopped=True)])
+        if self.progress is not None:
+            self.progress.point_done(f"point {point_id} {params}: stopped after {n_seen} folds "
+                                     f"(mean {self.rank_metric} {score:.5g} so far)")
 
     def snapshot(self) -> Snapshot:
         """Where the search stands, for the progress display."""
         total = self.strategy.total
         best = self._best
         return Snapshot(done=self.stats.n_tasks + self.stats.n_resumed,
-                        total=None if total is None else total * self.table.n_folds,
+                        total=None if total is None else total * self.table.n_folds - self.stats.n_raced_tasks,
                         best_score=None if best is None else best[0], best_params=None if best is None else best[2],
                         busy=self.scheduler.busy_workers(), workers=len(self.workers),
                         elapsed=self.clock() - self._start)

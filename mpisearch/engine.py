@@ -17,17 +17,18 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
 
 from .coordinator import DEFAULT_GRACE_SECONDS, Coordinator, JournalLike, StopRequest
 from .cv import make_folds
 from .data.dataset import Dataset
 from .errors import InputError, did_you_mean
 from .progress import Progress
+from .racing import DEFAULT_CONFIDENCE, Racer
 from .results import ResultTable, best_index
 from .scoring import make_scorers, refit_metric
 from .space import SearchSpace
-from .strategies import make_strategy
+from .strategies import DataFacts, make_strategy
 from .transport.local import WORKER_RANK, LocalTransport
 from .worker import Worker, serve
 
@@ -49,10 +50,16 @@ class SearchSpec:
     grace: float = DEFAULT_GRACE_SECONDS
     shared_memory: bool = True  # one read-only copy of the data per node (MPI-3 shared window)
     task_timeout: float | None = None  # seconds; a longer fit is killed and recorded as failed
+    halving: Mapping[str, Any] | None = None  # options of strategy "halving" (see HalvingOptions)
+    racing: bool = False  # stop a point between folds once it cannot beat the best (mpisearch.racing)
+    racing_confidence: float = DEFAULT_CONFIDENCE
 
     def identity(self) -> dict[str, Any]:
         """What makes journal entries of two runs comparable (hashed into run.json)."""
-        return {"estimator": self.estimator, "space": self.space, "cv": self.cv, "scoring": self.scoring}
+        parts = {"estimator": self.estimator, "space": self.space, "cv": self.cv, "scoring": self.scoring}
+        if self.strategy == "halving":  # subsamples depend on these
+            parts["halving"] = {**dict(self.halving or {}), "random_state": self.random_state}
+        return parts
 
 
 @dataclass
@@ -126,13 +133,22 @@ def plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None,
             raise InputError(f"sample_weight must have one value per row of X ({X.shape[0]}), "
                              f"got shape {sample_weight.shape}")
     check_params(spec.estimator, spec.space)
+    if spec.racing and not 0.5 < spec.racing_confidence < 1:
+        raise InputError(f"search.racing_confidence: expected a number between 0.5 and 1, "
+                         f"got {spec.racing_confidence!r}")
     scorers = make_scorers(spec.scoring, spec.estimator)
     metric = refit_metric(scorers, spec.refit)
-    strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state)
+    if spec.strategy != "halving":
+        strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state)
     try:
         folds = make_folds(spec.cv, spec.estimator, X, y, groups)
     except ValueError as exc:
         raise InputError(f"cv: {exc}") from None
+    if spec.strategy == "halving":
+        n_classes = len(np.unique(y)) if y is not None and is_classifier(spec.estimator) else None
+        facts = DataFacts(X.shape[0], len(folds), n_classes)
+        strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state, spec.halving,
+                                 spec.estimator, facts)
     table = ResultTable(list(scorers), len(folds), spec.error_score)
     return Dataset(X, y, folds, sample_weight), table, strategy, metric
 
@@ -175,8 +191,10 @@ def release_workers(comm: Any, exc: BaseException) -> None:
 def _coordinator(spec: SearchSpec, planned: tuple[Any, ...], transport: Any, workers: list[int],
                  control: RunControl) -> Coordinator:
     _, table, strategy, metric = planned
+    racer = Racer(table.n_folds, spec.racing_confidence) if spec.racing else None
     return Coordinator(strategy, table, transport, workers, metric, spec.max_time, journal=control.journal,
-                       prior=control.prior, stop=control.stop, grace=spec.grace, progress=control.progress)
+                       prior=control.prior, stop=control.stop, grace=spec.grace, progress=control.progress,
+                       racer=racer)
 
 
 def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, sample_weight: Any,
@@ -266,6 +284,10 @@ def _stats_info(stats: Any) -> dict[str, Any]:
         "tasks": stats.n_tasks,
         "duplicate_results": stats.n_duplicates,
         "stolen_tasks": stats.n_stolen,
+        "raced_points": stats.n_raced,
+        "raced_tasks": stats.n_raced_tasks,
+        "late_results": stats.n_late,
+        "late_s": stats.late_s,
         "timed_out": stats.timed_out,
         "stopped": stats.stopped,
         "abandoned": stats.abandoned,

@@ -16,13 +16,31 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
-from sklearn.utils import get_tags
+from sklearn.utils import get_tags, resample
 from sklearn.utils.metaestimators import _safe_split
 
 from .data.dataset import Dataset
 from .limits import TaskTimeout, call_with_timeout
 from .scoring import Scorers
 from .space import Params
+
+
+@dataclass(frozen=True)
+class Subsample:
+    """Fit on a part of each fold, as scikit-learn's successive halving does with
+    ``resource="n_samples"``: ``int(fraction * len(part))`` indices drawn without
+    replacement by ``sklearn.utils.resample`` with a fixed seed, so every worker
+    draws the same indices and a larger fraction holds every smaller one (nested)."""
+
+    fraction: float
+    random_state: int = 0
+    test: bool = False  # also score on a part of the test fold (scikit-learn's halving does)
+
+    def indices(self, idx: np.ndarray) -> np.ndarray:
+        return resample(idx, replace=False, random_state=self.random_state, n_samples=int(self.fraction * len(idx)))
+
+    def apply(self, train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.indices(train), self.indices(test) if self.test else test
 
 
 @dataclass
@@ -41,15 +59,15 @@ class TaskResult:
 
 
 def evaluate(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers,
-             timeout: float | None = None) -> TaskResult:
+             timeout: float | None = None, subsample: Subsample | None = None) -> TaskResult:
     """fit_and_score, with its warnings counted and, if ``timeout`` is set, killed when too slow."""
     started = time.time()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if timeout is None:
-            result = fit_and_score(estimator, params, dataset, fold, scorers)
+            result = fit_and_score(estimator, params, dataset, fold, scorers, subsample)
         else:
-            result = _limited(estimator, params, dataset, fold, scorers, timeout)
+            result = _limited(estimator, params, dataset, fold, scorers, timeout, subsample)
     for w in caught:
         key = f"{w.category.__name__}: {str(w.message).strip().splitlines()[0] if str(w.message).strip() else ''}"
         result.warnings[key] = result.warnings.get(key, 0) + 1
@@ -58,17 +76,21 @@ def evaluate(estimator: Any, params: Params, dataset: Dataset, fold: int, scorer
 
 
 def _limited(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers,
-             timeout: float) -> TaskResult:
+             timeout: float, subsample: Subsample | None) -> TaskResult:
     start = time.perf_counter()
     try:
-        return call_with_timeout(lambda: fit_and_score(estimator, params, dataset, fold, scorers), timeout)
+        return call_with_timeout(lambda: fit_and_score(estimator, params, dataset, fold, scorers, subsample),
+                                 timeout)
     except TaskTimeout as exc:
         return TaskResult(fit_time=time.perf_counter() - start, error=f"TaskTimeout: {exc}\n", reason="timeout")
 
 
-def fit_and_score(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers) -> TaskResult:
-    """Fit ``clone(estimator).set_params(**params)`` on fold ``fold`` and score it."""
+def fit_and_score(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers,
+                  subsample: Subsample | None = None) -> TaskResult:
+    """Fit ``clone(estimator).set_params(**params)`` on fold ``fold`` (or a subsample of it) and score it."""
     train, test = dataset.folds[fold]
+    if subsample is not None:
+        train, test = subsample.apply(train, test)
     est = clone(estimator).set_params(**clone(params, safe=False))
     start = time.perf_counter()
     X_train, y_train, X_test, y_test = split(est, dataset.X, dataset.y, train, test)

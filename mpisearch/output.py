@@ -36,10 +36,13 @@ class Journal:
         path.mkdir(parents=True, exist_ok=True)
         return cls((path / JOURNAL).open("a", encoding="utf-8"))
 
-    def write(self, point_id: int, fold: int, result: TaskResult, params: Any) -> None:
+    def write(self, point_id: int, fold: int, result: TaskResult, params: Any,
+              n_resources: int | None = None) -> None:
         line = {"point": point_id, "params": jsonable(params), "fold": fold, "scores": result.scores,
                 "fit_time": result.fit_time, "score_time": result.score_time, "error": result.error,
                 "reason": result.reason, "rank": result.rank, "start": result.started}
+        if n_resources is not None:
+            line["n_resources"] = int(n_resources)
         self.fh.write(json.dumps(line) + "\n")
 
     def flush(self) -> None:
@@ -65,7 +68,7 @@ def read_journal(path: str | os.PathLike[str]) -> dict[tuple[str, int], TaskResu
     for line in file.read_text(encoding="utf-8").splitlines():
         try:
             entry = json.loads(line)
-            key = (point_key(entry["params"]), int(entry["fold"]))
+            key = (point_key(entry["params"], entry.get("n_resources")), int(entry["fold"]))
             result = TaskResult(entry["scores"], entry["fit_time"], entry["score_time"], entry["error"],
                                 entry.get("reason"), started=entry.get("start", 0.0), rank=entry.get("rank"))
         except (ValueError, KeyError, TypeError):

@@ -6,6 +6,7 @@ traceback, as scikit-learn does.
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from collections import Counter
@@ -19,7 +20,7 @@ from sklearn.exceptions import FitFailedWarning
 
 from .errors import SearchFailedError
 from .evaluate import TaskResult
-from .space import Params
+from .space import Params, point_key
 
 
 class TaskFailedError(SearchFailedError):
@@ -37,14 +38,28 @@ class ResultTable:
         self.error_score = error_score
         self.points: list[Params] = []
         self.tasks: dict[tuple[int, int], TaskResult] = {}
+        self.columns: dict[int, dict[str, Any]] = {}  # extra cv_results_ columns (halving: iter, n_resources)
+        self.stopped: dict[int, int] = {}  # point -> number of folds it had when fold racing stopped it
+        self.racing = False  # fold racing on: cv_results_ gets a stopped_at_fold column
         self._done_folds: Counter[int] = Counter()
 
-    def add_point(self, params: Params) -> int:
+    def add_point(self, params: Params, columns: dict[str, Any] | None = None) -> int:
         self.points.append(params)
+        if columns:
+            self.columns[len(self.points) - 1] = dict(columns)
         return len(self.points) - 1
+
+    def n_resources(self, point_id: int) -> int | None:
+        return self.columns.get(point_id, {}).get("n_resources")
+
+    def key(self, point_id: int) -> str:
+        """What identifies a point's tasks across runs (the journal's key)."""
+        return point_key(self.points[point_id], self.n_resources(point_id))
 
     def add(self, point_id: int, fold: int, result: TaskResult, where: str = "") -> bool:
         """Store a task's result; True when the point has all its folds."""
+        if point_id in self.stopped:
+            return False  # a late result of a point stopped by fold racing
         if result.error is not None and self.error_score == "raise":
             last_line = result.error.strip().splitlines()[-1]
             raise TaskFailedError(
@@ -58,18 +73,47 @@ class ResultTable:
     def is_complete(self, point_id: int) -> bool:
         return self._done_folds[point_id] == self.n_folds
 
+    def is_done(self, point_id: int) -> bool:
+        """All folds done, or stopped by fold racing."""
+        return point_id in self.stopped or self.is_complete(point_id)
+
+    def stop(self, point_id: int) -> int:
+        """Fold racing stopped the point: its other folds will not be scored. Returns folds it has."""
+        self.stopped[point_id] = self._done_folds[point_id]
+        return self.stopped[point_id]
+
     def scores(self, point_id: int, metric: str) -> np.ndarray:
-        """Per-fold scores of one point, error_score where a fold failed."""
-        return np.array([self._score(self.tasks[(point_id, k)], metric) for k in range(self.n_folds)])
+        """Per-fold scores of one point, error_score where a fold failed, NaN where it did not run."""
+        return np.array([self._score(self.tasks.get((point_id, k)), metric) for k in range(self.n_folds)])
+
+    def ran(self, point_id: int) -> np.ndarray:
+        """Which folds of the point have a result."""
+        return np.array([(point_id, k) in self.tasks for k in range(self.n_folds)])
+
+    def score(self, point_id: int, fold: int, metric: str) -> float:
+        """One fold's score (error_score if it failed, NaN if it did not run)."""
+        return self._score(self.tasks.get((point_id, fold)), metric)
+
+    def fold_scores(self, point_id: int, metric: str) -> list[float]:
+        """Scores of the folds that ran so far (error_score where they failed)."""
+        return [self._score(self.tasks[(point_id, k)], metric) for k in range(self.n_folds)
+                if (point_id, k) in self.tasks]
 
     def mean_score(self, point_id: int, metric: str) -> float:
-        return float(np.average(self.scores(point_id, metric)))
+        """Mean over the folds; for a point stopped by fold racing, over the folds it ran."""
+        if self.is_complete(point_id):
+            return float(np.average(self.scores(point_id, metric)))
+        seen = self.fold_scores(point_id, metric)
+        return float(np.average(seen)) if seen else math.nan
 
-    def _score(self, r: TaskResult, metric: str) -> float:
+    def _score(self, r: TaskResult | None, metric: str) -> float:
+        if r is None:
+            return math.nan
         return float(self.error_score) if r.error is not None else r.scores[metric]
 
     def complete_ids(self) -> list[int]:
-        return [p for p in range(len(self.points)) if self.is_complete(p)]
+        """Points in cv_results_: complete ones and those stopped by fold racing."""
+        return [p for p in range(len(self.points)) if self.is_done(p)]
 
     # -- failures -----------------------------------------------------------------
     def failures(self) -> Counter[str]:
@@ -96,38 +140,71 @@ class ResultTable:
 
     # -- cv_results_ ------------------------------------------------------------------
     def cv_results(self) -> dict[str, Any]:
-        """scikit-learn's ``cv_results_`` over the complete points, in point order."""
+        """scikit-learn's ``cv_results_`` over the complete points, in point order.
+
+        Points stopped by fold racing come too: NaN for the folds they did not
+        run, means over the folds they ran, ranked after every complete point."""
         ids = self.complete_ids()
         params = [self.points[p] for p in ids]
         results: dict[str, Any] = {}
-        times = [[self.tasks[(p, k)] for k in range(self.n_folds)] for p in ids]
-        _store(results, "fit_time", self._array([[t.fit_time for t in row] for row in times]))
-        _store(results, "score_time", self._array([[t.score_time for t in row] for row in times]))
+        ran = np.array([self.ran(p) for p in ids], dtype=bool).reshape(len(ids), self.n_folds)
+        partial = None if ran.all() else ran
+        times = [[self.tasks.get((p, k)) for k in range(self.n_folds)] for p in ids]
+        _store(results, "fit_time", self._array([[_time(t, "fit_time") for t in row] for row in times]),
+               ran=partial)
+        _store(results, "score_time", self._array([[_time(t, "score_time") for t in row] for row in times]),
+               ran=partial)
         results.update(param_columns(params))
         results["params"] = params
         for metric in self.metrics:
             table = self._array([self.scores(p, metric) for p in ids])
-            _store(results, f"test_{metric}", table, splits=True, rank=True)
+            _store(results, f"test_{metric}", table, splits=True, rank=True, ran=partial)
+        for name in sorted({n for p in ids for n in self.columns.get(p, {})}):
+            results[name] = np.array([self.columns.get(p, {}).get(name) for p in ids])
+        if self.racing:
+            results["stopped_at_fold"] = np.array([self.stopped.get(p, -1) for p in ids], dtype=np.int64)
         return results
 
     def _array(self, rows: Sequence[Sequence[float]]) -> np.ndarray:
         return np.array(rows, dtype=np.float64).reshape(len(rows), self.n_folds)
 
 
-def _store(results: dict[str, Any], key: str, array: np.ndarray, splits: bool = False, rank: bool = False) -> None:
-    """Mean/std/splits/rank columns (points x folds), computed exactly as scikit-learn does."""
+def _time(r: TaskResult | None, name: str) -> float:
+    return math.nan if r is None else getattr(r, name)
+
+
+def _store(results: dict[str, Any], key: str, array: np.ndarray, splits: bool = False, rank: bool = False,
+           ran: np.ndarray | None = None) -> None:
+    """Mean/std/splits/rank columns (points x folds), computed exactly as scikit-learn does.
+
+    ``ran`` (points x folds, when some points were stopped by fold racing):
+    those points' mean and std are over the folds they ran, and they rank
+    after every complete point."""
     if splits:
         for k in range(array.shape[1]):
             results[f"split{k}_{key}"] = array[:, k]
     means = np.average(array, axis=1) if len(array) else np.zeros(0)
+    stds = np.sqrt(np.average((array - means[:, None]) ** 2, axis=1)) if len(array) else means
+    partial = None if ran is None else ~ran.all(axis=1)
+    if partial is not None:
+        for i in np.flatnonzero(partial):
+            seen = array[i, ran[i]]
+            means[i] = np.average(seen) if len(seen) else math.nan
+            stds[i] = np.sqrt(np.average((seen - means[i]) ** 2)) if len(seen) else math.nan
     results[f"mean_{key}"] = means
-    results[f"std_{key}"] = np.sqrt(np.average((array - means[:, None]) ** 2, axis=1)) if len(array) else means
+    results[f"std_{key}"] = stds
     if rank:
-        results[f"rank_{key}"] = rank_scores(means)
+        results[f"rank_{key}"] = rank_scores(means, partial)
 
 
-def rank_scores(means: np.ndarray) -> np.ndarray:
-    """Rank 1 = best; NaN ties with the worst, as in scikit-learn."""
+def rank_scores(means: np.ndarray, partial: np.ndarray | None = None) -> np.ndarray:
+    """Rank 1 = best; NaN ties with the worst, as in scikit-learn. ``partial`` rows
+    (points stopped by fold racing) rank after every other row."""
+    if partial is not None and partial.any():
+        ranks = np.empty(len(means), dtype=np.int32)
+        ranks[~partial] = rank_scores(means[~partial])
+        ranks[partial] = int((~partial).sum()) + rank_scores(means[partial])
+        return ranks
     if len(means) == 0 or np.isnan(means).all():
         return np.ones_like(means, dtype=np.int32)
     filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
@@ -155,4 +232,14 @@ def param_columns(params: Sequence[Params]) -> dict[str, MaskedArray]:
 
 
 def best_index(cv_results: dict[str, Any], metric: str) -> int:
-    return int(np.asarray(cv_results[f"rank_test_{metric}"]).argmin())
+    """Rank 1; for successive halving, the best point of the last iteration, as
+    scikit-learn's halving searches choose (points stopped by racing excluded)."""
+    if "iter" not in cv_results:
+        return int(np.asarray(cv_results[f"rank_test_{metric}"]).argmin())
+    iters = np.asarray(cv_results["iter"])
+    last = np.flatnonzero(iters == iters.max())
+    stopped = np.asarray(cv_results.get("stopped_at_fold", np.full(len(iters), -1)))[last]
+    if (stopped < 0).any():
+        last = last[stopped < 0]
+    scores = np.asarray(cv_results[f"mean_test_{metric}"], dtype=float)[last]
+    return int(last[0] if np.isnan(scores).all() else last[np.nanargmax(scores)])

@@ -107,6 +107,26 @@ class Scheduler:
             self._queued.discard(t.task_id)
         return sorted(dropped, key=lambda t: t.task_id)
 
+    def cancel_point(self, point_id: int, now: float) -> list[Cancel]:
+        """Forget every open task of a point (fold racing stopped it): queued ones are
+        dropped, assigned ones cancelled on their workers. A task that had already
+        started still reports; :meth:`complete` then returns False for it."""
+        self.drop_point(point_id)
+        actions = []
+        for worker, queue in self._assigned.items():
+            mine = [t for t in queue if t.point_id == point_id]
+            if not mine:
+                continue
+            head = queue[0]
+            self._assigned[worker] = queue = deque(t for t in queue if t.point_id != point_id)
+            if queue and queue[0] is not head:
+                self._started[worker] = now
+            for task in mine:
+                self._open.pop(task.task_id, None)
+                self._copies.pop(task.task_id, None)
+                actions.append(Cancel(worker, task))
+        return actions
+
     def drop_queued(self) -> list[Task]:
         """Forget every not-yet-assigned task (time budget spent); return them."""
         dropped = [self._open.pop(i) for i in sorted(self._queued)]

@@ -11,6 +11,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
 from . import engine
+from .racing import DEFAULT_CONFIDENCE
 from .runtime import resolve_comm
 from .space import SearchSpace
 
@@ -27,13 +28,22 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
     ``space`` takes what GridSearchCV's ``param_grid`` and
     RandomizedSearchCV's ``param_distributions`` take, plus ``Real``,
     ``Integer`` and ``Categorical``.
+
+    ``strategy="halving"`` runs successive halving, options in ``halving``
+    (a dict: ``resource``, ``factor``, ``min_resources``, ``max_resources``,
+    ``mode`` "async"/"sync", ``candidates`` "grid"/"random", ``n_candidates``,
+    ``subsample_test``, ``aggressive_elimination``; see
+    :class:`mpisearch.strategies.HalvingOptions`); ``cv_results_`` then has
+    ``iter`` and ``n_resources``. ``racing=True`` stops a point between its
+    folds once it cannot beat the best (``stopped_at_fold`` in ``cv_results_``).
     """
 
     def __init__(self, estimator: Any, space: Any, strategy: str = "grid", n_iter: int | None = None,
                  cv: Any = 5, scoring: Any = None, refit: bool | str = True, random_state: int | None = None,
                  error_score: Any = np.nan, max_time: float | None = None, out: Any = None,
                  comm: Any = None, resume: bool = False, task_timeout: float | None = None,
-                 verbose: int = 0, shared_memory: bool = True) -> None:
+                 verbose: int = 0, shared_memory: bool = True, racing: bool = False,
+                 racing_confidence: float = DEFAULT_CONFIDENCE, halving: dict[str, Any] | None = None) -> None:
         self.estimator = estimator
         self.space = space
         self.strategy = strategy
@@ -50,13 +60,17 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         self.task_timeout = task_timeout
         self.verbose = verbose
         self.shared_memory = shared_memory
+        self.racing = racing
+        self.racing_confidence = racing_confidence
+        self.halving = halving
 
     def _spec(self) -> engine.SearchSpec:
         return engine.SearchSpec(
             estimator=self.estimator, space=SearchSpace(self.space), strategy=self.strategy,
             n_iter=self.n_iter, random_state=self.random_state, scoring=self.scoring, refit=self.refit,
             error_score=self.error_score, max_time=self.max_time, cv=self.cv, task_timeout=self.task_timeout,
-            shared_memory=self.shared_memory,
+            shared_memory=self.shared_memory, halving=self.halving, racing=self.racing,
+            racing_confidence=self.racing_confidence,
         )
 
     def fit(self, X: Any, y: Any = None, groups: Any = None, sample_weight: Any = None) -> MPISearchCV:

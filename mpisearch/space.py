@@ -237,9 +237,18 @@ def _expand(sub: Mapping[str, Dimension]) -> list[Params]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
 
 
-def point_key(params: Mapping[str, Any]) -> str:
-    """A deterministic text key for a point (used by the journal and dedup)."""
-    return json.dumps({k: jsonable(v) for k, v in sorted(params.items())}, sort_keys=True)
+# Key of a point's resource (successive halving) in point_key: a space makes it
+# differ from every estimator parameter name.
+RESOURCE_KEY = " n_resources"
+
+
+def point_key(params: Mapping[str, Any], n_resources: int | None = None) -> str:
+    """A deterministic text key for a point (used by the journal and dedup);
+    with halving, the same parameters at another resource are another point."""
+    key = {k: jsonable(v) for k, v in sorted(params.items())}
+    if n_resources is not None:
+        key[RESOURCE_KEY] = int(n_resources)
+    return json.dumps(key, sort_keys=True)
 
 
 def jsonable(value: Any) -> Any:

@@ -13,7 +13,7 @@ from collections import deque
 from typing import Any
 
 from .data.dataset import Dataset
-from .evaluate import evaluate
+from .evaluate import Subsample, evaluate
 from .scoring import Scorers
 from .space import Params
 from .transport._base import COORDINATOR, Bye, CancelTask, Result, RunTask, Stop, Transport
@@ -37,6 +37,7 @@ class Worker:
         self.origin = origin  # "rank R (host H)", attached to failures
         self.queue: deque[RunTask] = deque()
         self.params: dict[int, Params] = {}
+        self.subsample: dict[int, Subsample] = {}
         self.stopped = False
         self.n_tasks = 0
         self.busy_seconds = 0.0
@@ -49,6 +50,8 @@ class Worker:
         elif isinstance(msg, RunTask):
             if msg.params is not None:
                 self.params[msg.point_id] = msg.params
+                if msg.subsample is not None:
+                    self.subsample[msg.point_id] = msg.subsample
             self.queue.append(msg)
         elif isinstance(msg, CancelTask):
             self.queue = deque(t for t in self.queue if t.task_id != msg.task_id)
@@ -62,7 +65,7 @@ class Worker:
         task = self.queue.popleft()
         start = time.perf_counter()
         result = evaluate(self.estimator, self.params[task.point_id], self.dataset, task.fold, self.scorers,
-                          self.task_timeout)
+                          self.task_timeout, self.subsample.get(task.point_id))
         if result.error is not None:
             result.origin = self.origin
         self.busy_seconds += time.perf_counter() - start

@@ -158,3 +158,28 @@ def test_bayes_search_runs_on_every_rank_and_is_reproducible():
     assert runs[0].cv_results_["params"] == runs[1].cv_results_["params"]  # same N, same points
     np.testing.assert_array_equal(runs[0].cv_results_["mean_test_score"], runs[1].cv_results_["mean_test_score"])
     assert runs[0].best_score_ > 0.9
+
+
+def test_halving_and_racing_under_mpi():
+    """Sync halving gives the one-process result bitwise; async halving and fold racing
+    (whose work depends on the order results arrive) keep the grid's winner."""
+    from sklearn.datasets import load_digits
+    from sklearn.svm import SVC
+
+    from mpisearch import MPISearchCV
+
+    X, y = load_digits(return_X_y=True)
+    grid = {"C": [0.1, 1, 10, 100], "gamma": [1e-4, 1e-3, 1e-2, 1e-1]}
+    sync = lambda c: MPISearchCV(SVC(), grid, strategy="halving", random_state=0,  # noqa: E731
+                                 halving={"mode": "sync"}, comm=c)
+    search, local = fit_everywhere(sync, X, y)
+    if ROOT:
+        assert_bitwise_equal(search.cv_results_, local.cv_results_)
+    fast = MPISearchCV(SVC(), grid, strategy="halving", random_state=0, comm=COMM)
+    fast.fit(X if ROOT else None, y if ROOT else None)
+    last = np.flatnonzero(fast.cv_results_["iter"] == 2)
+    assert fast.best_index_ in last and len(last) >= 2
+    raced = MPISearchCV(SVC(), grid, racing=True, comm=COMM).fit(X if ROOT else None, y if ROOT else None)
+    assert raced.best_params_ == {"C": 1, "gamma": 0.001}  # GridSearchCV's best on this grid
+    assert raced.run_info_["tasks"] < 80 and (raced.cv_results_["stopped_at_fold"] >= 0).sum() >= 4
+    assert COMM.allgather(raced.best_index_) == [raced.best_index_] * COMM.Get_size()

@@ -2,33 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ..errors import InputError, did_you_mean
 from ..space import SearchSpace
-from ._base import ListStrategy, PointResult, Strategy
+from ._base import ListStrategy, PointResult, Proposal, Strategy
 from .bayes import BayesStrategy
 from .grid import GridStrategy
+from .halving import DataFacts, HalvingOptions, HalvingStrategy, make_halving
 from .random import RandomStrategy
 
-STRATEGIES = ("grid", "random", "bayes")
+STRATEGIES = ("grid", "random", "bayes", "halving")
 DEFAULT_N_ITER = 10  # scikit-learn's RandomizedSearchCV default
 
 
 def make_strategy(
-    name: str, space: SearchSpace, n_iter: int | None = None, random_state: int | None = None
+    name: str, space: SearchSpace, n_iter: int | None = None, random_state: int | None = None,
+    halving: Mapping[str, Any] | None = None, estimator: Any = None, facts: DataFacts | None = None,
 ) -> Strategy:
-    """Build the strategy called ``name`` (``grid`` or ``random``)."""
+    """Build the strategy called ``name``; ``halving`` needs the estimator and the data's facts."""
     if name == "grid":
         return GridStrategy(space)
     if name == "random":
         return RandomStrategy(space, n_iter or DEFAULT_N_ITER, random_state)
     if name == "bayes":
         return BayesStrategy(space, n_iter or DEFAULT_N_ITER, random_state)
-    planned = {"halving"}
-    if name in planned:
-        raise InputError(f"search.strategy: '{name}' is not available in this version; use one of {STRATEGIES}")
+    if name == "halving":
+        if facts is None:
+            raise ValueError("the halving strategy needs the data's facts (n_samples, n_splits, n_classes)")
+        return make_halving(space, halving, estimator, facts, n_iter, random_state)
     hint = did_you_mean(name, STRATEGIES)
     raise InputError(f"search.strategy: unknown strategy '{name}'{hint}; expected one of {STRATEGIES}")
 
 
-__all__ = ["STRATEGIES", "BayesStrategy", "GridStrategy", "ListStrategy", "PointResult", "RandomStrategy",
-           "Strategy", "make_strategy"]
+__all__ = ["STRATEGIES", "BayesStrategy", "DataFacts", "GridStrategy", "HalvingOptions", "HalvingStrategy",
+           "ListStrategy", "PointResult", "Proposal", "RandomStrategy", "Strategy", "make_strategy"]

@@ -3,8 +3,12 @@
 Who calls what, and when (the coordinator on rank 0 is the only caller):
 
 - ``ask(n)`` whenever workers could take more work; returns up to ``n`` new
-  points. An empty list while ``finished`` is False means "wait for results".
-- ``tell(results)`` once per point, after *all* of its folds are done.
+  points (parameter dicts, or :class:`Proposal` when a point needs more than
+  its parameters). An empty list while ``finished`` is False means "wait for
+  results".
+- ``tell(results)`` once per point, after *all* of its folds are done, or
+  once it was stopped early by fold racing (``stopped`` is then True and the
+  score is the mean over the folds it ran).
 - ``finished`` is True once ``ask`` will never return another point.
 
 Strategies never evaluate anything and never see data.
@@ -15,8 +19,28 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from ..evaluate import Subsample
 from ..space import Params, SearchSpace
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A point to evaluate, with what a plain parameter dict cannot say.
+
+    ``tag`` comes back in the point's :class:`PointResult`; ``columns`` are
+    extra ``cv_results_`` columns of the point (halving's ``iter`` and
+    ``n_resources``); ``group`` is what fold racing compares the point with
+    (points of one halving rung); ``subsample`` makes the workers fit on a
+    part of each fold (halving with ``resource = "n_samples"``).
+    """
+
+    params: Params
+    tag: Any = None
+    columns: dict[str, Any] | None = None
+    group: Any = None
+    subsample: Subsample | None = None
 
 
 @dataclass(frozen=True)
@@ -26,6 +50,12 @@ class PointResult:
     point_id: int
     params: Params
     score: float  # mean over folds of the ranking metric; NaN if every fold failed
+    tag: Any = None  # the Proposal's tag
+    stopped: bool = False  # stopped by fold racing: score is the mean over the folds it ran
+
+
+def as_proposal(point: Params | Proposal) -> Proposal:
+    return point if isinstance(point, Proposal) else Proposal(point)
 
 
 class Strategy(ABC):
@@ -35,7 +65,7 @@ class Strategy(ABC):
         self.space = space
 
     @abstractmethod
-    def ask(self, n: int) -> list[Params]:
+    def ask(self, n: int) -> list[Params] | list[Proposal]:
         """Return up to ``n`` new points to evaluate."""
 
     def bind(self, n_workers: int) -> None:  # noqa: B027 - optional hook

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..evaluate import TaskResult
+from ..evaluate import Subsample, TaskResult
 from ..space import Params
 
 COORDINATOR = 0  # rank of the coordinator
@@ -21,6 +21,7 @@ class RunTask:
     point_id: int
     fold: int
     params: Params | None = None  # sent only the first time a worker sees point_id
+    subsample: Subsample | None = None  # sent with params: fit on this part of each fold
 
 
 @dataclass(frozen=True)
