@@ -20,6 +20,8 @@ from .strategies import PointResult, Strategy
 from .strategies._base import Proposal, as_proposal
 from .transport._base import Bye, CancelTask, Result, RunTask, Stop, Transport
 
+STOPPED_FOLD = -1  # the journal's marker of a point stopped by fold racing (see mpisearch.output)
+
 # How long one poll of the transport may wait before the loop re-checks the
 # scheduler (stragglers) and the time budget. Messages end the wait at once.
 POLL_SECONDS = 0.05
@@ -38,6 +40,8 @@ class JournalLike(Protocol):
 
     def write(self, point_id: int, fold: int, result: TaskResult, params: Params,
               n_resources: int | None = None) -> None: ...
+
+    def stop(self, point_id: int, params: Params, n_resources: int | None = None) -> None: ...
 
     def flush(self) -> None: ...
 
@@ -106,7 +110,7 @@ class Coordinator:
         self._cancels: list[Cancel] = []  # fold racing's cancellations, sent with the next dispatch
         self._best: tuple[float, int, Params] | None = None
         self._start = 0.0
-        self.scheduler = Scheduler(self.workers)
+        self.scheduler = Scheduler(self.workers, one_per_point=racer is not None)
         strategy.bind(len(self.workers))
         self.stats = RunStats()
         self._seen: dict[int, set[int]] = {w: set() for w in self.workers}
@@ -166,7 +170,7 @@ class Coordinator:
     def _top_up(self) -> None:
         if self.stats.stopped or self.strategy.finished:
             return
-        if self.scheduler.n_queued >= len(self.workers) * self.scheduler.prefetch:
+        if self.scheduler.n_ready() >= len(self.workers) * self.scheduler.prefetch:
             return
         proposals = [as_proposal(p) for p in self.strategy.ask(self._batch_points())]
         self._asked_nothing = not proposals
@@ -188,11 +192,19 @@ class Coordinator:
         """Tasks of new points, fold-major; folds found in the journal are not rerun."""
         for p in point_ids if self.prior else ():
             key = self.table.key(p)
+            replayed = []
             for fold in range(self.table.n_folds):
                 done = self.prior.get((key, fold))
-                if done is not None and not self.table.is_done(p):
+                if done is not None:
                     self.stats.n_resumed += 1
-                    self._record(p, fold, done)
+                    self._record(p, fold, done, race=False)
+                    replayed.append(fold)
+            if self.racer is None or not replayed:
+                continue
+            if (key, STOPPED_FOLD) in self.prior and not self.table.is_complete(p):
+                self._stop_point(p)  # where the earlier run stopped it
+            else:  # race on all the folds found, not fold by fold
+                self._race(p, replayed, self.table.is_complete(p))
         tasks = []
         for fold in range(self.table.n_folds):  # fold-major: fold 0 of every point first
             for p in point_ids:
@@ -252,7 +264,7 @@ class Coordinator:
         self.stats.warnings.update(r.warnings)
         self._record(msg.point_id, msg.fold, r, where=f" on {r.origin or f'rank {source}'}")
 
-    def _record(self, point_id: int, fold: int, result: TaskResult, where: str = "") -> None:
+    def _record(self, point_id: int, fold: int, result: TaskResult, where: str = "", race: bool = True) -> None:
         complete = self.table.add(point_id, fold, result, where=where)
         if complete:
             params = self.table.points[point_id]
@@ -262,34 +274,43 @@ class Coordinator:
             self.strategy.tell([PointResult(point_id, params, score, self._proposals[point_id].tag)])
             if self.progress is not None:
                 self.progress.point_done(f"point {point_id} {params}: mean {self.rank_metric} {score:.5g}")
-        if self.racer is not None and point_id not in self.table.stopped:
-            self._race(point_id, fold, complete)
+        if race and self.racer is not None:
+            self._race(point_id, [fold], complete)
         if self.progress is not None:
             self.progress.update(self.snapshot())
 
     # -- fold racing ---------------------------------------------------------------------
-    def _race(self, point_id: int, fold: int, complete: bool) -> None:
-        """After a fold result: stop this point, or, if it became its group's best,
+    def _race(self, point_id: int, folds: list[int], complete: bool) -> None:
+        """After fold results: stop this point, or, if it became its group's best,
         every unfinished point of the group that can no longer beat it."""
         assert self.racer is not None
+        if point_id in self.table.stopped:
+            return
         group = self._proposals[point_id].group
         seen = self.table.fold_scores(point_id, self.rank_metric)
-        self.racer.observe(group, self.table.score(point_id, fold, self.rank_metric))
+        ran = self._ran_folds(point_id)
+        for fold in folds:
+            self.racer.observe(group, self.table.score(point_id, fold, self.rank_metric))
         racing = self._racing.setdefault(group, set())
         if not complete:
             racing.add(point_id)
-            if self.racer.should_stop(group, seen):
+            if self.racer.should_stop(group, seen, ran):
                 self._stop_point(point_id)
             return
         racing.discard(point_id)
         if self.racer.finished(group, seen, self.table.mean_score(point_id, self.rank_metric)):
             for p in sorted(racing):
-                if self.racer.should_stop(group, self.table.fold_scores(p, self.rank_metric)):
+                if self.racer.should_stop(group, self.table.fold_scores(p, self.rank_metric), self._ran_folds(p)):
                     self._stop_point(p)
+
+    def _ran_folds(self, point_id: int) -> list[int]:
+        return [k for k in range(self.table.n_folds) if (point_id, k) in self.table.tasks]
 
     def _stop_point(self, point_id: int) -> None:
         """Fold racing: the point's other folds are dropped or cancelled on their workers."""
         n_seen = self.table.stop(point_id)
+        if self.journal is not None:
+            self.journal.stop(point_id, self.table.points[point_id], self.table.n_resources(point_id))
         self._racing[self._proposals[point_id].group].discard(point_id)
         self.stats.n_raced += 1
         self.stats.n_raced_tasks += self.table.n_folds - n_seen

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from .coordinator import STOPPED_FOLD
 from .engine import Outcome
 from .errors import InputError
 from .evaluate import TaskResult
@@ -45,6 +46,13 @@ class Journal:
             line["n_resources"] = int(n_resources)
         self.fh.write(json.dumps(line) + "\n")
 
+    def stop(self, point_id: int, params: Any, n_resources: int | None = None) -> None:
+        """Fold racing stopped the point: a resumed run stops it at the same place."""
+        line = {"point": point_id, "params": jsonable(params), "stopped": True}
+        if n_resources is not None:
+            line["n_resources"] = int(n_resources)
+        self.fh.write(json.dumps(line) + "\n")
+
     def flush(self) -> None:
         """Push written lines to the operating system (they then survive a kill -9)."""
         self.fh.flush()
@@ -59,7 +67,8 @@ def read_journal(path: str | os.PathLike[str]) -> dict[tuple[str, int], TaskResu
 
     A torn line (a rank killed while writing it) is skipped; tasks are keyed by
     their parameters, not by rank, order or point number, so a resumed run may
-    use another number of ranks.
+    use another number of ranks. A point stopped by fold racing is reported
+    under fold STOPPED_FOLD (with an empty result).
     """
     done: dict[tuple[str, int], TaskResult] = {}
     file = Path(path) / JOURNAL
@@ -68,7 +77,11 @@ def read_journal(path: str | os.PathLike[str]) -> dict[tuple[str, int], TaskResu
     for line in file.read_text(encoding="utf-8").splitlines():
         try:
             entry = json.loads(line)
-            key = (point_key(entry["params"], entry.get("n_resources")), int(entry["fold"]))
+            pkey = point_key(entry["params"], entry.get("n_resources"))
+            if entry.get("stopped") is True:
+                done[(pkey, STOPPED_FOLD)] = TaskResult(reason="stopped")
+                continue
+            key = (pkey, int(entry["fold"]))
             result = TaskResult(entry["scores"], entry["fit_time"], entry["score_time"], entry["error"],
                                 entry.get("reason"), started=entry.get("start", 0.0), rank=entry.get("rank"))
         except (ValueError, KeyError, TypeError):

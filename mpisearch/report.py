@@ -49,6 +49,7 @@ class Point:
     std: float
     rank: int | None
     others: dict[str, float] = field(default_factory=dict)  # other metrics' means
+    note: str = ""  # halving's iteration and resource; fold racing's stop
 
 
 @dataclass
@@ -163,7 +164,18 @@ def _point(i: int, row: dict[str, str], metric: str, others: list[str], file: Pa
     rank = _float(row.get(f"rank_test_{metric}"))
     return Point(i, params if isinstance(params, dict) else {"params": params},
                  _float(row.get(f"mean_test_{metric}")), _float(row.get(f"std_test_{metric}")),
-                 None if math.isnan(rank) else int(rank), {m: _float(row.get(f"mean_test_{m}")) for m in others})
+                 None if math.isnan(rank) else int(rank), {m: _float(row.get(f"mean_test_{m}")) for m in others},
+                 _note(row))
+
+
+def _note(row: dict[str, str]) -> str:
+    notes = []
+    if row.get("n_resources"):
+        notes.append(f"iter {row.get('iter', '?')}, n_resources {row['n_resources']}")
+    stopped = _float(row.get("stopped_at_fold"))
+    if stopped >= 0:
+        notes.append(f"stopped after {int(stopped)} folds")
+    return "; ".join(notes)
 
 
 def _float(text: str | None) -> float:
@@ -257,9 +269,11 @@ def fmt(value: Any) -> str:
 
 
 def top_table(run: Run, n: int = TOP_N) -> Table:
-    header = ["rank", f"{run.metric} (mean ± std)", *run.others, "params"]
+    notes = any(p.note for p in run.points)
+    header = ["rank", f"{run.metric} (mean ± std)", *run.others, "params", *(["note"] if notes else [])]
     rows = [[str(p.rank if p.rank is not None else "-"), f"{p.mean:.4f} ± {p.std:.4f}",
-             *(f"{p.others[m]:.4f}" for m in run.others), json.dumps(p.params, sort_keys=True)]
+             *(f"{p.others[m]:.4f}" for m in run.others), json.dumps(p.params, sort_keys=True),
+             *([p.note] if notes else [])]
             for p in ranked(run.points)[:n]]
     return header, rows
 

@@ -14,6 +14,10 @@ Policies
   told to cancel it; if it already started, the first result wins).
 - Stragglers: when nothing is left to steal, an idle worker gets a copy of a
   task that has run far longer than expected; the first result wins.
+- One task per point (``one_per_point``, for fold racing): a point's next fold
+  waits while another of its folds is assigned, as long as other points' tasks
+  can go instead, so each fold result can stop the point before its next fold
+  has started.
 """
 
 from __future__ import annotations
@@ -73,13 +77,14 @@ Action = Run | Cancel
 class Scheduler:
     def __init__(self, workers: Sequence[int], prefetch: int = PREFETCH,
                  straggler_factor: float = STRAGGLER_FACTOR,
-                 straggler_min_seconds: float = STRAGGLER_MIN_SECONDS) -> None:
+                 straggler_min_seconds: float = STRAGGLER_MIN_SECONDS, one_per_point: bool = False) -> None:
         if not workers:
             raise ValueError("the scheduler needs at least one worker")
         self.workers = list(workers)
         self.min_prefetch = self.prefetch = prefetch
         self.straggler_factor = straggler_factor
         self.straggler_min_seconds = straggler_min_seconds
+        self.one_per_point = one_per_point
         self._fresh: deque[Task] = deque()            # duration of the point unknown
         self._known: list[tuple[float, int, Task]] = []  # heap: (-expected, task_id, task)
         self._assigned: dict[int, deque[Task]] = {w: deque() for w in self.workers}
@@ -144,6 +149,13 @@ class Scheduler:
         """Tasks without a result yet (queued or assigned)."""
         return len(self._open)
 
+    def n_ready(self) -> int:
+        """Queued tasks that can go out now without waiting for a point's other fold:
+        all of them, or with ``one_per_point`` one per point with nothing assigned."""
+        if not self.one_per_point:
+            return self.n_queued
+        return len({self._open[i].point_id for i in self._queued} - self._busy_points())
+
     def busy_workers(self) -> int:
         return sum(1 for q in self._assigned.values() if q)
 
@@ -155,11 +167,14 @@ class Scheduler:
     def dispatch(self, now: float) -> list[Action]:
         """Actions that keep every worker's prefetch queue full."""
         actions: list[Action] = []
+        busy = self._busy_points() if self.one_per_point else None
         for w in sorted(self.workers, key=lambda w: len(self._assigned[w])):
             while len(self._assigned[w]) < self.prefetch:
-                task = self._pop()
+                task = self._pop() if busy is None else self._pop_spread(busy)
                 if task is None:
                     break
+                if busy is not None:
+                    busy.add(task.point_id)
                 actions.append(self._assign(w, task, now))
         for w in self.workers:
             if not self._assigned[w]:
@@ -194,7 +209,7 @@ class Scheduler:
     def _pop(self) -> Task | None:
         while self._fresh:
             task = self._fresh.popleft()
-            if task.task_id not in self._open:
+            if task.task_id not in self._queued:
                 continue
             expected = self.expected(task.point_id)
             if expected is None:
@@ -202,9 +217,30 @@ class Scheduler:
             heapq.heappush(self._known, (-expected, task.task_id, task))
         while self._known:
             task = heapq.heappop(self._known)[2]
-            if task.task_id in self._open:
+            if task.task_id in self._queued:
                 return task
         return None
+
+    def _busy_points(self) -> set[int]:
+        return {t.point_id for queue in self._assigned.values() for t in queue}
+
+    def _pop_spread(self, busy: set[int]) -> Task | None:
+        """Racing order: of the queued tasks whose point is not in ``busy``, one of the
+        point with the most folds done (a point finished early gives racing its bar to
+        beat), oldest first; if every queued task's point is busy, the oldest anyway
+        (keeping workers busy beats waiting). Entries left in the LPT queues are
+        skipped by :meth:`_pop`, as they are no longer queued."""
+        best, best_key, oldest = None, None, None
+        for task_id in self._queued:
+            task = self._open[task_id]
+            if oldest is None or task_id < oldest.task_id:
+                oldest = task
+            if task.point_id in busy:
+                continue
+            key = (len(self._point_times.get(task.point_id, ())), -task_id)
+            if best_key is None or key > best_key:
+                best, best_key = task, key
+        return best or oldest
 
     def _assign(self, worker: int, task: Task, now: float) -> Run:
         if not self._assigned[worker]:

@@ -9,6 +9,10 @@ timing can be controlled exactly:
   only makes otherwise identical points distinct (e.g. many 20 ms tasks).
 - :class:`NoopClassifier`: ``fit`` does nothing; for measuring the per-task
   overhead of the framework itself.
+- :class:`SimulatedClassifier`: ``fit`` sleeps in proportion to the rows it
+  gets and ``score`` returns ``quality`` less a term that shrinks with those
+  rows: a stand-in for a real model when simulating successive halving with
+  many ranks on few cores.
 
 All predict a constant and score with plain numpy (accuracy / R^2), so that
 ``scoring=None`` costs a few microseconds; scikit-learn scorers such as
@@ -91,3 +95,24 @@ class SleepRegressor(RegressorMixin, BaseEstimator):
         if total == 0.0:
             return 1.0 if residual == 0.0 else 0.0  # as sklearn's r2_score (force_finite)
         return 1.0 - residual / total
+
+
+class SimulatedClassifier(_ConstantClassifier):
+    """``fit`` sleeps ``seconds`` per 1,000 training rows; ``score`` is ``quality - 1/sqrt(rows)``
+    plus a small deterministic per-fold offset (from the test labels), so points rank by
+    ``quality`` once they have enough rows, as real models roughly do."""
+
+    def __init__(self, quality: float = 0.5, seconds: float = 0.1, tag: Any = 0) -> None:
+        self.quality = quality
+        self.seconds = seconds
+        self.tag = tag
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> SimulatedClassifier:
+        self.rows_ = len(X)
+        time.sleep(_check_duration(self.seconds) * self.rows_ / 1000)
+        self._learn(y)
+        return self
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        offset = 0.01 * (int(np.asarray(y, dtype=np.int64).sum()) % 7) / 7
+        return float(self.quality - 1 / np.sqrt(max(self.rows_, 1)) + offset)

@@ -173,7 +173,7 @@ def test_async_search_has_iter_and_n_resources_and_picks_from_the_last_rung():
     last = np.flatnonzero(res["iter"] == res["iter"].max())
     assert ours.best_index_ in last
     assert ours.best_score_ == res["mean_test_accuracy"][last].max()
-    assert set(res["n_resources"]) == {199, 597, 1791} and len(res["params"]) > len(sync.cv_results_["params"])
+    assert set(res["n_resources"]) == {199, 597, 1791} and len(res["params"]) >= len(sync.cv_results_["params"])
     # async promotes every point sync promotes, so its best on all the data is at least as good
     sync_last = [p for p, i in zip(sync.cv_results_["params"], sync.cv_results_["iter"], strict=True) if i == 2]
     assert all(p in [res["params"][i] for i in last] for p in sync_last)
@@ -227,6 +227,10 @@ def test_cli_halving_config(tmp_path):
     assert done.returncode == 0, done.stderr
     header = (tmp_path / "out" / "cv_results.csv").read_text().splitlines()[0].split(",")
     assert {"iter", "n_resources", "stopped_at_fold"} <= set(header)
+    report = subprocess.run([sys.executable, "-m", "mpisearch", "report", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=60)
+    top = report.stdout.split("top ")[1].splitlines()
+    assert "note" in top[1] and "iter 1, n_resources 90" in top[2], report.stdout
     (tmp_path / "bad.toml").write_text((tmp_path / "run.toml").read_text().replace("factor = 3", "factor = 0.5"))
     bad = subprocess.run([sys.executable, "-m", "mpisearch", "run", str(tmp_path / "bad.toml")],
                          capture_output=True, text=True, timeout=60)

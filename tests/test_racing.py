@@ -142,3 +142,19 @@ def test_bad_racing_confidence_is_an_input_error():
     X, y = load_iris(return_X_y=True)
     with pytest.raises(InputError, match="racing_confidence: expected a number between 0.5 and 1"):
         MPISearchCV(SVC(), {"C": [1.0]}, racing=True, racing_confidence=1.5).fit(X, y)
+
+
+def test_one_task_per_point_while_other_points_wait():
+    s = Scheduler([1, 2], prefetch=2, one_per_point=True)
+    s.add([Task(p * 5 + f, point_id=p, fold=f) for f in range(5) for p in range(2)])  # fold-major, 2 points
+    s.add([Task(10 + p * 5 + f, point_id=2 + p, fold=f) for f in range(5) for p in range(2)])
+    runs = s.dispatch(0.0)
+    assert sorted(a.task.point_id for a in runs) == [0, 1, 2, 3]  # four points, one fold each
+    assert s.n_ready() == 0  # every queued task belongs to a point with a fold assigned
+    first = runs[0]
+    s.complete(first.worker, first.task.task_id, 0.1, 1.0)
+    again = s.dispatch(1.0)
+    assert [a.task.point_id for a in again] == [first.task.point_id]  # its next fold, no other is free
+    plain = Scheduler([1, 2], prefetch=2)
+    plain.add([Task(f, point_id=0, fold=f) for f in range(5)])
+    assert len(plain.dispatch(0.0)) == 4 and plain.n_ready() == 1

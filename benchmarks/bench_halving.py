@@ -1,0 +1,238 @@
+#!/usr/bin/env python
+"""Compute and best score of grid, grid + fold racing, and successive halving (sync, async).
+
+Usage (from the repository root, with the venv active):
+
+    python benchmarks/bench_halving.py            # both problems, about 6-8 min on 2 cores
+    python benchmarks/bench_halving.py --quick    # shrunk problems, about 1 min (targets mean nothing)
+
+Every method is a fresh ``mpiexec -n 3 mpisearch run`` (rank 0 coordinates, 2
+workers) on the same HDF5 file, grid and folds:
+
+* ``grid``: every point on every fold;
+* ``racing``: the same grid with ``search.racing = true``;
+* ``halving_sync``: ``strategy = "halving"``, ``mode = "sync"`` (scikit-learn's
+  HalvingGridSearchCV schedule: every rung waits for its slowest task);
+* ``halving_async``: the same candidates with ASHA promotion.
+
+Problems: (1) SVC on digits, C (6 values, log) x gamma (10 values, log) = 60
+points, halving on ``n_samples``; (2) RandomForestClassifier (81 trees at full
+resource) on 3,000 x 20 synthetic rows, max_depth x max_features x
+min_samples_leaf = 60 points, halving on ``n_estimators`` (3, 9, 27, 81);
+(3) ``simulated_n9``: halving only, at ``mpiexec -n 9`` (8 workers), with
+:class:`mpisearch.testing.SimulatedClassifier` (fit sleeps 0.05-0.2 s per 1,000
+training rows, so 9 ranks share 2 cores) on 10,000 rows, 81 candidates, 5 rungs
+(123 .. 9,963 rows): the case where rung barriers cost a synchronous schedule
+the most (the last rungs have fewer tasks than there are workers).
+
+Reported per method: ``compute_s`` (the workers' busy seconds from run.json:
+every fit and score they ran, also results dropped after racing stopped a
+point), ``fit_s`` (sum of fit + score times in the journal), tasks, worker
+utilisation (busy / (workers x search time)), wall time, best point and score,
+and the grid's score of the chosen point (what the shortcut cost in quality).
+Targets: racing compute <= 0.6 x grid with the grid's best point; async halving
+utilisation > 0.9 where sync halving's is below.
+
+Prints one JSON document (progress on stderr), saved to
+benchmarks/out/bench_halving.json, and draws benchmarks/out/bench_halving.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_OUT = HERE / "out"
+BIN = Path(sys.executable).parent
+RANKS = 3
+METHODS = ("grid", "racing", "halving_sync", "halving_async")
+
+
+def problems(quick: bool) -> dict[str, dict[str, Any]]:
+    svc_c = [0.01, 0.1, 1, 10, 100, 1000]
+    svc_gamma = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3]
+    rf = {"max_depth": [2, 4, 8, 16, "None"], "max_features": [0.05, 0.2, 0.5, 1.0],
+          "min_samples_leaf": [1, 10, 50]}
+    if quick:
+        svc_c, svc_gamma = svc_c[1:4], svc_gamma[2:7]
+        rf = {"max_depth": [2, 8], "max_features": [0.2, 1.0], "min_samples_leaf": [1, 50]}
+    return {
+        "svc_digits": {"data": ("digits", []), "class": "sklearn.svm.SVC", "params": {},
+                       "space": {"C": svc_c, "gamma": svc_gamma}, "halving": {"factor": 3}},
+        "rf_synthetic": {"data": ("classification", ["--rows", "1000" if quick else "3000", "--features", "20",
+                                                     "--seed", "0"]),
+                         "class": "sklearn.ensemble.RandomForestClassifier",
+                         "params": {"random_state": 0, "n_estimators": 27 if quick else 81},
+                         "space": rf,
+                         "halving": {"factor": 3, "resource": "n_estimators", "min_resources": "exhaust",
+                                     "max_resources": 27 if quick else 81}},
+        "simulated_n9": {"data": ("classification", ["--rows", "2000" if quick else "10000", "--features", "2",
+                                                     "--seed", "0"]),
+                         "class": "mpisearch.testing.SimulatedClassifier", "params": {},
+                         "space": {"quality": [round(0.5 + 0.01 * i, 2) for i in range(9 if quick else 27)],
+                                   "seconds": [0.05, 0.1, 0.2]},
+                         "halving": {"factor": 3}, "ranks": 9, "methods": ("halving_sync", "halving_async")},
+    }
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    return repr(value)
+
+
+def write_config(path: Path, prob: dict[str, Any], data: Path, method: str) -> None:
+    lines = ["[data]", f"path = {toml_value(str(data))}", "", "[estimator]", f"class = {toml_value(prob['class'])}",
+             f"params = {toml_value(prob['params'])}", "", "[space]"]
+    lines += [f"{k} = {toml_value(v)}" for k, v in prob["space"].items()]
+    lines += ["", "[search]", "random_state = 0"]
+    if method == "racing":
+        lines.append("racing = true")
+    if method.startswith("halving"):
+        lines += ["strategy = \"halving\"", "", "[search.halving]",
+                  f"mode = \"{method.split('_')[1]}\""]
+        lines += [f"{k} = {toml_value(v)}" for k, v in prob["halving"].items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def run_method(work: Path, name: str, prob: dict[str, Any], data: Path, method: str, timeout: float) -> dict[str, Any]:
+    config, out = work / f"{name}_{method}.toml", work / f"{name}_{method}"
+    write_config(config, prob, data, method)
+    ranks = prob.get("ranks", RANKS)
+    cmd = [str(BIN / "mpiexec"), "-n", str(ranks), str(BIN / "mpisearch"), "run", str(config), "--out", str(out),
+           "--quiet"]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{name}/{method} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    run = json.loads((out / "run.json").read_text())
+    best = json.loads((out / "best.json").read_text())
+    journal = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()]
+    return {"ranks": ranks, "wall_s": wall, "search_s": run["search_s"], "compute_s": run["busy_s"],
+            "fit_s": sum(e["fit_time"] + e["score_time"] for e in journal), "tasks": run["tasks"],
+            "utilisation": run["utilisation"], "raced_points": run.get("raced_points", 0),
+            "raced_tasks": run.get("raced_tasks", 0), "late_results": run.get("late_results", 0),
+            "best_params": best["best_params"], "best_score": best["best_score"], "points": _points(out)}
+
+
+def _points(out: Path) -> int:
+    return len((out / "cv_results.csv").read_text().splitlines()) - 1
+
+
+def grid_scores(out: Path) -> dict[str, float]:
+    """Mean score of every grid point, by its params JSON (to score other methods' choices)."""
+    import csv
+
+    with (out / "cv_results.csv").open() as fh:
+        return {row["params"]: float(row["mean_test_score"]) for row in csv.DictReader(fh)}
+
+
+def params_key(params: dict[str, Any], drop: str | None) -> str:
+    return json.dumps({k: v for k, v in params.items() if k != drop}, sort_keys=True)
+
+
+def bench(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench_halving_"))
+    work.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {"ranks": RANKS, "load_before": os.getloadavg(), "problems": {}}
+    for name, prob in problems(args.quick).items():
+        kind, extra = prob["data"]
+        data = work / f"{name}.h5"
+        subprocess.run([str(BIN / "mpisearch"), "data", "make", kind, "--out", str(data), *extra], check=True,
+                       capture_output=True)
+        runs: dict[str, Any] = {}
+        for method in prob.get("methods", METHODS):
+            print(f"[bench_halving] {name}: {method}", file=sys.stderr, flush=True)
+            runs[method] = run_method(work, name, prob, data, method, args.timeout)
+        if "grid" in runs:
+            scores = grid_scores(work / f"{name}_grid")
+            drop = prob["halving"].get("resource")
+            for r in runs.values():
+                r["grid_score_of_choice"] = scores.get(params_key(r["best_params"], drop))
+                r["compute_vs_grid"] = r["compute_s"] / runs["grid"]["compute_s"]
+                r["same_best_as_grid"] = params_key(r["best_params"], drop) == params_key(
+                    runs["grid"]["best_params"], drop)
+        result["problems"][name] = {"methods": runs}
+    result["load_after"] = os.getloadavg()
+    result["targets"] = targets(result)
+    return result
+
+
+def targets(result: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, prob in result["problems"].items():
+        m = prob["methods"]
+        if "racing" in m:
+            r = m["racing"]
+            out[f"{name}_racing"] = {"compute_vs_grid": r["compute_vs_grid"], "same_best": r["same_best_as_grid"],
+                                     "met": r["compute_vs_grid"] <= 0.6 and r["same_best_as_grid"]}
+        sync, fast = m["halving_sync"]["utilisation"], m["halving_async"]["utilisation"]
+        out[f"{name}_async_utilisation"] = {
+            "ranks": m["halving_async"]["ranks"], "async": fast, "sync": sync,
+            "met": (fast > 0.9 and sync < 0.9) if sync < 0.9 else "n/a: sync is not below 0.9 here"}
+    return out
+
+
+def draw(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    probs = list(result["problems"])
+    fig, axes = plt.subplots(2, len(probs), figsize=(6 * len(probs), 7), squeeze=False)
+    for col, name in enumerate(probs):
+        methods = result["problems"][name]["methods"]
+        labels = list(methods)
+        compute = [methods[m]["compute_s"] for m in labels]
+        colors = ["#777", "#2a7", "#c63", "#36c"][-len(labels):]
+        ax = axes[0][col]
+        bars = ax.bar(labels, compute, color=colors)
+        for bar, m in zip(bars, labels, strict=True):
+            ax.annotate(f"best {methods[m]['best_score']:.4f}\n{methods[m]['tasks']} tasks",
+                        (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=8)
+        ax.set_title(f"{name}: compute (workers' busy s), N={methods[labels[0]]['ranks']}")
+        ax.set_ylabel("seconds")
+        ax.set_ylim(0, max(compute) * 1.3)
+        ax = axes[1][col]
+        ax.bar(labels, [methods[m]["utilisation"] for m in labels], color=colors)
+        ax.axhline(0.9, color="k", linestyle="--", linewidth=1)
+        ax.set_ylim(0, 1.05)
+        ax.set_title("worker utilisation (busy / workers x search time)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="shrunk problems, for a smoke run")
+    parser.add_argument("--out-dir", default=str(DEFAULT_OUT), help="where the JSON and PNG go (benchmarks/out)")
+    parser.add_argument("--work", help="work directory for data, configs and run outputs (default: a temp dir)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per run")
+    args = parser.parse_args(argv)
+    result = bench(args)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_halving.json").write_text(json.dumps(result, indent=2) + "\n")
+    draw(result, out / "bench_halving.png")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
