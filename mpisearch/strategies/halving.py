@@ -16,6 +16,11 @@ Two modes:
   rung to finish. Once a rung can get no more points, its final top
   ``ceil(n/factor)`` are promoted too (those not promoted already), so every
   point the synchronous mode would promote from that rung is promoted.
+  Candidates start in a seeded random order: in grid order, where quality
+  often grows along the grid (max_depth 2, 4, 8, ...), almost every new point
+  would enter its rung's running top third and be promoted (measured: 146
+  points instead of 90 on a 60-point RandomForest grid, more compute than the
+  whole grid).
 """
 
 from __future__ import annotations
@@ -168,7 +173,8 @@ class HalvingStrategy(Strategy):
         self.stopped: list[set[int]] = [set() for _ in range(n)]
         self.promoted: list[set[int]] = [set() for _ in range(n)]
         self._issued = [0] * n  # sync: members of each rung handed out so far
-        self._next_new = 0  # async: next candidate to start at rung 0
+        self._next_new = 0  # async: how many candidates started at rung 0
+        self._order = np.random.default_rng(self.seed).permutation(len(candidates)).tolist()
         self._rung = 0  # sync: the rung being evaluated
         if opts.mode == "sync":
             self.members[0] = list(range(len(candidates)))
@@ -247,7 +253,7 @@ class HalvingStrategy(Strategy):
                 self.members[rung + 1].append(cand)
                 return rung + 1, cand
         if self._next_new < len(self.candidates):
-            cand = self._next_new
+            cand = self._order[self._next_new]
             self._next_new += 1
             self.members[0].append(cand)
             return 0, cand
