@@ -124,7 +124,7 @@ def run_method(work: Path, name: str, prob: dict[str, Any], data: Path, method: 
     best = json.loads((out / "best.json").read_text())
     journal = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()]
     return {"ranks": ranks, "wall_s": wall, "search_s": run["search_s"], "compute_s": run["busy_s"],
-            "fit_s": sum(e["fit_time"] + e["score_time"] for e in journal), "tasks": run["tasks"],
+            "fit_s": sum(e["fit_time"] + e["score_time"] for e in journal if "fold" in e), "tasks": run["tasks"],
             "utilisation": run["utilisation"], "raced_points": run.get("raced_points", 0),
             "raced_tasks": run.get("raced_tasks", 0), "late_results": run.get("late_results", 0),
             "best_params": best["best_params"], "best_score": best["best_score"], "points": _points(out)}

@@ -107,6 +107,17 @@ CONFIG_CASES = [
     ("missing-space", {"extra": ""}, [], None),  # filled in below: a config with no [space]
     ("bad-set-syntax", {}, ["--set", "cv.folds"], ["--set", "KEY=VALUE", "cv.folds"]),
     ("set-unknown-key", {}, ["--set", "cv.fold=3"], ["cv.fold", "did you mean 'folds'"]),
+    ("halving-unknown-option", {"search": 'strategy = "halving"\n[search.halving]\nfactr = 3'}, [],
+     ["search.halving.factr", "did you mean 'factor'"]),
+    ("halving-options-without-halving", {"search": 'strategy = "grid"\n[search.halving]\nfactor = 3'}, [],
+     ["search.halving", "'grid'", "not \"halving\""]),
+    ("halving-searched-resource", {"search": 'strategy = "halving"\n[search.halving]\nresource = "C"'}, [],
+     ["search.halving.resource", "'C' is searched"]),
+    ("halving-min-above-max", {"search": 'strategy = "halving"\n[search.halving]\nmin_resources = 500'}, [],
+     ["search.halving.min_resources", "500", "max_resources (150)"]),
+    ("racing-not-bool", {"search": 'strategy = "grid"\nracing = "yes"'}, [], ["search.racing", "true or false"]),
+    ("racing-confidence", {"search": 'strategy = "grid"\nracing = true\nracing_confidence = 1.5'}, [],
+     ["search.racing_confidence", "between 0.5 and 1", "1.5"]),
 ]
 
 
