@@ -176,7 +176,7 @@ class Coordinator:
         self._asked_nothing = not proposals
         ids = []
         for proposal in proposals:
-            ids.append(self.table.add_point(proposal.params, proposal.columns))
+            ids.append(self.table.add_point(proposal.params, proposal.columns, proposal.position))
             self._proposals[ids[-1]] = proposal
         self.scheduler.add(self._tasks(ids))
 
@@ -269,8 +269,9 @@ class Coordinator:
         if complete:
             params = self.table.points[point_id]
             score = self.table.mean_score(point_id, self.rank_metric)
-            if not math.isnan(score) and (self._best is None or (score, -point_id) > self._best[:2]):
-                self._best = (score, -point_id, params)  # ties: the first point, as cv_results_ ranks
+            row = self.table.positions.get(point_id, point_id)
+            if not math.isnan(score) and (self._best is None or (score, -row) > self._best[:2]):
+                self._best = (score, -row, params)  # ties: the first row, as cv_results_ ranks
             self.strategy.tell([PointResult(point_id, params, score, self._proposals[point_id].tag)])
             if self.progress is not None:
                 self.progress.point_done(f"point {point_id} {params}: mean {self.rank_metric} {score:.5g}")

@@ -139,7 +139,7 @@ def plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None,
     scorers = make_scorers(spec.scoring, spec.estimator)
     metric = refit_metric(scorers, spec.refit)
     if spec.strategy != "halving":
-        strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state)
+        strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state, racing=spec.racing)
     try:
         folds = make_folds(spec.cv, spec.estimator, X, y, groups)
     except ValueError as exc:

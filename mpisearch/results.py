@@ -41,13 +41,17 @@ class ResultTable:
         self.columns: dict[int, dict[str, Any]] = {}  # extra cv_results_ columns (halving: iter, n_resources)
         self.stopped: dict[int, int] = {}  # point -> number of folds it had when fold racing stopped it
         self.racing = False  # fold racing on: cv_results_ gets a stopped_at_fold column
+        self.positions: dict[int, int] = {}  # cv_results_ row order, where it is not the point order
         self._done_folds: Counter[int] = Counter()
 
-    def add_point(self, params: Params, columns: dict[str, Any] | None = None) -> int:
+    def add_point(self, params: Params, columns: dict[str, Any] | None = None, position: int | None = None) -> int:
         self.points.append(params)
+        point_id = len(self.points) - 1
         if columns:
-            self.columns[len(self.points) - 1] = dict(columns)
-        return len(self.points) - 1
+            self.columns[point_id] = dict(columns)
+        if position is not None:
+            self.positions[point_id] = position
+        return point_id
 
     def n_resources(self, point_id: int) -> int | None:
         return self.columns.get(point_id, {}).get("n_resources")
@@ -112,8 +116,9 @@ class ResultTable:
         return float(self.error_score) if r.error is not None else r.scores[metric]
 
     def complete_ids(self) -> list[int]:
-        """Points in cv_results_: complete ones and those stopped by fold racing."""
-        return [p for p in range(len(self.points)) if self.is_done(p)]
+        """Points in cv_results_, in row order: complete ones and those stopped by fold racing."""
+        done = [p for p in range(len(self.points)) if self.is_done(p)]
+        return sorted(done, key=lambda p: self.positions.get(p, p)) if self.positions else done
 
     # -- failures -----------------------------------------------------------------
     def failures(self) -> Counter[str]:

@@ -158,3 +158,15 @@ def test_one_task_per_point_while_other_points_wait():
     plain = Scheduler([1, 2], prefetch=2)
     plain.add([Task(f, point_id=0, fold=f) for f in range(5)])
     assert len(plain.dispatch(0.0)) == 4 and plain.n_ready() == 1
+
+
+def test_racing_evaluates_a_grid_in_a_seeded_shuffled_order_but_reports_grid_order():
+    from mpisearch.space import SearchSpace
+    from mpisearch.strategies import GridStrategy
+
+    space = SearchSpace({"a": [1, 2, 3], "b": [4, 5]})
+    shuffled = GridStrategy(space, shuffle_seed=0).ask(10)
+    assert [p.params for p in sorted(shuffled, key=lambda p: p.position)] == space.grid()
+    assert [p.params for p in shuffled] != space.grid()
+    assert [p.position for p in GridStrategy(space, shuffle_seed=0).ask(10)] == [p.position for p in shuffled]
+    assert GridStrategy(space).ask(10) == space.grid()  # without racing: plain grid order

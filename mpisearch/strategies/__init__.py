@@ -20,10 +20,12 @@ DEFAULT_N_ITER = 10  # scikit-learn's RandomizedSearchCV default
 def make_strategy(
     name: str, space: SearchSpace, n_iter: int | None = None, random_state: int | None = None,
     halving: Mapping[str, Any] | None = None, estimator: Any = None, facts: DataFacts | None = None,
+    racing: bool = False,
 ) -> Strategy:
-    """Build the strategy called ``name``; ``halving`` needs the estimator and the data's facts."""
+    """Build the strategy called ``name``; ``halving`` needs the estimator and the data's facts;
+    with ``racing`` a grid is evaluated in a seeded random order (see GridStrategy)."""
     if name == "grid":
-        return GridStrategy(space)
+        return GridStrategy(space, (random_state or 0) if racing else None)
     if name == "random":
         return RandomStrategy(space, n_iter or DEFAULT_N_ITER, random_state)
     if name == "bayes":

@@ -33,7 +33,9 @@ class Proposal:
     extra ``cv_results_`` columns of the point (halving's ``iter`` and
     ``n_resources``); ``group`` is what fold racing compares the point with
     (points of one halving rung); ``subsample`` makes the workers fit on a
-    part of each fold (halving with ``resource = "n_samples"``).
+    part of each fold (halving with ``resource = "n_samples"``); ``position``
+    is the point's row in ``cv_results_`` when it differs from the order of
+    proposal (a grid evaluated in a shuffled order).
     """
 
     params: Params
@@ -41,6 +43,7 @@ class Proposal:
     columns: dict[str, Any] | None = None
     group: Any = None
     subsample: Subsample | None = None
+    position: int | None = None
 
 
 @dataclass(frozen=True)
