@@ -55,6 +55,7 @@ class RunStats:
     n_tasks: int = 0
     n_resumed: int = 0  # tasks taken from the journal of an earlier run
     n_duplicates: int = 0
+    duplicate_s: float = 0.0  # fit + score seconds of duplicate results (straggler copies that lost)
     n_stolen: int = 0
     n_raced: int = 0  # points stopped by fold racing
     n_raced_tasks: int = 0  # their folds that were never scored
@@ -256,6 +257,7 @@ class Coordinator:
                 self.stats.late_s += r.fit_time + r.score_time
             else:
                 self.stats.n_duplicates += 1
+                self.stats.duplicate_s += r.fit_time + r.score_time
             return
         self.stats.n_tasks += 1
         if self.journal is not None:  # journal first: flushed before anything more is handed out

@@ -283,6 +283,7 @@ def _stats_info(stats: Any) -> dict[str, Any]:
         "coordinator_cpu_s": stats.cpu_s,
         "tasks": stats.n_tasks,
         "duplicate_results": stats.n_duplicates,
+        "duplicate_s": stats.duplicate_s,
         "stolen_tasks": stats.n_stolen,
         "raced_points": stats.n_raced,
         "raced_tasks": stats.n_raced_tasks,
@@ -295,6 +296,9 @@ def _stats_info(stats: Any) -> dict[str, Any]:
         "warnings": dict(stats.warnings.most_common()),
         "workers": workers,
         "utilisation": busy / (n * stats.search_s) if stats.search_s > 0 else math.nan,
+        # without the work that was thrown away: straggler copies that lost, results of raced-out points
+        "useful_utilisation": (busy - stats.duplicate_s - stats.late_s) / (n * stats.search_s)
+        if stats.search_s > 0 else math.nan,
     }
 
 
