@@ -179,6 +179,7 @@ def test_search_on_three_hosts_over_ssh_equals_one_process(hosts, reference):
     assert next(iter(windows.values())) >= 1797 * 64 * 8  # digits' X, float64
     assert sum(w["tasks"] for w in workers.values()) >= info["tasks"] == 8 * 3
     assert score_table(disk / "out") == reference["svc"]
+    assert not any(hosts.local("h2").iterdir()) and not any(hosts.local("h3").iterdir())  # no rank wrote there
     first_task = min(json.loads(line)["start"] for line in journal_text(disk / "out").splitlines())
     print(f"\n3 hosts x 2 ranks: wall {wall:.2f}s, launch to first task {first_task - launched:.2f}s, "
           f"bcast {info['bcast_s'] * 1e3:.1f} ms, search {info['search_s']:.2f}s")

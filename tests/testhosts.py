@@ -120,6 +120,18 @@ def _remove_run_netns() -> None:
             RUN_NETNS.rmdir()
 
 
+def _bridge_filter_hint() -> str:
+    """Why hosts on the bridge may not reach each other: iptables filtering bridged traffic
+    (br_netfilter, loaded by Docker, whose FORWARD policy is DROP)."""
+    try:
+        if Path("/proc/sys/net/bridge/bridge-nf-call-iptables").read_text().strip() == "1":
+            return (f" (br_netfilter passes bridged traffic through iptables here: allow it with "
+                    f"`iptables -I FORWARD -i {BRIDGE} -o {BRIDGE} -j ACCEPT`)")
+    except OSError:
+        pass
+    return ""
+
+
 def _ns_list() -> list[str]:
     out = _run("ip", "netns", "list", check=False).stdout
     return [line.split()[0] for line in out.splitlines() if line.strip()]
@@ -353,7 +365,8 @@ class TestHosts:
                     break
                 if host.sshd_proc.poll() is not None or time.monotonic() > end:
                     log = (host.dir / "sshd.log").read_text()
-                    raise RuntimeError(f"sshd on {host.name} does not answer: {got.stderr.strip()} {log}")
+                    raise RuntimeError(f"sshd on {host.name} does not answer: {got.stderr.strip()} {log}"
+                                       f"{_bridge_filter_hint()}")
                 time.sleep(0.1)
 
     # ------------------------------------------------------------------ using the hosts
