@@ -253,7 +253,12 @@ def _work(comm: Any, job: tuple[Any, Any]) -> None:
     transport = MPITransport(comm)
     limits = limit_worker_threads()
     try:
-        serve(Worker(estimator, dataset, make_scorers(scoring, estimator), task_timeout, origin), transport)
+        worker = Worker(estimator, dataset, make_scorers(scoring, estimator), task_timeout, origin)
+        if shared:
+            from .data.shared import window_info
+
+            worker.shared = window_info(comm)  # in run.json: the ranks that share this rank's copy
+        serve(worker, transport)
     finally:
         transport.flush()
         if limits is not None:

@@ -42,6 +42,7 @@ class Worker:
         self.n_tasks = 0
         self.busy_seconds = 0.0
         self.started = time.perf_counter()
+        self.shared: dict[str, Any] | None = None  # the node-shared window holding the data, if any
 
     def receive(self, msg: Any) -> None:
         if isinstance(msg, list):
@@ -74,8 +75,11 @@ class Worker:
 
     def stats(self) -> dict[str, Any]:
         wall = time.perf_counter() - self.started
-        return {"host": socket.gethostname(), "pid": os.getpid(), "tasks": self.n_tasks,
-                "busy_s": self.busy_seconds, "idle_s": max(wall - self.busy_seconds, 0.0)}
+        stats = {"host": socket.gethostname(), "pid": os.getpid(), "tasks": self.n_tasks,
+                 "busy_s": self.busy_seconds, "idle_s": max(wall - self.busy_seconds, 0.0)}
+        if self.shared is not None:
+            stats["shared"] = self.shared
+        return stats
 
 
 def serve(worker: Worker, transport: Transport) -> None:

@@ -220,6 +220,24 @@ def test_ranks_of_a_node_see_one_copy(topology):
         assert want.X[0, 0] != marker  # the root's own copy is separate
 
 
+def test_window_info_names_the_ranks_sharing_the_copy(topology):
+    """What workers report in run.json (``workers.<rank>.shared``): the ranks of their node."""
+    from mpisearch.data import shared as shm
+
+    want = make_dataset("float64")
+    got = ship(want, True)
+    color = TOPOLOGIES[topology] or (lambda rank: 0)
+    node = [r for r in range(SIZE) if color(r) == color(RANK)]
+    info = shm.window_info(COMM)
+    if ROOT and node == [0]:
+        assert info is None  # alone on its node: no window
+    else:
+        assert info == {"ranks": node, "bytes": shm.live_blocks()[-1].nbytes}
+        assert info["bytes"] >= want.X.nbytes + want.y.nbytes
+    del got
+    shm.release(COMM)
+
+
 def pss_kib() -> int:
     with open("/proc/self/smaps_rollup") as fh:
         return next(int(line.split()[1]) for line in fh if line.startswith("Pss:"))

@@ -209,6 +209,21 @@ def live_blocks() -> list[SharedBlock]:
     return list(_BLOCKS)
 
 
+def window_info(comm: MPI.Comm) -> dict[str, Any] | None:
+    """The newest window shipped on ``comm``, as this rank sees it: ``ranks``, the ranks of
+    ``comm`` that map it (this rank's node), and ``bytes``, the data it holds. None: no window."""
+    block = next((b for b in reversed(_BLOCKS) if _same(b.parent, comm)), None)
+    if block is None:
+        return None
+    node_group, group = block.node.Get_group(), comm.Get_group()
+    try:
+        ranks = MPI.Group.Translate_ranks(node_group, list(range(node_group.Get_size())), group)
+    finally:
+        node_group.Free()
+        group.Free()
+    return {"ranks": sorted(int(r) for r in ranks), "bytes": int(block.nbytes)}
+
+
 def block_of(arr: np.ndarray) -> SharedBlock | None:
     """The window whose memory ``arr`` views, if any (this process's windows only)."""
     return next((b for b in _BLOCKS if b.holds(arr)), None)
