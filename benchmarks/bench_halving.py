@@ -237,10 +237,10 @@ def draw(result: dict[str, Any], path: Path) -> None:
         ax.set_ylabel("seconds")
         ax.set_ylim(0, max(compute) * 1.3)
         ax = axes[1][col]
-        ax.bar(labels, [methods[m]["utilisation"] for m in labels], color=colors)
+        ax.bar(labels, [methods[m]["useful_utilisation"] for m in labels], color=colors)
         ax.axhline(0.9, color="k", linestyle="--", linewidth=1)
         ax.set_ylim(0, 1.05)
-        ax.set_title("worker utilisation (busy / workers x search time)")
+        ax.set_title("useful utilisation (busy less thrown-away copies / workers x search time)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
