@@ -26,6 +26,7 @@ from .errors import InputError, did_you_mean
 from .progress import Progress
 from .results import ResultTable, best_index
 from .scoring import make_scorers, refit_metric
+from .signatures import pinned_signatures
 from .space import SearchSpace
 from .strategies import make_strategy
 from .transport.local import WORKER_RANK, LocalTransport
@@ -185,7 +186,8 @@ def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, sample_weight: 
     planned = plan(spec, X, y, groups, sample_weight)
     dataset, table, _, metric = planned
     worker = Worker(spec.estimator, dataset, make_scorers(spec.scoring, spec.estimator), spec.task_timeout)
-    stats = _coordinator(spec, planned, LocalTransport(worker), [WORKER_RANK], control).run()
+    with pinned_signatures(spec.estimator):  # cheaper clone per task
+        stats = _coordinator(spec, planned, LocalTransport(worker), [WORKER_RANK], control).run()
     info = {"ranks": 1, "setup_s": time.perf_counter() - t0 - stats.search_s, "bcast_s": 0.0}
     return _outcome(table, metric, stats, info)
 
@@ -235,7 +237,8 @@ def _work(comm: Any, job: tuple[Any, Any]) -> None:
     transport = MPITransport(comm)
     limits = limit_worker_threads()
     try:
-        serve(Worker(estimator, dataset, make_scorers(scoring, estimator), task_timeout, origin), transport)
+        with pinned_signatures(estimator):  # cheaper clone per task
+            serve(Worker(estimator, dataset, make_scorers(scoring, estimator), task_timeout, origin), transport)
     finally:
         transport.flush()
         if limits is not None:
