@@ -149,11 +149,12 @@ class Scheduler:
     def complete(self, worker: int, task_id: int, duration: float, now: float) -> bool:
         """Record a result; True if it is the first one for this task."""
         queue = self._assigned.get(worker)
-        if queue is not None and task_id in (t.task_id for t in queue):
-            was_head = queue[0].task_id == task_id
-            self._assigned[worker] = queue = deque(t for t in queue if t.task_id != task_id)
-            if was_head and queue:
+        if queue and queue[0].task_id == task_id:  # the usual case: a worker runs its queue in order
+            queue.popleft()
+            if queue:
                 self._started[worker] = now
+        elif queue is not None and task_id in (t.task_id for t in queue):
+            self._assigned[worker] = deque(t for t in queue if t.task_id != task_id)
         self._copies.get(task_id, set()).discard(worker)
         task = self._open.pop(task_id, None)
         if task is None:
