@@ -19,6 +19,7 @@ from sklearn.svm import SVC
 from mpisearch import MPISearchCV
 from mpisearch.evaluate import TaskResult
 from mpisearch.output import Journal, journal_line
+from mpisearch.results import ResultTable
 from mpisearch.signatures import pinned_signatures
 from mpisearch.space import jsonable
 from mpisearch.testing import NoopClassifier
@@ -112,3 +113,22 @@ def test_a_new_params_object_for_a_point_id_is_encoded_again():
     journal.write(0, 0, TaskResult({"score": 1.0}), {"C": 1})
     journal.write(0, 1, TaskResult({"score": 1.0}), {"C": 2})
     assert [json.loads(line)["params"] for line in fh.getvalue().splitlines()] == [{"C": 1}, {"C": 2}]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf - inf, as np.average
+def test_mean_score_is_cv_results_mean_bit_for_bit():
+    rng = np.random.default_rng(1)
+    specials = [0.0, -0.0, 1e300, -1e300, 1e-320, math.nan, math.inf, -math.inf]
+    for n_folds in (1, 2, 3, 5, 7, 8, 9, 10, 17):
+        table = ResultTable(["score"], n_folds)
+        for p in range(200):
+            table.add_point({"p": p})
+            for k in range(n_folds):
+                normal = float(rng.normal() * 10.0 ** rng.integers(-5, 5))
+                v = float(rng.choice(specials)) if rng.random() < 0.2 else normal
+                table.add(p, k, TaskResult({"score": v}))
+        means = table.cv_results()["mean_test_score"]
+        for p in range(200):
+            ours = table.mean_score(p, "score")
+            assert (ours == means[p] and math.copysign(1, ours) == math.copysign(1, means[p])) or (
+                math.isnan(ours) and math.isnan(means[p]))
