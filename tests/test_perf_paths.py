@@ -6,6 +6,7 @@ import inspect
 import io
 import json
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -23,6 +24,8 @@ from mpisearch.results import ResultTable
 from mpisearch.signatures import pinned_signatures
 from mpisearch.space import jsonable
 from mpisearch.testing import NoopClassifier
+from mpisearch.transport import wire
+from mpisearch.transport._base import Bye, CancelTask, Result, RunTask, Stop
 
 
 def _has_pin(cls: type) -> bool:
@@ -132,3 +135,27 @@ def test_mean_score_is_cv_results_mean_bit_for_bit():
             ours = table.mean_score(p, "score")
             assert (ours == means[p] and math.copysign(1, ours) == math.copysign(1, means[p])) or (
                 math.isnan(ours) and math.isnan(means[p]))
+
+
+@pytest.mark.parametrize("msg", [
+    Result(1, 2, 3, TaskResult({"score": 0.5}, 0.1, 0.2, started=12.5)),
+    [Result(i, i // 2, i % 2, TaskResult({"a": 1.0, "b": math.nan}, 0.1, 0.2, error="tb\n" if i == 3 else None,
+                                         reason="fit" if i == 3 else None, warnings={"UserWarning: x": 2},
+                                         origin="rank 1 (host h)", started=1.0 + i, rank=None)) for i in range(5)],
+    RunTask(7, 3, 1, {"C": 1.0, "kernel": "rbf"}),
+    [RunTask(7, 3, 1, {"C": 1.0}), RunTask(8, 3, 2)],
+    [RunTask(7, 3, 1), CancelTask(5)],  # mixed: pickled as it is
+    CancelTask(5), Stop(), Bye({"tasks": 3}), [], [Stop()],
+])
+def test_wire_form_round_trips(msg):
+    packed = pickle.loads(pickle.dumps(wire.encode(msg), protocol=pickle.HIGHEST_PROTOCOL))
+    assert repr(wire.decode(packed)) == repr(msg)  # repr: NaN scores compare unequal
+    assert type(wire.decode(packed)) is type(msg)
+
+
+def test_wire_form_of_results_and_tasks_is_tuples_and_smaller():
+    batch = [Result(i, i, 0, TaskResult({"score": 0.5}, 0.1, 0.2)) for i in range(16)]
+    packed = wire.encode(batch)
+    assert packed[0] == wire.RESULTS and all(type(item) is tuple for item in packed[2])
+    assert len(pickle.dumps(packed, protocol=5)) < len(pickle.dumps(batch, protocol=5)) * 0.7
+    assert wire.encode([RunTask(1, 1, 0)])[0] == wire.TASKS
