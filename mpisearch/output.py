@@ -5,11 +5,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import math
 import os
 import platform
 import socket
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,7 +29,6 @@ class Journal:
 
     def __init__(self, fh: TextIO) -> None:
         self.fh = fh
-        self._params_json: dict[int, tuple[Any, str]] = {}  # point id -> (params, their JSON text)
 
     @classmethod
     def open(cls, out: str | os.PathLike[str]) -> Journal:
@@ -40,19 +37,10 @@ class Journal:
         return cls((path / JOURNAL).open("a", encoding="utf-8"))
 
     def write(self, point_id: int, fold: int, result: TaskResult, params: Any) -> None:
-        text = journal_line(point_id, self._params_text(point_id, params), fold, result)
-        if text is None:  # a value of an unusual type: let json decide
-            text = json.dumps({"point": point_id, "params": jsonable(params), "fold": fold, "scores": result.scores,
-                               "fit_time": result.fit_time, "score_time": result.score_time, "error": result.error,
-                               "reason": result.reason, "rank": result.rank, "start": result.started})
-        self.fh.write(text + "\n")
-
-    def _params_text(self, point_id: int, params: Any) -> str:
-        """A point's parameters as JSON, encoded once per point (every fold repeats them)."""
-        cached = self._params_json.get(point_id)
-        if cached is None or cached[0] is not params:
-            cached = self._params_json[point_id] = (params, json.dumps(jsonable(params)))
-        return cached[1]
+        line = {"point": point_id, "params": jsonable(params), "fold": fold, "scores": result.scores,
+                "fit_time": result.fit_time, "score_time": result.score_time, "error": result.error,
+                "reason": result.reason, "rank": result.rank, "start": result.started}
+        self.fh.write(json.dumps(line) + "\n")
 
     def flush(self) -> None:
         """Push written lines to the operating system (they then survive a kill -9)."""
@@ -61,49 +49,6 @@ class Journal:
     def close(self) -> None:
         if not self.fh.closed:
             self.fh.close()
-
-
-def journal_line(point_id: int, params_text: str, fold: int, r: TaskResult) -> str | None:
-    """``json.dumps`` of a journal entry, byte for byte, built directly (about 4x cheaper
-    than json.dumps of a dict, which rank 0 pays once per task); None when a value is
-    not of the expected type."""
-    scores = _json_scores(r.scores)
-    if scores is None or type(point_id) is not int or type(fold) is not int:
-        return None
-    values = [_json_float(r.fit_time), _json_float(r.score_time), _json_str(r.error), _json_str(r.reason),
-              "null" if r.rank is None else (str(r.rank) if type(r.rank) is int else None), _json_float(r.started)]
-    if None in values:
-        return None
-    fit, score, error, reason, rank, start = values
-    return (f'{{"point": {point_id}, "params": {params_text}, "fold": {fold}, "scores": {scores}, '
-            f'"fit_time": {fit}, "score_time": {score}, "error": {error}, "reason": {reason}, '
-            f'"rank": {rank}, "start": {start}}}')
-
-
-def _json_float(value: Any) -> str | None:
-    if type(value) is not float:
-        return None
-    if value != value or value in (math.inf, -math.inf):  # json's spelling of non-finite floats
-        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
-    return float.__repr__(value)
-
-
-def _json_str(value: Any) -> str | None:
-    if value is None:
-        return "null"
-    return encode_basestring_ascii(value) if type(value) is str else None
-
-
-def _json_scores(scores: Any) -> str | None:
-    if type(scores) is not dict:
-        return None
-    parts = []
-    for name, value in scores.items():
-        key, number = _json_str(name), _json_float(value)
-        if key is None or key == "null" or number is None:
-            return None
-        parts.append(f"{key}: {number}")
-    return "{" + ", ".join(parts) + "}"
 
 
 def read_journal(path: str | os.PathLike[str]) -> dict[tuple[str, int], TaskResult]:

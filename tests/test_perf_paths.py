@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import io
-import json
 import math
 import pickle
 import subprocess
@@ -21,10 +19,8 @@ from sklearn.svm import SVC
 
 from mpisearch import MPISearchCV
 from mpisearch.evaluate import TaskResult
-from mpisearch.output import Journal, journal_line
 from mpisearch.results import ResultTable
 from mpisearch.signatures import pinned_signatures
-from mpisearch.space import jsonable
 from mpisearch.testing import NoopClassifier
 from mpisearch.transport import wire
 from mpisearch.transport._base import Bye, CancelTask, Result, RunTask, Stop
@@ -68,56 +64,6 @@ def test_search_under_an_outer_pin_keeps_it_and_matches_gridsearchcv():
     assert not _has_pin(LogisticRegression)
     for key in ("mean_test_score", "split0_test_score", "split2_test_score", "rank_test_score"):
         assert np.array_equal(ours[key], expected[key])
-
-
-@pytest.mark.parametrize("result", [
-    TaskResult({"score": 0.5}, 1.25e-5, 8e-6, rank=3, started=1767000000.123456),
-    TaskResult({"accuracy": 1.0, "f1_macro": 0.0}, 0.0, 1e300, rank=None, started=0.0),
-    TaskResult({"score": math.nan, "neg_loss": -math.inf, "x": math.inf}, 2.0, 3.0, rank=1, started=1.5),
-    TaskResult({}, 0.1, 0.0, error='Traceback ...\nValueError: "bad" \\ é ∞ \u2028\n', reason="fit", rank=7),
-    TaskResult({"score": 0.1 + 0.2}, 1 / 3, 2 / 3, error=None, reason="timeout", rank=2, started=-0.0),
-])
-@pytest.mark.parametrize("params", [{"C": 0.1, "kernel": "rbf"}, {"tag": 3}, {}, {"x": None, "y": [1, "a"]}])
-def test_journal_lines_are_byte_for_byte_json_dumps(result, params):
-    expected = json.dumps({"point": 12, "params": jsonable(params), "fold": 4, "scores": result.scores,
-                           "fit_time": result.fit_time, "score_time": result.score_time, "error": result.error,
-                           "reason": result.reason, "rank": result.rank, "start": result.started})
-    fh = io.StringIO()
-    journal = Journal(fh)
-    journal.write(12, 4, result, params)
-    journal.write(12, 4, result, params)  # second fold of a point: cached parameter text
-    assert fh.getvalue() == (expected + "\n") * 2
-
-
-@pytest.mark.parametrize("odd", [
-    TaskResult({"score": np.float64(0.5)}, 1.0, 1.0),  # numpy scalar: json.dumps decides (it raises)
-    TaskResult({"score": True}, 1.0, 1.0),
-    TaskResult({1: 0.5}, 1.0, 1.0),
-    TaskResult({"score": 1}, 1.0, 1.0),
-    TaskResult({"score": 0.5}, 1, 1.0),
-    TaskResult({"score": 0.5}, 1.0, 1.0, rank=True),
-])
-def test_journal_falls_back_to_json_for_unusual_values(odd):
-    assert journal_line(0, "{}", 0, odd) is None
-    fh = io.StringIO()
-    try:
-        expected = json.dumps({"point": 0, "params": {}, "fold": 0, "scores": odd.scores, "fit_time": odd.fit_time,
-                               "score_time": odd.score_time, "error": None, "reason": None, "rank": odd.rank,
-                               "start": 0.0}) + "\n"
-    except TypeError:
-        with pytest.raises(TypeError):
-            Journal(fh).write(0, 0, odd, {})
-        return
-    Journal(fh).write(0, 0, odd, {})
-    assert fh.getvalue() == expected
-
-
-def test_a_new_params_object_for_a_point_id_is_encoded_again():
-    fh = io.StringIO()
-    journal = Journal(fh)
-    journal.write(0, 0, TaskResult({"score": 1.0}), {"C": 1})
-    journal.write(0, 1, TaskResult({"score": 1.0}), {"C": 2})
-    assert [json.loads(line)["params"] for line in fh.getvalue().splitlines()] == [{"C": 1}, {"C": 2}]
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf - inf, as np.average
