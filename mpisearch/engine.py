@@ -23,10 +23,10 @@ from .coordinator import DEFAULT_GRACE_SECONDS, Coordinator, JournalLike, StopRe
 from .cv import make_folds
 from .data.dataset import Dataset
 from .errors import InputError, did_you_mean
+from .hotpath import search_loop
 from .progress import Progress
 from .results import ResultTable, best_index
 from .scoring import make_scorers, refit_metric
-from .signatures import pinned_signatures
 from .space import SearchSpace
 from .strategies import make_strategy
 from .transport.local import WORKER_RANK, LocalTransport
@@ -186,7 +186,7 @@ def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, sample_weight: 
     planned = plan(spec, X, y, groups, sample_weight)
     dataset, table, _, metric = planned
     worker = Worker(spec.estimator, dataset, make_scorers(spec.scoring, spec.estimator), spec.task_timeout)
-    with pinned_signatures(spec.estimator):  # cheaper clone per task
+    with search_loop(spec.estimator):  # cheaper clone per task, no full GC passes over the imports
         stats = _coordinator(spec, planned, LocalTransport(worker), [WORKER_RANK], control).run()
     info = {"ranks": 1, "setup_s": time.perf_counter() - t0 - stats.search_s, "bcast_s": 0.0}
     return _outcome(table, metric, stats, info)
@@ -211,7 +211,8 @@ def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any, contr
     transport = MPITransport(comm)
     workers = list(range(1, comm.Get_size()))
     try:
-        stats = _coordinator(spec, planned, transport, workers, control).run()
+        with search_loop():  # no full GC passes over the imports and data
+            stats = _coordinator(spec, planned, transport, workers, control).run()
         info = {"ranks": comm.Get_size(), "setup_s": t1 - t0, "bcast_s": t2 - t1}
         outcome = _outcome(table, metric, stats, info)
     except BaseException as exc:
@@ -237,7 +238,7 @@ def _work(comm: Any, job: tuple[Any, Any]) -> None:
     transport = MPITransport(comm)
     limits = limit_worker_threads()
     try:
-        with pinned_signatures(estimator):  # cheaper clone per task
+        with search_loop(estimator):  # cheaper clone per task, no full GC passes over the imports
             serve(Worker(estimator, dataset, make_scorers(scoring, estimator), task_timeout, origin), transport)
     finally:
         transport.flush()

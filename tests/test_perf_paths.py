@@ -130,3 +130,32 @@ def test_leave_runs_atexit_flushes_and_exits_with_the_status(tmp_path, thread):
     assert marker.read_text() == "atexit ran"
     if thread == "thread":  # a running non-daemon thread: the normal exit, which waits for it
         assert proc.stdout.endswith("thread done")
+
+
+def test_frozen_heap_freezes_for_the_block_and_respects_an_outer_freeze():
+    import gc
+
+    from mpisearch.hotpath import frozen_heap
+
+    assert gc.get_freeze_count() == 0
+    with frozen_heap():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        outer = gc.get_freeze_count()
+        with frozen_heap():
+            pass
+        assert gc.get_freeze_count() == outer  # the caller's freeze is left alone
+    finally:
+        gc.unfreeze()
+
+
+def test_in_process_search_leaves_the_collector_as_it_found_it():
+    import gc
+
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    y = (X[:, 0] > 0).astype(int)
+    MPISearchCV(NoopClassifier(), {"tag": [0, 1]}, cv=2, refit=False).fit(X, y)
+    assert gc.get_freeze_count() == 0 and not any(
+        "__signature__" in cls.__init__.__dict__ for cls in (NoopClassifier,))
