@@ -23,6 +23,7 @@ from .coordinator import DEFAULT_GRACE_SECONDS, Coordinator, JournalLike, StopRe
 from .cv import make_folds
 from .data.dataset import Dataset
 from .errors import InputError, did_you_mean
+from .hotpath import search_loop
 from .progress import Progress
 from .racing import DEFAULT_CONFIDENCE, Racer
 from .results import ResultTable, best_index
@@ -203,7 +204,8 @@ def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, sample_weight: 
     planned = plan(spec, X, y, groups, sample_weight)
     dataset, table, _, metric = planned
     worker = Worker(spec.estimator, dataset, make_scorers(spec.scoring, spec.estimator), spec.task_timeout)
-    stats = _coordinator(spec, planned, LocalTransport(worker), [WORKER_RANK], control).run()
+    with search_loop(spec.estimator):  # cheaper clone per task, no full GC passes over the imports
+        stats = _coordinator(spec, planned, LocalTransport(worker), [WORKER_RANK], control).run()
     info = {"ranks": 1, "setup_s": time.perf_counter() - t0 - stats.search_s, "bcast_s": 0.0}
     return _outcome(table, metric, stats, info)
 
@@ -227,7 +229,8 @@ def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any, contr
     transport = MPITransport(comm)
     workers = list(range(1, comm.Get_size()))
     try:
-        stats = _coordinator(spec, planned, transport, workers, control).run()
+        with search_loop():  # no full GC passes over the imports and data
+            stats = _coordinator(spec, planned, transport, workers, control).run()
         info = {"ranks": comm.Get_size(), "setup_s": t1 - t0, "bcast_s": t2 - t1}
         outcome = _outcome(table, metric, stats, info)
     except BaseException as exc:
@@ -258,7 +261,8 @@ def _work(comm: Any, job: tuple[Any, Any]) -> None:
             from .data.shared import window_info
 
             worker.shared = window_info(comm)  # in run.json: the ranks that share this rank's copy
-        serve(worker, transport)
+        with search_loop(estimator):  # cheaper clone per task, no full GC passes over the imports
+            serve(worker, transport)
     finally:
         transport.flush()
         if limits is not None:

@@ -6,16 +6,17 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import config as config_mod
 from . import engine
 from .coordinator import StopRequest
-from .data import hdf5
 from .errors import SearchFailedError
 from .output import Journal, fingerprint, prepare_out_dir, write_outputs
 from .progress import Progress
 from .slurm import check_step_size
+
+if TYPE_CHECKING:
+    from . import config as config_mod
 
 ERRORS_FILE = "errors.txt"  # remote tracebacks of a failed search
 EXIT_INTERRUPTED = 99  # stopped by a signal; resumable with --resume
@@ -29,6 +30,9 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
     if comm is not None and comm.Get_rank() != 0:
         _ignore_stop_signals()  # rank 0 decides how to stop; workers finish their task
         return engine.search(None, None, None, comm)  # type: ignore[arg-type]
+    from . import config as config_mod  # rank 0 only: worker ranks need neither TOML nor h5py
+    from .data import hdf5
+
     try:
         t0 = time.perf_counter()
         cfg = config_mod.load(path, overrides)

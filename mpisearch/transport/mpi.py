@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from mpi4py import MPI
 
+from . import wire
+
 TAG = 17  # all control messages share one tag: MPI keeps them in order per pair
 
 # Back-off of a waiting rank: first SPIN_SECONDS of pure probing (keeps the
@@ -52,27 +54,35 @@ class MPITransport:
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
         self._pending: list[tuple[MPI.Request, Any]] = []
+        self._status = MPI.Status()
 
     def send(self, msg: Any, dest: int) -> None:
-        data = np.frombuffer(pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL), dtype=np.uint8)
+        data = np.frombuffer(pickle.dumps(wire.encode(msg), protocol=pickle.HIGHEST_PROTOCOL), dtype=np.uint8)
         request = self.comm.Isend([data, MPI.BYTE], dest=dest, tag=TAG)
         self._pending.append((request, data))  # keep the buffer alive until sent
         self._reap()
 
     def poll(self, timeout: float) -> tuple[int, Any] | None:
         deadline = time.perf_counter() + timeout
-        backoff = Backoff()
-        status = MPI.Status()
+        backoff = None  # made only when there is something to wait for (not for timeout 0)
         while True:
-            message = self.comm.Improbe(MPI.ANY_SOURCE, TAG, status)
-            if message is not None:
-                buf = np.empty(status.Get_count(MPI.BYTE), dtype=np.uint8)
-                message.Recv([buf, MPI.BYTE])
-                return status.Get_source(), pickle.loads(buf)
+            got = self._receive()
+            if got is not None:
+                return got
             self._reap()
             if time.perf_counter() >= deadline:
                 return None
+            backoff = backoff or Backoff()
             backoff.wait()
+
+    def _receive(self) -> tuple[int, Any] | None:
+        status = self._status
+        message = self.comm.Improbe(MPI.ANY_SOURCE, TAG, status)
+        if message is None:
+            return None
+        buf = np.empty(status.Get_count(MPI.BYTE), dtype=np.uint8)
+        message.Recv([buf, MPI.BYTE])
+        return status.Get_source(), wire.decode(pickle.loads(buf))
 
     def flush(self) -> None:
         """Wait until every message sent so far has left this rank."""

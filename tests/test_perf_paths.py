@@ -1,0 +1,161 @@
+"""Fast paths of the per-task code: same results as the plain code, state restored."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from mpisearch import MPISearchCV
+from mpisearch.evaluate import TaskResult
+from mpisearch.results import ResultTable
+from mpisearch.signatures import pinned_signatures
+from mpisearch.testing import NoopClassifier
+from mpisearch.transport import wire
+from mpisearch.transport._base import Bye, CancelTask, Result, RunTask, Stop
+
+
+def _has_pin(cls: type) -> bool:
+    return "__signature__" in cls.__init__.__dict__
+
+
+def test_pinned_signatures_cover_nested_estimators_and_are_removed_afterwards():
+    pipe = Pipeline([("scale", StandardScaler()), ("svc", SVC(C=2.0))])
+    before = {cls: inspect.signature(cls.__init__) for cls in (Pipeline, StandardScaler, SVC)}
+    with pinned_signatures(pipe):
+        for cls, sig in before.items():
+            assert _has_pin(cls) and inspect.signature(cls.__init__) == sig
+        copy = clone(pipe).set_params(svc__C=3.0)
+        assert copy.get_params()["svc__C"] == 3.0 and pipe.get_params()["svc__C"] == 2.0
+    assert not any(_has_pin(cls) for cls in before)
+
+
+def test_an_existing_signature_attribute_is_left_alone():
+    class Custom(NoopClassifier):
+        def __init__(self, tag=0):
+            super().__init__(tag=tag)
+
+    marker = inspect.signature(Custom.__init__)
+    Custom.__init__.__signature__ = marker
+    with pinned_signatures(Custom()):
+        pass
+    assert Custom.__init__.__signature__ is marker
+
+
+def test_search_under_an_outer_pin_keeps_it_and_matches_gridsearchcv():
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    grid = {"C": [0.1, 1.0, 10.0]}
+    expected = GridSearchCV(LogisticRegression(), grid, cv=3, refit=False).fit(X, y).cv_results_
+    with pinned_signatures(LogisticRegression()):
+        ours = MPISearchCV(LogisticRegression(), grid, cv=3, refit=False).fit(X, y).cv_results_
+        assert _has_pin(LogisticRegression)  # the search's own pin did not remove the outer one
+    assert not _has_pin(LogisticRegression)
+    for key in ("mean_test_score", "split0_test_score", "split2_test_score", "rank_test_score"):
+        assert np.array_equal(ours[key], expected[key])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf - inf, as np.average
+def test_mean_score_is_cv_results_mean_bit_for_bit():
+    rng = np.random.default_rng(1)
+    specials = [0.0, -0.0, 1e300, -1e300, 1e-320, math.nan, math.inf, -math.inf]
+    for n_folds in (1, 2, 3, 5, 7, 8, 9, 10, 17):
+        table = ResultTable(["score"], n_folds)
+        for p in range(200):
+            table.add_point({"p": p})
+            for k in range(n_folds):
+                normal = float(rng.normal() * 10.0 ** rng.integers(-5, 5))
+                v = float(rng.choice(specials)) if rng.random() < 0.2 else normal
+                table.add(p, k, TaskResult({"score": v}))
+        means = table.cv_results()["mean_test_score"]
+        for p in range(200):
+            ours = table.mean_score(p, "score")
+            assert (ours == means[p] and math.copysign(1, ours) == math.copysign(1, means[p])) or (
+                math.isnan(ours) and math.isnan(means[p]))
+
+
+@pytest.mark.parametrize("msg", [
+    Result(1, 2, 3, TaskResult({"score": 0.5}, 0.1, 0.2, started=12.5)),
+    [Result(i, i // 2, i % 2, TaskResult({"a": 1.0, "b": math.nan}, 0.1, 0.2, error="tb\n" if i == 3 else None,
+                                         reason="fit" if i == 3 else None, warnings={"UserWarning: x": 2},
+                                         origin="rank 1 (host h)", started=1.0 + i, rank=None)) for i in range(5)],
+    RunTask(7, 3, 1, {"C": 1.0, "kernel": "rbf"}),
+    [RunTask(7, 3, 1, {"C": 1.0}), RunTask(8, 3, 2)],
+    [RunTask(7, 3, 1), CancelTask(5)],  # mixed: pickled as it is
+    CancelTask(5), Stop(), Bye({"tasks": 3}), [], [Stop()],
+])
+def test_wire_form_round_trips(msg):
+    packed = pickle.loads(pickle.dumps(wire.encode(msg), protocol=pickle.HIGHEST_PROTOCOL))
+    assert repr(wire.decode(packed)) == repr(msg)  # repr: NaN scores compare unequal
+    assert type(wire.decode(packed)) is type(msg)
+
+
+def test_wire_form_of_results_and_tasks_is_tuples_and_smaller():
+    batch = [Result(i, i, 0, TaskResult({"score": 0.5}, 0.1, 0.2)) for i in range(16)]
+    packed = wire.encode(batch)
+    assert packed[0] == wire.RESULTS and all(type(item) is tuple for item in packed[2])
+    assert len(pickle.dumps(packed, protocol=5)) < len(pickle.dumps(batch, protocol=5)) * 0.7
+    assert wire.encode([RunTask(1, 1, 0)])[0] == wire.TASKS
+
+
+LEAVE_SCRIPT = """
+import atexit, sys, threading, time
+from mpisearch.cli import leave
+atexit.register(lambda: open(sys.argv[1], "w").write("atexit ran"))
+if sys.argv[2] == "thread":
+    threading.Thread(target=lambda: (time.sleep(0.3), print("thread done", end=""))).start()
+print("unflushed output", end="")
+leave(7)
+"""
+
+
+@pytest.mark.parametrize("thread", ["none", "thread"])
+def test_leave_runs_atexit_flushes_and_exits_with_the_status(tmp_path, thread):
+    marker = tmp_path / "marker"
+    proc = subprocess.run([sys.executable, "-c", LEAVE_SCRIPT, str(marker), thread], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 7
+    assert proc.stdout.startswith("unflushed output")
+    assert marker.read_text() == "atexit ran"
+    if thread == "thread":  # a running non-daemon thread: the normal exit, which waits for it
+        assert proc.stdout.endswith("thread done")
+
+
+def test_frozen_heap_freezes_for_the_block_and_respects_an_outer_freeze():
+    import gc
+
+    from mpisearch.hotpath import frozen_heap
+
+    assert gc.get_freeze_count() == 0
+    with frozen_heap():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        outer = gc.get_freeze_count()
+        with frozen_heap():
+            pass
+        assert gc.get_freeze_count() == outer  # the caller's freeze is left alone
+    finally:
+        gc.unfreeze()
+
+
+def test_in_process_search_leaves_the_collector_as_it_found_it():
+    import gc
+
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    y = (X[:, 0] > 0).astype(int)
+    MPISearchCV(NoopClassifier(), {"tag": [0, 1]}, cv=2, refit=False).fit(X, y)
+    assert gc.get_freeze_count() == 0 and not any(
+        "__signature__" in cls.__init__.__dict__ for cls in (NoopClassifier,))
