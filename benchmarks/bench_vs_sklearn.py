@@ -22,8 +22,7 @@ and their order rotates per repeat, so slow drift of the machine's load hits all
 mpisearch ranks run through this file's ``_rank-cpu`` mode, a thin wrapper around
 ``mpisearch.cli.main`` that records each rank's CPU seconds (getrusage) at exit, and
 rank 0's CPU seconds spent inside the coordinator loop (the coordinator's CPU use is
-not in run.json yet). The wrapper changes nothing else: same CLI, same arguments, and
-it leaves the way the ``mpisearch`` command does (``cli.leave`` after ``run``).
+not in run.json yet). The wrapper changes nothing else: same CLI, same arguments.
 
 Prints one JSON document on stdout, also saved to benchmarks/out/bench_vs_sklearn.json,
 and draws benchmarks/out/bench_vs_sklearn.png. Progress goes to stderr.
@@ -138,10 +137,8 @@ def rank_cpu_mode(argv: list[str]) -> int:
     from mpisearch import cli
 
     status: Any = 1
-    returned = False
     try:
         status = cli.main(args)
-        returned = True
     except SystemExit as exc:
         status = exc.code
     finally:
@@ -154,10 +151,7 @@ def rank_cpu_mode(argv: list[str]) -> int:
             record["coordinator_loop"] = coordinator
         Path(cpu_dir).mkdir(parents=True, exist_ok=True)
         (Path(cpu_dir) / f"rank{rank}.json").write_text(json.dumps(record))
-    status = status if isinstance(status, int) else 1
-    if returned and args[:1] == ["run"] and hasattr(cli, "leave"):
-        cli.leave(status)  # the way the `mpisearch` command exits after a run (cli.entry)
-    return status
+    return status if isinstance(status, int) else 1
 
 
 def _rank() -> int:

@@ -127,39 +127,4 @@ COMMANDS = {("data", "make"): cmd_data_make, ("data", "import"): cmd_data_import
 
 
 def entry() -> None:
-    argv = sys.argv[1:]
-    status = main(argv)
-    if argv[:1] == ["run"]:
-        leave(status)
-    sys.exit(status)
-
-
-def leave(status: int) -> NoReturn:
-    """Exit without the interpreter's teardown, which clears every module and object:
-    0.13-0.15 s per process once scikit-learn and SciPy are loaded (measured here),
-    paid by every rank at the end of each run. What teardown does that matters
-    is done first: atexit handlers, MPI_Finalize (mpi4py registers it with
-    Py_AtExit, which os._exit skips), flushing stdout and stderr. Only after
-    ``run``, whose output files are all closed by then; with a non-daemon thread
-    still running, the normal exit waits for it."""
-    import atexit
-    import os
-    import threading
-
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        sys.exit(status)
-    _flush_stdio()
-    atexit._run_exitfuncs()
-    mpi = sys.modules.get("mpi4py.MPI")
-    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
-        mpi.Finalize()
-    _flush_stdio()
-    os._exit(status)
-
-
-def _flush_stdio() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError, AttributeError):  # closed or replaced streams: nothing to keep
-            pass
+    sys.exit(main())

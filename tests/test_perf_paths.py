@@ -5,8 +5,6 @@ from __future__ import annotations
 import inspect
 import math
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -107,29 +105,6 @@ def test_wire_form_of_results_and_tasks_is_tuples_and_smaller():
     assert packed[0] == wire.RESULTS and all(type(item) is tuple for item in packed[2])
     assert len(pickle.dumps(packed, protocol=5)) < len(pickle.dumps(batch, protocol=5)) * 0.7
     assert wire.encode([RunTask(1, 1, 0)])[0] == wire.TASKS
-
-
-LEAVE_SCRIPT = """
-import atexit, sys, threading, time
-from mpisearch.cli import leave
-atexit.register(lambda: open(sys.argv[1], "w").write("atexit ran"))
-if sys.argv[2] == "thread":
-    threading.Thread(target=lambda: (time.sleep(0.3), print("thread done", end=""))).start()
-print("unflushed output", end="")
-leave(7)
-"""
-
-
-@pytest.mark.parametrize("thread", ["none", "thread"])
-def test_leave_runs_atexit_flushes_and_exits_with_the_status(tmp_path, thread):
-    marker = tmp_path / "marker"
-    proc = subprocess.run([sys.executable, "-c", LEAVE_SCRIPT, str(marker), thread], capture_output=True, text=True,
-                          timeout=60)
-    assert proc.returncode == 7
-    assert proc.stdout.startswith("unflushed output")
-    assert marker.read_text() == "atexit ran"
-    if thread == "thread":  # a running non-daemon thread: the normal exit, which waits for it
-        assert proc.stdout.endswith("thread done")
 
 
 def test_frozen_heap_freezes_for_the_block_and_respects_an_outer_freeze():
