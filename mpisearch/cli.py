@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import traceback
 from typing import Any, NoReturn
 
@@ -18,6 +19,11 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         fail(f"{message} (see '{self.prog} --help')", EXIT_INPUT)
 
+
+# A crashing rank waits this long between printing its traceback and MPI_Abort: the
+# launcher may kill the job before it has forwarded the rank's last output (seen once in
+# CI: a worker's traceback lost, stderr empty); a fraction of a second is enough.
+ABORT_DELAY_SECONDS = 0.5
 
 def fail(message: str, status: int) -> NoReturn:
     first = message.strip().splitlines()[0] if message.strip() else "unknown error"
@@ -78,6 +84,7 @@ def _guarded(command: Any, args: argparse.Namespace, comm: Any) -> int:
         traceback.print_exc()
         if comm is not None:
             sys.stderr.flush()
+            time.sleep(ABORT_DELAY_SECONDS)
             comm.Abort(EXIT_FAILED)
         return EXIT_FAILED
 
