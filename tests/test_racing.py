@@ -16,6 +16,20 @@ from mpisearch.errors import InputError
 from mpisearch.racing import Racer
 from mpisearch.scheduler import Cancel, Run, Scheduler, Task
 
+# Points whose grid means differ by less than this tie (one test sample of digits moves a mean
+# by ~1e-3 / 5 folds; C = 1, 10, 100 at gamma = 1e-3 differ by 1.5e-6): racing may keep any of them.
+TIE = 1e-5
+
+
+def assert_same_winner(raced, full) -> None:
+    """Racing kept the grid's best point, or one that ties with it to TIE."""
+    if raced.best_params_ == full.best_params_:
+        return
+    i = full.cv_results_["params"].index(raced.best_params_)
+    metric = f"mean_test_{full.refit if isinstance(full.refit, str) else 'score'}"
+    assert full.cv_results_[metric][i] >= full.cv_results_[metric][full.best_index_] - TIE, (
+        raced.best_params_, full.best_params_)
+
 
 # -- the bound -------------------------------------------------------------------------------
 def test_range_bound_stops_a_hopeless_point_after_one_fold():
@@ -81,8 +95,8 @@ def test_decisive_racing_runs_fewer_tasks_and_finds_the_grid_winner():
     full = GridSearchCV(SVC(), DIGITS_GRID).fit(X, y)
     raced = MPISearchCV(SVC(), DIGITS_GRID, racing=True).fit(X, y)
     res, info = raced.cv_results_, raced.run_info_
-    assert raced.best_params_ == full.best_params_
-    assert raced.best_score_ == pytest.approx(full.best_score_, abs=1e-12)
+    assert_same_winner(raced, full)
+    assert raced.best_score_ == pytest.approx(full.best_score_, abs=TIE)
     n_points = len(res["params"])
     assert n_points == 20 and info["tasks"] + info["raced_tasks"] == 5 * n_points
     assert info["tasks"] <= 0.7 * 5 * n_points, info
@@ -117,7 +131,7 @@ def test_racing_never_removes_the_winner(name):
     }[name]
     full = GridSearchCV(est, grid, scoring=scoring, refit=refit).fit(X, y)
     raced = MPISearchCV(est, grid, scoring=scoring, refit=refit, racing=True).fit(X, y)
-    assert raced.best_params_ == full.best_params_
+    assert_same_winner(raced, full)
     assert raced.run_info_["tasks"] <= 5 * len(full.cv_results_["params"])
 
 
