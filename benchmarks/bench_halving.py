@@ -53,6 +53,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_vs_sklearn import toml_value  # noqa: E402 - the same TOML spelling as the other benchmark
+
 DEFAULT_OUT = HERE / "out"
 BIN = Path(sys.executable).parent
 RANKS = 3
@@ -84,18 +87,6 @@ def problems(quick: bool) -> dict[str, dict[str, Any]]:
                                    "seconds": [0.5, 1.0, 2.0]},
                          "halving": {"factor": 3}, "ranks": 9, "methods": ("halving_sync", "halving_async")},
     }
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
-    return repr(value)
 
 
 def write_config(path: Path, prob: dict[str, Any], data: Path, method: str) -> None:

@@ -292,7 +292,7 @@ class Coordinator:
             return
         group = self._proposals[point_id].group
         seen = self.table.fold_scores(point_id, self.rank_metric)
-        ran = self._ran_folds(point_id)
+        ran = self.table.ran_folds(point_id)
         for fold in folds:
             self.racer.observe(group, self.table.score(point_id, fold, self.rank_metric))
         racing = self._racing.setdefault(group, set())
@@ -304,11 +304,9 @@ class Coordinator:
         racing.discard(point_id)
         if self.racer.finished(group, seen, self.table.mean_score(point_id, self.rank_metric)):
             for p in sorted(racing):
-                if self.racer.should_stop(group, self.table.fold_scores(p, self.rank_metric), self._ran_folds(p)):
+                if self.racer.should_stop(group, self.table.fold_scores(p, self.rank_metric),
+                                         self.table.ran_folds(p)):
                     self._stop_point(p)
-
-    def _ran_folds(self, point_id: int) -> list[int]:
-        return [k for k in range(self.table.n_folds) if (point_id, k) in self.table.tasks]
 
     def _stop_point(self, point_id: int) -> None:
         """Fold racing: the point's other folds are dropped or cancelled on their workers."""

@@ -98,10 +98,13 @@ class ResultTable:
         """One fold's score (error_score if it failed, NaN if it did not run)."""
         return self._score(self.tasks.get((point_id, fold)), metric)
 
+    def ran_folds(self, point_id: int) -> list[int]:
+        """The folds of the point that have a result, in fold order."""
+        return [k for k in range(self.n_folds) if (point_id, k) in self.tasks]
+
     def fold_scores(self, point_id: int, metric: str) -> list[float]:
-        """Scores of the folds that ran so far (error_score where they failed)."""
-        return [self._score(self.tasks[(point_id, k)], metric) for k in range(self.n_folds)
-                if (point_id, k) in self.tasks]
+        """Scores of the folds that ran so far (error_score where they failed), in fold order."""
+        return [self._score(self.tasks[(point_id, k)], metric) for k in self.ran_folds(point_id)]
 
     def mean_score(self, point_id: int, metric: str) -> float:
         """Mean over the folds; for a point stopped by fold racing, over the folds it ran.
