@@ -161,6 +161,10 @@ class Scheduler:
     def busy_workers(self) -> int:
         return sum(1 for q in self._assigned.values() if q)
 
+    def mean_duration(self) -> float | None:
+        """Mean duration of the tasks finished so far (None before the first)."""
+        return self._sum_times / len(self._all_times) if self._all_times else None
+
     def expected(self, point_id: int) -> float | None:
         times = self._point_times.get(point_id)
         return statistics.fmean(times) if times else None

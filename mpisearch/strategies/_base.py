@@ -64,6 +64,10 @@ def as_proposal(point: Params | Proposal) -> Proposal:
 class Strategy(ABC):
     """Base class of search strategies (ask/tell)."""
 
+    # True when ask's answers never depend on tell (points fixed up front): asking
+    # for all of them at once then loses nothing.
+    fixed_points = False
+
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
 
@@ -90,6 +94,8 @@ class Strategy(ABC):
 
 class ListStrategy(Strategy):
     """A strategy whose points are fixed up front (grid, random)."""
+
+    fixed_points = True
 
     def __init__(self, space: SearchSpace, points: list[Params]) -> None:
         super().__init__(space)

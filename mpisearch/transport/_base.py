@@ -58,6 +58,7 @@ class Transport(Protocol):
     def send(self, msg: Any, dest: int) -> None:
         """Send ``msg`` to rank ``dest`` without waiting for it to be received."""
 
-    def poll(self, timeout: float) -> tuple[int, Any] | None:
+    def poll(self, timeout: float, max_sleep: float = ...) -> tuple[int, Any] | None:
         """Next message as ``(source, msg)``, waiting at most ``timeout`` seconds
-        without burning a core; None if nothing arrived."""
+        without burning a core; None if nothing arrived. ``max_sleep``: how late a
+        message may be noticed while waiting (longer: fewer wake-ups)."""

@@ -28,7 +28,7 @@ class LocalTransport:
             raise ValueError(f"local transport has only worker {WORKER_RANK}, not {dest}")
         self.worker.receive(msg)
 
-    def poll(self, timeout: float) -> tuple[int, Result | Bye] | None:
+    def poll(self, timeout: float, max_sleep: float = 0.0) -> tuple[int, Result | Bye] | None:
         if self.worker.queue:
             return WORKER_RANK, self.worker.run_next()
         if self.worker.stopped and not self._bye_sent:

@@ -1,0 +1,137 @@
+"""Rank 0's loop with an in-process worker: how it asks the strategy and how long it sleeps."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from mpisearch import coordinator as coord
+from mpisearch.coordinator import Coordinator
+from mpisearch.cv import make_folds
+from mpisearch.data.dataset import Dataset
+from mpisearch.results import ResultTable
+from mpisearch.scoring import make_scorers
+from mpisearch.space import SearchSpace
+from mpisearch.strategies import GridStrategy
+from mpisearch.testing import NoopClassifier, SleepClassifier
+from mpisearch.transport._base import Bye
+from mpisearch.worker import Worker
+
+FOLDS = 2
+
+
+class RecordingGrid(GridStrategy):
+    """A grid that remembers how many points each ask returned."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        super().__init__(space)
+        self.asks: list[int] = []
+
+    def ask(self, n: int):
+        points = super().ask(n)
+        self.asks.append(len(points))
+        return points
+
+
+class Workers:
+    """In-process stand-in for several worker ranks: each id has its own Worker; a poll
+    runs the next task of the worker whose turn it is. Records the longest sleep each
+    poll of the search loop allowed."""
+
+    rank, size = 0, 0
+
+    def __init__(self, make_worker, ids: list[int]) -> None:
+        self.workers = {i: make_worker() for i in ids}
+        self.byes: set[int] = set()
+        self.sleeps: list[float] = []
+        self._turn = 0
+
+    def send(self, msg, dest: int) -> None:
+        self.workers[dest].receive(msg)
+
+    def poll(self, timeout: float, max_sleep: float | None = None):
+        if max_sleep is not None:  # the shutdown's polls leave it at the default
+            self.sleeps.append(max_sleep)
+        ids = list(self.workers)
+        for k in range(len(ids)):
+            i = ids[(self._turn + k) % len(ids)]
+            worker = self.workers[i]
+            if worker.queue:
+                self._turn = (self._turn + k + 1) % len(ids)
+                return i, worker.run_next()
+            if worker.stopped and i not in self.byes:
+                self.byes.add(i)
+                return i, Bye(worker.stats())
+        return None
+
+
+def run(estimator, grid: dict, workers: int = 1, max_time: float | None = None):
+    X = np.arange(40, dtype=float).reshape(20, 2)
+    y = np.array([0, 1] * 10)
+    strategy = RecordingGrid(SearchSpace(grid))
+    table = ResultTable(["score"], FOLDS)
+    dataset = Dataset(X, y, make_folds(FOLDS, estimator, X, y))
+    ids = list(range(1, workers + 1))
+    transport = Workers(lambda: Worker(estimator, dataset, make_scorers(None, estimator)), ids)
+    stats = Coordinator(strategy, table, transport, ids, "score", max_time=max_time).run()
+    return strategy, transport, stats
+
+
+def test_a_small_grid_is_asked_for_whole_at_the_start():
+    points = coord.UPFRONT_TASKS_PER_WORKER * 4 // FOLDS  # exactly at the limit for 4 workers
+    strategy, _, stats = run(NoopClassifier(), {"tag": list(range(points))}, workers=4)
+    assert strategy.asks[0] == points
+    assert stats.n_tasks == points * FOLDS
+
+
+def test_a_large_grid_or_a_time_limit_is_asked_for_in_batches():
+    points = coord.UPFRONT_TASKS_PER_WORKER * 4 // FOLDS + 1
+    strategy, _, stats = run(NoopClassifier(), {"tag": list(range(points))}, workers=4)
+    assert strategy.asks[0] == coord.BATCH_POINTS_PER_WORKER * 4  # a first batch, not the whole grid
+    assert stats.n_tasks == points * FOLDS
+    strategy, _, _ = run(NoopClassifier(), {"tag": list(range(20))}, workers=4, max_time=600.0)
+    assert strategy.asks[0] == coord.BATCH_POINTS_PER_WORKER * 4  # small, but points must finish steadily
+
+
+def test_rank_0_sleeps_longer_between_polls_when_tasks_are_long():
+    duration = 0.1
+    _, transport, _ = run(SleepClassifier(), {"duration": [duration], "tag": [0, 1]})
+    assert transport.sleeps[0] == coord.IDLE_SLEEP_MIN  # nothing measured yet
+    later = transport.sleeps[-1]
+    assert later == pytest.approx(coord.IDLE_SLEEP_FRACTION * duration, rel=0.5)
+    assert coord.IDLE_SLEEP_MIN < later <= coord.IDLE_SLEEP_MAX
+
+
+def test_rank_0_sleep_is_capped_and_floored():
+    _, transport, _ = run(SleepClassifier(), {"duration": [0.5]})
+    assert transport.sleeps[-1] == coord.IDLE_SLEEP_MAX
+    _, transport, _ = run(NoopClassifier(), {"tag": [0, 1, 2]})
+    assert set(transport.sleeps) == {coord.IDLE_SLEEP_MIN}
+
+
+def test_mpi_back_off_respects_the_cap_and_carries_over_between_polls(monkeypatch):
+    from mpi4py import MPI
+
+    from mpisearch.transport import mpi as mpi_transport
+
+    slept: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(mpi_transport.time, "sleep", sleep)
+    transport = mpi_transport.MPITransport(MPI.COMM_SELF)
+    cap = 0.01
+    start = time.perf_counter()
+    assert transport.poll(0.1, max_sleep=cap) is None
+    assert 0.1 <= time.perf_counter() - start < 0.2
+    assert slept and max(slept) <= cap
+    assert slept[0] == mpi_transport.MIN_SLEEP  # short sleeps first: a reply may come soon
+    slept.clear()
+    assert transport.poll(0.05, max_sleep=cap) is None
+    assert slept[0] == cap  # still idle: the next poll goes on at the longest sleep
+    assert len(slept) <= 6
