@@ -23,7 +23,8 @@ from .transport._base import Bye, CancelTask, Result, RunTask, Stop, Transport
 STOPPED_FOLD = -1  # the journal's marker of a point stopped by fold racing (see mpisearch.output)
 
 # How long one poll of the transport may wait before the loop re-checks the
-# scheduler (stragglers) and the time budget. Messages end the wait at once.
+# scheduler (stragglers) and the time budget. A message ends the wait as soon as
+# it is noticed (within the poll's longest sleep, see IDLE_SLEEP_FRACTION).
 POLL_SECONDS = 0.05
 
 # How late rank 0 may notice a result, as a fraction of the mean task duration,
@@ -32,7 +33,7 @@ POLL_SECONDS = 0.05
 # costs it nothing, while every wake-up of rank 0 costs ~30 us of CPU taken from
 # the workers: with 1 ms sleeps rank 0 used 1.1 s of CPU in a 35 s search of 50
 # RandomForest fits (1.6% of the workers' CPU on 2 cores). The cap bounds how late
-# the last result of a search (and a Bye) is seen.
+# the last result of a search is seen (Byes are awaited with the 1 ms default).
 IDLE_SLEEP_FRACTION = 0.05
 IDLE_SLEEP_MIN = 0.001
 IDLE_SLEEP_MAX = 0.02
@@ -46,6 +47,9 @@ BATCH_POINTS_PER_WORKER = 2
 # 2 workers: the two largest points came last and a worker idled 1.1 s at the end).
 # With more tasks per worker the tail is a small part of the run and steady batches
 # are worth more (points finish as the search goes: progress, partial results).
+# The price for small searches: a stop signal in the first 1/folds of the run leaves
+# no complete point in the partial results (the journal keeps every finished task
+# for --resume).
 UPFRONT_TASKS_PER_WORKER = 32
 
 # Seconds running tasks may take to finish after a stop signal (search.grace).
@@ -212,7 +216,7 @@ class Coordinator:
         which measures their cost for longest-first ordering); small batches keep
         points finishing steadily, so a time limit leaves few half-done points."""
         total = self.strategy.total
-        if (self.strategy.fixed_points and total is not None and self.max_time is None and self.racer is None
+        if (self.strategy.fixed_points and total is not None and not self.max_time and self.racer is None
                 and total * self.table.n_folds <= UPFRONT_TASKS_PER_WORKER * len(self.workers)):
             return total
         refill = 2 * len(self.workers) * self.scheduler.prefetch

@@ -5,7 +5,9 @@ is testable with a fake transport and a fake clock.
 
 Policies
 - Prefetch: each worker holds up to ``prefetch`` assigned tasks (one running,
-  the rest queued on the worker), so it never waits for rank 0 between tasks.
+  the rest queued on the worker), so it does not wait for rank 0 between tasks
+  (rank 0 notices a result within a small part of a typical task; see
+  mpisearch.coordinator.IDLE_SLEEP_FRACTION).
 - Ordering: tasks of points whose duration is unknown go first, in the order
   they were added (fold-major, so fold 0 of every point runs first and teaches
   us its cost); the others are served longest-expected-first (LPT).
@@ -29,9 +31,10 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-# One task running plus one waiting on the worker hides rank 0's latency
-# (~100 us per round trip on one node) behind any task longer than that; a
-# deeper queue only makes the end of the run less balanced (more stealing).
+# One task running plus one waiting on the worker hides rank 0's latency (~100 us
+# per round trip on one node, plus up to 5% of the mean task while rank 0 sleeps
+# between polls, at most 20 ms) behind any task longer than that; a deeper queue
+# only makes the end of the run less balanced (more stealing).
 PREFETCH = 2
 # For tiny tasks the queue grows to hold about this much work per worker (rank 0
 # may sleep up to 1 ms between polls, workers batch results for up to 2 ms), up

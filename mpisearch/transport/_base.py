@@ -60,5 +60,6 @@ class Transport(Protocol):
 
     def poll(self, timeout: float, max_sleep: float = ...) -> tuple[int, Any] | None:
         """Next message as ``(source, msg)``, waiting at most ``timeout`` seconds
-        without burning a core; None if nothing arrived. ``max_sleep``: how late a
-        message may be noticed while waiting (longer: fewer wake-ups)."""
+        without burning a core; None if nothing arrived. ``max_sleep`` (seconds):
+        how late a message may be noticed while waiting (longer: fewer wake-ups);
+        the transport's default when not given, and never a busy spin."""

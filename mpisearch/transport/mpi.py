@@ -73,6 +73,7 @@ class MPITransport:
         The back-off carries over to the next call until a message arrives, so a rank
         polling in a loop of short timeouts stays at its longest sleep while idle."""
         deadline = time.perf_counter() + timeout
+        max_sleep = max(max_sleep, MIN_SLEEP)  # never a busy spin
         while True:
             got = self._receive()
             if got is not None:
