@@ -21,7 +21,7 @@ from sklearn.base import clone, is_classifier
 
 from .coordinator import DEFAULT_GRACE_SECONDS, Coordinator, JournalLike, StopRequest
 from .cv import make_folds
-from .data.dataset import Dataset
+from .data.dataset import Dataset, weight_problem
 from .errors import InputError, did_you_mean
 from .hotpath import search_loop
 from .progress import Progress
@@ -133,6 +133,9 @@ def plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None,
         if sample_weight.shape != (X.shape[0],):
             raise InputError(f"sample_weight must have one value per row of X ({X.shape[0]}), "
                              f"got shape {sample_weight.shape}")
+        problem = weight_problem(sample_weight)
+        if problem:
+            raise InputError(f"sample_weight {problem}")
     check_params(spec.estimator, spec.space)
     if spec.racing and not 0.5 < spec.racing_confidence < 1:
         raise InputError(f"search.racing_confidence: expected a number between 0.5 and 1, "

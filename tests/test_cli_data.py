@@ -280,3 +280,32 @@ def test_bad_csr_group_names_the_file_and_the_part(tmp_path: Path, part: str, va
         fh.create_dataset("y", data=[0, 1, 0])
     with pytest.raises(InputError, match=f"bad.h5: group 'X' is not a valid CSR matrix: {re.escape(expected)}"):
         hdf5.read(path)
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("empty", ("empty.h5", "dataset 'X' has no rows")),
+    ("nan_weight", ("empty.h5", "dataset 'w' (sample weights) has 2 NaN or infinite values (first at row 3)")),
+])
+def test_data_that_no_fit_can_use_is_a_one_line_error(tmp_path: Path, kind: str, expected: tuple[str, ...]) -> None:
+    rows = 0 if kind == "empty" else 12
+    weights = np.ones(rows)
+    weights[[3, 7] if rows else []] = [np.nan, np.inf] if rows else []
+    with h5py.File(tmp_path / "empty.h5", "w") as fh:
+        fh["X"], fh["y"], fh["w"] = np.zeros((rows, 3)), np.arange(rows) % 2, weights
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[data]\npath = "empty.h5"\nsample_weight = "w"\n\n'
+                   '[estimator]\nclass = "sklearn.linear_model.LogisticRegression"\n\n[space]\nC = [1.0, 2.0]\n')
+    input_error(cli("run", cfg, "--out", tmp_path / "out", cwd=tmp_path), *expected)
+    assert not (tmp_path / "out" / "journal.jsonl").exists()  # stopped before any fit
+
+
+def test_api_rejects_non_finite_sample_weights() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from mpisearch import MPISearchCV
+    from mpisearch.errors import InputError
+
+    X, y, w = np.random.default_rng(0).random((20, 3)), np.arange(20) % 2, np.ones(20)
+    w[5] = np.nan
+    with pytest.raises(InputError, match=r"sample_weight has 1 NaN or infinite value \(first at row 5\)"):
+        MPISearchCV(LogisticRegression(), {"C": [1.0]}).fit(X, y, sample_weight=w)

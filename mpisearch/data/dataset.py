@@ -26,3 +26,12 @@ class Dataset:
     @property
     def n_folds(self) -> int:
         return len(self.folds)
+
+
+def weight_problem(weights: np.ndarray) -> str | None:
+    """What is wrong with sample weights that every fit would reject (NaN or
+    infinite values), or None. Negative weights are left to the estimator."""
+    bad = np.flatnonzero(~np.isfinite(weights)) if weights.dtype.kind == "f" else ()
+    if len(bad):
+        return f"has {len(bad)} NaN or infinite value{'s' if len(bad) > 1 else ''} (first at row {bad[0]})"
+    return None

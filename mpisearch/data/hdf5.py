@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import InputError
+from .dataset import weight_problem
 
 SPARSE_PARTS = ("data", "indices", "indptr")
 
@@ -27,6 +28,8 @@ def read(path: str | os.PathLike[str], x_name: str = "X", y_name: str | None = "
     with fh:
         X = _read_X(fh, path, x_name)
         y = _read_y(fh, path, y_name) if y_name else None
+    if X.shape[0] == 0:
+        raise InputError(f"{path}: dataset '{x_name}' has no rows (shape {X.shape}); a search needs samples")
     if y is not None and len(y) != X.shape[0]:
         raise InputError(
             f"{path}: dataset '{y_name}' has {len(y)} rows but '{x_name}' has {X.shape[0]}; they must match"
@@ -43,7 +46,12 @@ def read_sample_weight(path: str | os.PathLike[str], name: str, n_rows: int) -> 
             raise InputError(f"{path}: dataset '{name}' (sample weights) must be 1-D and numeric")
         if node.shape[0] != n_rows:
             raise InputError(f"{path}: dataset '{name}' has {node.shape[0]} weights but X has {n_rows} rows")
-        return node[()]
+        weights = node[()]
+    problem = weight_problem(weights)
+    if problem:
+        raise InputError(f"{path}: dataset '{name}' (sample weights) {problem}")
+    return weights
+
 
 
 def _lookup(fh: h5py.File, path: Path, name: str, key: str) -> Any:
