@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,11 +110,20 @@ def _ignore_stop_signals() -> None:
 
 def _finish(spec: engine.SearchSpec, cfg: config_mod.RunConfig, outcome: engine.Outcome, X: Any, y: Any,
             w: Any, out_dir: Path, extra: dict[str, Any]) -> engine.Outcome:
-    best_estimator = None
+    best_estimator, refit_error = None, None
     if cfg.refit and outcome.best_index is not None and not outcome.info.get("stopped"):
         X, y = engine.prepare_data(X, y)
-        best_estimator, outcome.info["refit_s"] = engine.refit(spec, outcome, X, y, w)
+        try:
+            best_estimator, outcome.info["refit_s"] = engine.refit(spec, outcome, X, y, w)
+        except Exception:  # the search's results are written all the same
+            refit_error = traceback.format_exc()
+            extra["status"] = "refit failed"
     write_outputs(out_dir, outcome, best_estimator, extra)
+    if refit_error is not None:
+        (out_dir / ERRORS_FILE).write_text(refit_error, encoding="utf-8")
+        last = refit_error.strip().splitlines()[-1]
+        raise SearchFailedError(f"refit of the best point {outcome.best_params} on all the data failed: {last} "
+                                f"(traceback in {out_dir / ERRORS_FILE}; cv_results.csv and run.json written)")
     if outcome.best_index is None:
         print(f"no point finished; partial results in {out_dir}")
     else:

@@ -96,16 +96,20 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
             if journal is not None:
                 journal.close()
         self._store(outcome)
-        if is_root and self.refit and outcome.best_index is not None:
-            X, y = engine.prepare_data(X, y)
-            self.best_estimator_, self.refit_time_ = engine.refit(spec, outcome, X, y, sample_weight)
-            outcome.info["refit_s"] = self.refit_time_
-        if is_root and self.out is not None:
-            from .output import write_outputs
+        status = "interrupted" if outcome.info.get("stopped") else "complete"
+        try:
+            if is_root and self.refit and outcome.best_index is not None:
+                X, y = engine.prepare_data(X, y)
+                status = "refit failed"  # until it has not
+                self.best_estimator_, self.refit_time_ = engine.refit(spec, outcome, X, y, sample_weight)
+                outcome.info["refit_s"] = self.refit_time_
+                status = "complete"
+        finally:  # a failed refit raises (as in scikit-learn), with the search's results written
+            if is_root and self.out is not None:
+                from .output import write_outputs
 
-            status = "interrupted" if outcome.info.get("stopped") else "complete"
-            write_outputs(self.out, outcome, getattr(self, "best_estimator_", None),
-                          {"config_hash": digest, "status": status})
+                write_outputs(self.out, outcome, getattr(self, "best_estimator_", None),
+                              {"config_hash": digest, "status": status})
         return self
 
     def _open_out(self, spec: engine.SearchSpec, X: Any, y: Any) -> tuple[Any, engine.RunControl, str]:

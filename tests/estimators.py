@@ -47,3 +47,16 @@ class BrokenOnWorkers(FailingClassifier):
 
     def __reduce__(self):
         return (_explode, ())
+
+
+class FailsOnAllRows(FailingClassifier):
+    """Fits on a fold's training part, raises on more rows (the refit on all the data)."""
+
+    def __init__(self, C=1.0, fail=False, max_rows=100):
+        super().__init__(C=C, fail=fail)
+        self.max_rows = max_rows
+
+    def fit(self, X, y):
+        if len(X) > self.max_rows:
+            raise MemoryError(f"{len(X)} rows are more than this estimator can take")
+        return super().fit(X, y)

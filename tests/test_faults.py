@@ -100,3 +100,15 @@ def test_a_strategy_that_stalls_ends_the_search_with_an_error():
                               [1], "score")
     with pytest.raises(SearchFailedError, match="proposed no point while none is running"):
         coordinator.run()
+
+
+def test_a_failed_refit_raises_with_the_search_results_written(tmp_path):
+    from estimators import FailsOnAllRows
+
+    X, y = load_iris(return_X_y=True)
+    search = MPISearchCV(FailsOnAllRows(max_rows=120), {"C": [0.1, 1.0]}, cv=3, out=tmp_path / "out")
+    with pytest.raises(MemoryError, match="150 rows are more than this estimator can take"):
+        search.fit(X, y)
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["status"] == "refit failed"
+    assert (tmp_path / "out" / "cv_results.csv").exists() and not (tmp_path / "out" / "best_model.pkl").exists()
+    assert search.best_params_ in ({"C": 0.1}, {"C": 1.0})  # the search's own attributes are set

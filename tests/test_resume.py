@@ -222,3 +222,20 @@ def test_a_crash_on_worker_ranks_ends_every_rank_promptly(setup, tmp_path):
     assert time.monotonic() - start < 30
     assert done.returncode != 0
     assert "cannot be rebuilt on a worker rank" in done.stderr
+
+
+@pytest.mark.parametrize("n", [None, 3])
+def test_a_failed_refit_keeps_the_search_results_and_is_one_line(setup, tmp_path, n):
+    configs, _ = setup
+    config = tmp_path / "refit.toml"
+    config.write_text(configs["fast"].read_text().replace("estimators.SleepyClassifier", "estimators.FailsOnAllRows")
+                      .replace("params = { delay = 0.0 }", "params = { max_rows = 120 }"))
+    out = tmp_path / "out"
+    done = run(n, config, out)
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("mpisearch: error: refit of the best point"), done.stderr
+    assert "MemoryError" in lines[0] and "more than this estimator can take" in (out / "errors.txt").read_text()
+    assert journal_lines(out) == N_TASKS and (out / "cv_results.csv").exists() and (out / "best.json").exists()
+    assert not (out / "best_model.pkl").exists()
+    assert json.loads((out / "run.json").read_text())["status"] == "refit failed"
