@@ -134,3 +134,25 @@ def test_in_process_search_leaves_the_collector_as_it_found_it():
     MPISearchCV(NoopClassifier(), {"tag": [0, 1]}, cv=2, refit=False).fit(X, y)
     assert gc.get_freeze_count() == 0 and not any(
         "__signature__" in cls.__init__.__dict__ for cls in (NoopClassifier,))
+
+
+def test_journal_lines_are_plain_json_dumps_with_params_encoded_once():
+    import io
+    import json
+
+    from mpisearch.output import Journal
+    from mpisearch.space import jsonable
+
+    fh = io.StringIO()
+    journal = Journal(fh)
+    params = {"C": np.float64(1.5), "kernel": "rbf", "sizes": (1, 2), "gamma": None}
+    result = TaskResult({"a": 0.5, "b": math.nan}, 0.1, 0.2, None, None, {}, None, 123.0, 2)
+    journal.write(3, 1, result, params)
+    journal.write(3, 2, result, {"C": 99.0})  # a point's parameters never change: the first encoding stays
+    journal.write(4, 0, result, params, n_resources=np.int64(40))
+    lines = fh.getvalue().splitlines()
+    expected = {"point": 3, "params": jsonable(params), "fold": 1, "scores": result.scores, "fit_time": 0.1,
+                "score_time": 0.2, "error": None, "reason": None, "rank": 2, "start": 123.0}
+    assert lines[0] == json.dumps(expected)
+    assert json.loads(lines[1])["params"] == jsonable(params)
+    assert lines[2] == json.dumps({**expected, "point": 4, "fold": 0, "n_resources": 40})
