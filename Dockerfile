@@ -42,6 +42,10 @@ RUN python -m venv "$VIRTUAL_ENV" \
     && mpiexec -n 2 python -c "from mpi4py import MPI; assert MPI.COMM_WORLD.Get_size() == 2" \
     && mpisearch --help > /dev/null
 
+# The launcher's mpiexec reaches the workers through this ssh wrapper, which ends the
+# job when a worker host goes silent (see the chart's ssh.wrapper).
+COPY --chmod=0755 examples/mpiexec-ssh /usr/local/bin/mpiexec-ssh
+
 RUN useradd --create-home --uid 1000 --shell /bin/bash mpiuser
 USER mpiuser
 WORKDIR /home/mpiuser

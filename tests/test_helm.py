@@ -28,6 +28,7 @@ jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not install
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "helm" / "mpisearch"
+WRAPPER = ROOT / "examples" / "mpiexec-ssh"  # what the Dockerfile installs as /usr/local/bin/mpiexec-ssh
 # CI clones the repository into a folder with shared/ beside it.
 MPIJOB_SCHEMA = ROOT.parent / "shared" / "schemas" / "mpijob-v2beta1.schema.json"
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
@@ -52,6 +53,8 @@ CASES: dict[str, dict[str, Any]] = {
                  "env": [{"name": "MPISEARCH_EXTRA", "value": "1"}], "podLabels": {"team": "ml"},
                  "imagePullSecrets": [{"name": "registry"}]},
     "long release name": {"workers": 100},
+    "plain ssh": {"ssh": {"wrapper": ""}},
+    "slow keepalives": {"ssh": {"wrapper": "/opt/tools/my ssh", "keepaliveSeconds": 30}},
 }
 RELEASE = {"long release name": LONG_NAME}
 
@@ -201,8 +204,15 @@ def test_renders_a_valid_mpijob(chart: Any, mpijob_schema: dict[str, Any], case:
         assert f'exec mpirun --hostfile "$hostfile" -n {ranks} ' in script
         assert f"-x OMP_NUM_THREADS={threads}" in script
     else:
-        assert f'exec mpiexec -f "$hostfile" -n {ranks} ' in script
+        assert f'exec mpiexec "$@" -f "$hostfile" -n {ranks} ' in script
         assert f"-genv OMP_NUM_THREADS {threads}" in script
+        # mpiexec reaches the workers through the ssh wrapper that ends the job when a host is lost
+        ssh = {"wrapper": "/usr/local/bin/mpiexec-ssh", "keepaliveSeconds": 5, **values.get("ssh", {})}
+        if ssh["wrapper"]:
+            assert f"set -- -launcher ssh -launcher-exec '{ssh['wrapper']}'" in script
+            assert f"export MPIEXEC_SSH_ALIVE={ssh['keepaliveSeconds']}" in script
+        else:
+            assert "-launcher-exec" not in script and "MPIEXEC_SSH_ALIVE" not in script
     assert 'if [ -f "$out/journal.jsonl" ]; then' in script and "$resume" in script
 
     # The volume with data and results: on the launcher (rank 0), on workers only when asked.
@@ -304,6 +314,8 @@ BAD_VALUES = [
     ({"config": "[data]\n", "data": {"make": "digits"}}, "search", r"data.make needs data.path"),
     ({"config": "[data\npath = 1\n"}, "search", r"config is not valid TOML: toml: line 2"),
     ({"backoffLimit": -1}, "search", r"/backoffLimit': minimum"),
+    ({"ssh": {"wrapper": "mpiexec-ssh"}}, "search", r"/ssh/wrapper': 'mpiexec-ssh' does not match pattern"),
+    ({"ssh": {"keepaliveSeconds": 0}}, "search", r"/ssh/keepaliveSeconds': minimum"),
 ]
 
 
@@ -330,7 +342,8 @@ def _run_script(script: str, env: dict[str, str], cwd: Path) -> subprocess.Compl
 @pytest.mark.skipif(not MPIEXEC.exists(), reason=f"no mpiexec beside {sys.executable} (pip install mpich)")
 def test_launcher_command_runs_the_search(chart: Any, tmp_path: Path) -> None:
     """The rendered launcher command, with local paths, completes a search and then resumes it."""
-    values = {"workers": 1, "slotsPerWorker": 1, "extraArgs": ["--set", "cv.folds=3", "-q"]}
+    values = {"workers": 1, "slotsPerWorker": 1, "extraArgs": ["--set", "cv.folds=3", "-q"],
+              "ssh": {"wrapper": str(WRAPPER)}}  # the image's copy; mpiexec forks (no ssh) for localhost
     docs = render(chart, values, name="local")
     job = docs["MPIJob"]
     pod = replica(job, "Launcher")["template"]["spec"]
@@ -370,6 +383,7 @@ def test_launcher_command_runs_the_search(chart: Any, tmp_path: Path) -> None:
     out = Path(run_env["MPISEARCH_OUT"])
     first = _run_script(script, run_env, tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
+    assert "warning" not in first.stderr  # the wrapper was found and mpiexec took -launcher-exec
     assert "resuming" not in first.stdout  # no journal yet: no --resume
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "complete" and run["ranks"] == ranks

@@ -148,7 +148,17 @@ fi
 exec mpirun --hostfile "$hostfile" -n {{ $ranks }} \
   -x OMP_NUM_THREADS={{ $threads }} -x OPENBLAS_NUM_THREADS={{ $threads }} -x MKL_NUM_THREADS={{ $threads }} -x PYTHONUNBUFFERED=1 \
 {{- else }}
-exec mpiexec -f "$hostfile" -n {{ $ranks }} \
+set --
+{{- with .Values.ssh.wrapper }}
+# A worker host that goes silent ends the job instead of hanging it (values: ssh.wrapper).
+if [ -x {{ include "mpisearch.shquote" . }} ]; then
+  set -- -launcher ssh -launcher-exec {{ include "mpisearch.shquote" . }}
+  export MPIEXEC_SSH_ALIVE={{ $.Values.ssh.keepaliveSeconds }}
+else
+  echo "mpisearch: warning: "{{ include "mpisearch.shquote" . }}" is not in the image: plain ssh, a lost host may hang the job" >&2
+fi
+{{- end }}
+exec mpiexec "$@" -f "$hostfile" -n {{ $ranks }} \
   -genv OMP_NUM_THREADS {{ $threads }} -genv OPENBLAS_NUM_THREADS {{ $threads }} -genv MKL_NUM_THREADS {{ $threads }} -genv PYTHONUNBUFFERED 1 \
 {{- end }}
   mpisearch run "$MPISEARCH_CONFIG" --out "$out" $resume
