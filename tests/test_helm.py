@@ -398,3 +398,19 @@ def test_launcher_command_runs_the_search(chart: Any, tmp_path: Path) -> None:
     assert f"resuming from {out}/journal.jsonl" in again.stdout
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "complete" and run["resumed_tasks"] == 16 * 3
+
+
+# --- the image (no container engine here: what can be checked without building it) --------------------------
+
+
+def test_every_file_the_dockerfile_copies_is_in_the_build_context() -> None:
+    """.dockerignore is an allow-list: a COPY of anything it leaves out fails only at build time."""
+    allowed = [line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.startswith("!")]
+    copies = [line.split()[1:-1] for line in (ROOT / "Dockerfile").read_text().splitlines()
+              if line.startswith("COPY ")]
+    sources = [s for args in copies for s in args if not s.startswith("--")]
+    assert "examples/mpiexec-ssh" in sources and "mpisearch" in sources
+    for source in sources:
+        assert (ROOT / source).exists(), source
+        assert any(source == a or source.startswith(a + "/") for a in allowed), f"{source} not in .dockerignore"
