@@ -211,7 +211,7 @@ class Scheduler:
 
     def _adapt_prefetch(self) -> None:
         """Deeper worker queues for short tasks (see QUEUE_SECONDS)."""
-        mean = self._sum_times / len(self._all_times)
+        mean = self.mean_duration() or 0.0  # called after a result is recorded: never None
         wanted = math.ceil(QUEUE_SECONDS / max(mean, 1e-6))
         self.prefetch = min(max(wanted, self.min_prefetch), MAX_PREFETCH)
 
