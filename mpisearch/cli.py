@@ -8,16 +8,12 @@ import time
 import traceback
 from typing import Any, NoReturn
 
-from .errors import InputError, SearchFailedError
-
-EXIT_INPUT = 2  # bad input (config, data, estimator, arguments)
-EXIT_FAILED = 1  # the search ran but failed (e.g. every fit failed)
-EXIT_INTERRUPTED = 99  # stopped by SIGTERM/SIGUSR1: partial results written, resumable
+from .errors import ExitCode, InputError, SearchFailedError
 
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        fail(f"{message} (see '{self.prog} --help')", EXIT_INPUT)
+        fail(f"{message} (see '{self.prog} --help')", ExitCode.INPUT)
 
 
 # A crashing rank waits this long between printing its traceback and MPI_Abort: the
@@ -77,16 +73,16 @@ def _guarded(command: Any, args: argparse.Namespace, comm: Any) -> int:
     try:
         return command(args, comm)
     except InputError as exc:
-        _quiet_fail(rank, str(exc), EXIT_INPUT)
+        _quiet_fail(rank, str(exc), ExitCode.INPUT)
     except SearchFailedError as exc:
-        _quiet_fail(rank, str(exc), EXIT_FAILED)
+        _quiet_fail(rank, str(exc), ExitCode.FAILED)
     except Exception:
         traceback.print_exc()
         if comm is not None:
             sys.stderr.flush()
             time.sleep(ABORT_DELAY_SECONDS)
-            comm.Abort(EXIT_FAILED)
-        return EXIT_FAILED
+            comm.Abort(ExitCode.FAILED)
+        return ExitCode.FAILED
 
 
 def _quiet_fail(rank: int, message: str, status: int) -> NoReturn:
@@ -98,12 +94,13 @@ def _quiet_fail(rank: int, message: str, status: int) -> NoReturn:
 
 def cmd_run(args: argparse.Namespace, comm: Any) -> int:
     from .runner import run_config
+    from .types import StopReason
 
     outcome = run_config(args.config, overrides=args.overrides, out=args.out, resume=args.resume,
                          force=args.force, comm=comm, verbosity=0 if args.quiet else (2 if args.verbose else 1))
     if outcome.info.get("abandoned") and comm is not None:
-        comm.Abort(EXIT_INTERRUPTED)  # workers are still inside fits past the grace period
-    return EXIT_INTERRUPTED if outcome.info.get("stopped") == "signal" else 0
+        comm.Abort(ExitCode.INTERRUPTED)  # workers are still inside fits past the grace period
+    return ExitCode.INTERRUPTED if outcome.stopped == StopReason.SIGNAL else ExitCode.OK
 
 
 def cmd_data_make(args: argparse.Namespace, comm: Any = None) -> int:

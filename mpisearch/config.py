@@ -14,8 +14,9 @@ from typing import Any
 
 from .cv import KFoldSpec
 from .errors import InputError, did_you_mean
-from .racing import DEFAULT_CONFIDENCE
+from .racing import DEFAULT_CONFIDENCE, check_confidence
 from .space import Categorical, Dimension, Integer, Real, SearchSpace
+from .spec import SearchSpec
 
 # section -> key -> (expected Python types, description for errors, default)
 SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str, Any]]] = {
@@ -45,31 +46,24 @@ INTERVAL_KEYS = ("low", "high", "log", "type")
 DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
 
 
-@dataclass
-class RunConfig:
-    source: Path
-    data_path: Path
+@dataclass(frozen=True)
+class DataSource:
+    """Where the data of a run is: an HDF5 file and its datasets."""
+
+    path: Path
     x_name: str
-    y_name: str
-    w_name: str | None
-    shared_memory: bool
-    estimator: Any
-    space: SearchSpace
-    strategy: str
-    n_iter: int | None
-    random_state: int | None
-    max_time: float | None
-    grace: float
-    task_timeout: float | None
-    racing: bool
-    racing_confidence: float
-    halving: dict[str, Any] | None
-    error_score: Any
-    cv: KFoldSpec
-    scoring: Any
-    refit: bool | str
+    y_name: str | None
+    w_name: str | None  # sample weights, if any
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated config file: its data, the search, and where results go."""
+
+    source: Path
+    data: DataSource
+    spec: SearchSpec
     out_dir: Path
-    raw: dict[str, Any]
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
@@ -114,21 +108,20 @@ def _build(raw: dict[str, Any], path: Path) -> RunConfig:
     if not data_path.is_absolute():
         data_path = path.parent / data_path
     estimator = build_estimator(_required(sec, "estimator", "class"), sec["estimator"]["params"])
-    return RunConfig(
-        source=path, data_path=data_path, x_name=sec["data"]["X"], y_name=sec["data"]["y"],
-        w_name=sec["data"]["sample_weight"], shared_memory=sec["data"]["shared_memory"],
-        estimator=estimator, space=parse_space(raw.get("space")),
-        strategy=sec["search"]["strategy"], n_iter=_positive(sec, "search", "n_iter"),
-        random_state=sec["search"]["random_state"], max_time=parse_duration(sec["search"]["max_time"]),
-        grace=parse_duration(sec["search"]["grace"], "search.grace"),
-        task_timeout=parse_duration(sec["search"]["task_timeout"], "search.task_timeout"),
-        racing=sec["search"]["racing"], racing_confidence=_confidence(sec["search"]["racing_confidence"]),
-        halving=_halving(sec["search"]),
-        error_score=_error_score(sec["search"]["error_score"]),
+    search = sec["search"]
+    spec = SearchSpec(  # keyword order = validation order: the first bad key is the one reported
+        estimator=estimator, space=parse_space(raw.get("space")), strategy=search["strategy"],
+        n_iter=_positive(sec, "search", "n_iter"), random_state=search["random_state"],
+        max_time=parse_duration(search["max_time"]), grace=parse_duration(search["grace"], "search.grace"),
+        task_timeout=parse_duration(search["task_timeout"], "search.task_timeout"), racing=search["racing"],
+        racing_confidence=check_confidence(search["racing_confidence"]), halving=_halving(search),
+        error_score=_error_score(search["error_score"]),
         cv=KFoldSpec(_folds(sec), sec["cv"]["shuffle"], sec["cv"]["random_state"]),
         scoring=_metrics(sec["scoring"]["metrics"]), refit=sec["scoring"]["refit"],
-        out_dir=Path(sec["output"]["dir"]), raw=raw,
+        shared_memory=sec["data"]["shared_memory"],
     )
+    data = DataSource(data_path, sec["data"]["X"], sec["data"]["y"], sec["data"]["sample_weight"])
+    return RunConfig(source=path, data=data, spec=spec, out_dir=Path(sec["output"]["dir"]))
 
 
 def _check_sections(raw: dict[str, Any]) -> None:
@@ -174,12 +167,6 @@ def _folds(sec: dict[str, dict[str, Any]]) -> int:
     if folds < 2:
         raise InputError(f"cv.folds: expected an integer >= 2, got {folds}")
     return folds
-
-
-def _confidence(value: float) -> float:
-    if not 0.5 < value < 1:
-        raise InputError(f"search.racing_confidence: expected a number between 0.5 and 1, got {value!r}")
-    return value
 
 
 def _halving(search: dict[str, Any]) -> dict[str, Any] | None:

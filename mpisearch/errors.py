@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit status of ``mpisearch`` (every rank exits with the same one)."""
+
+    OK = 0
+    FAILED = 1  # the search ran but failed (every fit failed, or the refit)
+    INPUT = 2  # bad input (config, data, estimator, arguments)
+    INTERRUPTED = 99  # stopped by SIGTERM/SIGUSR1: partial results written, resumable
 
 
 class InputError(ValueError):

@@ -40,8 +40,7 @@ PROBLEMS = {
 def minimise(name: str, problem: str, seed: int, budget: int, lag: int = 1) -> float:
     """Run a strategy on a closed-form function (score = -f); return the regret."""
     f, space, optimum = PROBLEMS[problem]
-    strategy = make_strategy(name, SearchSpace(space), n_iter=budget, random_state=seed)
-    strategy.bind(lag)
+    strategy = make_strategy(name, SearchSpace(space), n_iter=budget, random_state=seed, n_workers=lag)
     best, pending = np.inf, []
     while not strategy.finished or pending:
         pending += strategy.ask(lag - len(pending))
@@ -70,8 +69,7 @@ def test_asynchronous_batches_still_beat_random():
 @pytest.mark.timeout(600)
 def test_points_do_not_depend_on_the_order_results_arrive():
     def run(order_seed: int) -> list:
-        strategy = make_strategy("bayes", SearchSpace(PROBLEMS["branin"][1]), n_iter=20, random_state=3)
-        strategy.bind(3)
+        strategy = make_strategy("bayes", SearchSpace(PROBLEMS["branin"][1]), n_iter=20, random_state=3, n_workers=3)
         rng = np.random.default_rng(order_seed)
         pending, asked = [], []
         while not strategy.finished or pending:
@@ -86,8 +84,7 @@ def test_points_do_not_depend_on_the_order_results_arrive():
 
 
 def test_k_idle_workers_get_k_distinct_points():
-    strategy = make_strategy("bayes", SearchSpace(PROBLEMS["branin"][1]), n_iter=30, random_state=0)
-    strategy.bind(4)
+    strategy = make_strategy("bayes", SearchSpace(PROBLEMS["branin"][1]), n_iter=30, random_state=0, n_workers=4)
     first = strategy.ask(4)
     assert len(first) == 4
     for p in first:
@@ -148,7 +145,7 @@ def test_a_small_finite_space_is_covered_once_then_the_search_ends():
 
 @pytest.mark.parametrize("workers", [1, 3, 8, 40])
 def test_any_number_of_workers_gets_a_first_model_with_data(workers):
-    strategy = make_strategy("bayes", SearchSpace(PROBLEMS["branin"][1]), n_iter=60, random_state=0)
-    strategy.bind(workers)
+    strategy = make_strategy("bayes", SearchSpace(PROBLEMS["branin"][1]), n_iter=60, random_state=0,
+                             n_workers=workers)
     assert strategy.n_initial > strategy.lag or strategy.n_initial == strategy.n_iter
     assert minimise("bayes", "branin", 0, 60, lag=workers) < 10.0  # runs to the end, no crash, no stall

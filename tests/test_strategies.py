@@ -6,7 +6,8 @@ import pytest
 
 from mpisearch.errors import InputError
 from mpisearch.space import Categorical, Integer, Real, SearchSpace, point_key
-from mpisearch.strategies import PointResult, make_strategy
+from mpisearch.strategies import DataFacts, PointResult, make_strategy
+from mpisearch.strategies._base import as_proposal
 
 FINITE = {"C": [0.1, 1.0, 10.0], "kernel": ["rbf", "linear"], "degree": Categorical([2, 3])}
 MIXED = {"C": Real(1e-3, 1e3, log=True), "n": Integer(1, 9), "kernel": ["rbf", "linear"]}
@@ -16,23 +17,37 @@ CASES = {
     "random-finite": (FINITE, {"n_iter": 7, "random_state": 0}),
     "random-mixed": (MIXED, {"n_iter": 15, "random_state": 3}),
     "bayes-mixed": (MIXED, {"n_iter": 9, "random_state": 3}),
+    "halving-sync": (FINITE, {"halving": {"mode": "sync", "factor": 2}, "random_state": 0}),
+    "halving-async": (FINITE, {"halving": {"mode": "async", "factor": 3}, "random_state": 0}),
+    "halving-random": (MIXED, {"halving": {"mode": "sync"}, "n_iter": 12, "random_state": 5}),
 }
+# ASHA promotes a point as soon as the results it has allow: what it proposes next depends
+# on how many points were asked for and scored before (by design), not only on the seed.
+ARRIVAL_ORDER_MATTERS = {"halving-async"}
+# What halving knows of the data (it computes its rungs from them).
+FACTS = DataFacts(n_samples=600, n_splits=3, n_classes=2)
 
 
 def build(case: str):
     space, kwargs = CASES[case]
     name = case.split("-")[0]
+    if name == "halving":
+        from sklearn.svm import SVC
+
+        kwargs = {**kwargs, "estimator": SVC(), "facts": FACTS}
     return make_strategy(name, SearchSpace(space), **kwargs)
 
 
 def drain(strategy, batch: int = 4):
+    """Every point the strategy proposes, scored as it asks (a score that depends on the point)."""
     points = []
     while not strategy.finished:
-        new = strategy.ask(batch)
+        new = [as_proposal(p) for p in strategy.ask(batch)]
         assert new, "ask returned nothing but the strategy is not finished"
         assert len(new) <= batch
-        points += new
-        strategy.tell([PointResult(len(points) - len(new) + i, p, 0.5) for i, p in enumerate(new)])
+        points += [p.params for p in new]
+        strategy.tell([PointResult(len(points) - len(new) + i, p.params, -len(point_key(p.params)), p.tag)
+                       for i, p in enumerate(new)])
     return points
 
 
@@ -49,7 +64,10 @@ class TestStrategyContract:
         assert all(set(p) <= names for p in drain(build(case)))
 
     def test_deterministic(self, case):
-        assert drain(build(case), 3) == drain(build(case), 5)
+        points = drain(build(case), 3)
+        assert points == drain(build(case), 3)
+        if case not in ARRIVAL_ORDER_MATTERS:
+            assert points == drain(build(case), 5)
 
     def test_ask_zero_is_empty(self, case):
         assert build(case).ask(0) == []

@@ -20,16 +20,17 @@ DEFAULT_N_ITER = 10  # scikit-learn's RandomizedSearchCV default
 def make_strategy(
     name: str, space: SearchSpace, n_iter: int | None = None, random_state: int | None = None,
     halving: Mapping[str, Any] | None = None, estimator: Any = None, facts: DataFacts | None = None,
-    racing: bool = False,
+    racing: bool = False, n_workers: int = 1,
 ) -> Strategy:
     """Build the strategy called ``name``; ``halving`` needs the estimator and the data's facts;
-    with ``racing`` a grid is evaluated in a seeded random order (see GridStrategy)."""
+    with ``racing`` a grid is evaluated in a seeded random order (see GridStrategy); ``bayes``
+    keeps ``n_workers`` points in flight."""
     if name == "grid":
         return GridStrategy(space, (random_state or 0) if racing else None)
     if name == "random":
         return RandomStrategy(space, n_iter or DEFAULT_N_ITER, random_state)
     if name == "bayes":
-        return BayesStrategy(space, n_iter or DEFAULT_N_ITER, random_state)
+        return BayesStrategy(space, n_iter or DEFAULT_N_ITER, random_state, n_workers=n_workers)
     if name == "halving":
         if facts is None:
             raise ValueError("the halving strategy needs the data's facts (n_samples, n_splits, n_classes)")

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..evaluate import Subsample
-from ..space import Params, SearchSpace
+from ..space import Params
+from ..types import Subsample
 
 
 @dataclass(frozen=True)
@@ -68,15 +68,9 @@ class Strategy(ABC):
     # for all of them at once then loses nothing.
     fixed_points = False
 
-    def __init__(self, space: SearchSpace) -> None:
-        self.space = space
-
     @abstractmethod
     def ask(self, n: int) -> list[Params] | list[Proposal]:
         """Return up to ``n`` new points to evaluate."""
-
-    def bind(self, n_workers: int) -> None:  # noqa: B027 - optional hook
-        """Told once, before the first ask, how many workers evaluate points."""
 
     def tell(self, results: Sequence[PointResult]) -> None:  # noqa: B027 - optional hook
         """Learn from finished points (all folds done). Default: ignore."""
@@ -97,8 +91,7 @@ class ListStrategy(Strategy):
 
     fixed_points = True
 
-    def __init__(self, space: SearchSpace, points: list[Params]) -> None:
-        super().__init__(space)
+    def __init__(self, points: list[Params]) -> None:
         self._points = points
         self._next = 0
 

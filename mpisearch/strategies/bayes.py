@@ -63,8 +63,7 @@ LENGTH_SCALE_BOUNDS = (0.1, 3.0)  # tighter than (0.01, 10): Hartmann-6 regret a
 
 class BayesStrategy(Strategy):
     def __init__(self, space: SearchSpace, n_iter: int, random_state: int | None = None,
-                 n_initial: int | None = None) -> None:
-        super().__init__(space)
+                 n_initial: int | None = None, n_workers: int = 1) -> None:
         if len(space.subspaces) != 1:
             raise InputError("search.strategy: 'bayes' needs a single [space] table, not a list of subspaces")
         self.dims = _check_dims(space.subspaces[0])
@@ -78,17 +77,14 @@ class BayesStrategy(Strategy):
         self._waiting: dict[str, list[int]] = {}  # point key -> proposals without a score yet
         self._kernel = None
         self._design_seed = int(self.rng.integers(2**31))
-        self.bind(1)
-
-    # -- the Strategy interface ---------------------------------------------------
-    def bind(self, n_workers: int) -> None:
-        """``LAG_PER_WORKER`` points per worker may be in flight (one in all when a
-        single worker runs the fits in this process); the initial design
-        is at least one point longer, so that the first model has data."""
+        # LAG_PER_WORKER points per worker may be in flight (one in all when a single
+        # worker runs the fits in this process); the initial design is at least one
+        # point longer, so that the first model has data.
         self.lag = 1 if n_workers <= 1 else LAG_PER_WORKER * n_workers
         self.n_initial = min(self.n_iter, max(self._base_initial, self.lag + 1))
         self._initial = qmc.LatinHypercube(d=len(self.names), seed=self._design_seed).random(self.n_initial)
 
+    # -- the Strategy interface ---------------------------------------------------
     def ask(self, n: int) -> list[Params]:
         out: list[Params] = []
         while len(out) < n and not self.finished:
