@@ -24,21 +24,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from _common import (
+    ONE_THREAD_ENV,
+    add_output_args,
+    journal_entries,
+    load_average,
+    log,
+    median,
+    repo_module,
+    save,
+)
 
-from testhosts import TestHosts  # noqa: E402
+TestHosts = repo_module("tests/testhosts.py").TestHosts  # the test hosts of the multi-host tests
 
 BIN = Path(sys.executable).parent
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 LAYOUTS = {"1 host": {"h1": 6}, "3 hosts": {"h1": 2, "h2": 2, "h3": 2}}
 
 NOOP = """
@@ -73,12 +78,8 @@ refit = false
 """
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def env() -> dict[str, str]:
-    return {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8", **ONE_THREAD}
+    return {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8", **ONE_THREAD_ENV}
 
 
 def mpiexec(hosts: TestHosts, hostfile: Path, n: int, argv: list[str], limit: int = 600) -> list[str]:
@@ -93,10 +94,6 @@ def timed(hosts: TestHosts, argv: list[str]) -> float:
     if done.returncode != 0:
         raise RuntimeError(f"{argv} failed: {done.stderr[-2000:]}")
     return wall
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 def make_data(path: Path, megabytes: int) -> dict[str, Any]:
@@ -136,7 +133,7 @@ def bench_startup_and_search(args: argparse.Namespace) -> dict[str, Any]:
                     wall = timed(hosts, mpiexec(hosts, hostfile, 6, ["mpisearch", "run", str(local / f"noop{mb}.toml"),
                                                                      "--out", str(local / name), "--quiet"]))
                     info = json.loads((disk / name / "run.json").read_text())
-                    starts = [json.loads(line)["start"] for line in (disk / name / "journal.jsonl").open()]
+                    starts = [e["start"] for e in journal_entries(disk / name)]
                     hosts_seen = sorted({w["host"] for w in info["workers"].values()} | {info["coordinator_host"]})
                     windows = {tuple(w["shared"]["ranks"]) for w in info["workers"].values() if "shared" in w}
                     runs.append({"wall_s": wall, "to_first_task_s": min(starts) - launched, "load_s": info["load_s"],
@@ -193,9 +190,8 @@ def bench_loss(args: argparse.Namespace) -> dict[str, Any]:
             repeat = args.repeat if (wrapper or how == "power-off") else 1  # the hang is not worth repeating
             runs = [lose_h3(how, wrapper, args.loss_cap) for _ in range(repeat)]
             ended = [r["ended_after_s"] for r in runs if r["ended_after_s"] is not None]
-            out[key] = {"runs": runs, "ended": f"{len(ended)}/{len(runs)}",
-                        "ended_after_s_median": median(ended) if ended else None,
-                        "ended_after_s_max": max(ended) if ended else None}
+            out[key] = {"runs": runs, "ended": f"{len(ended)}/{len(runs)}", "ended_after_s_median": median(ended),
+                        "ended_after_s_max": max(ended, default=None)}
             log(f"loss {key}: {out[key]['ended']} ended, median {out[key]['ended_after_s_median']}")
     return out
 
@@ -226,18 +222,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="0,80,400", help="dataset sizes in MB (0: digits)")
     parser.add_argument("--skip-loss", action="store_true")
     parser.add_argument("--loss-cap", type=float, default=60.0, help="seconds to wait for a job to end after a loss")
-    parser.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "out"))
+    add_output_args(parser)
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
-    doc: dict[str, Any] = {"load_average_before": os.getloadavg(), "repeat": args.repeat}
+    doc: dict[str, Any] = {"load_average_before": load_average(), "repeat": args.repeat}
     doc.update(bench_startup_and_search(args))
     if not args.skip_loss:
         doc["loss"] = bench_loss(args)
-    doc["load_average_after"] = os.getloadavg()
+    doc["load_average_after"] = load_average()
     doc["tables"] = tables(doc)
-    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
-    (Path(args.out_dir) / "bench_hosts.json").write_text(json.dumps(doc, indent=1))
-    print(json.dumps(doc, indent=1))
+    save(doc, args.out_dir, "bench_hosts")
     print(doc["tables"], file=sys.stderr)
     return 0
 
