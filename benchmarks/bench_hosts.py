@@ -17,7 +17,8 @@ and ``UCX_TLS=tcp,self`` (messages between hosts cross the virtual network), 6 r
 
     python benchmarks/bench_hosts.py [--repeat 3] [--sizes 0,80,400] [--skip-loss] [--loss-cap 60]
 
-Prints a JSON document (also benchmarks/out/bench_hosts.json) and Markdown tables.
+Prints a JSON document (also benchmarks/out/bench_hosts.json), draws
+benchmarks/out/bench_hosts.png, and writes Markdown tables of the same figures to stderr.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from _common import (
     load_average,
     log,
     median,
+    pyplot,
     repo_module,
     save,
 )
@@ -216,6 +218,44 @@ def tables(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def draw(doc: dict[str, Any], path: Path) -> None:
+    """Medians per layout: start-up and search phases, broadcast per dataset, time to end after a loss."""
+    plt = pyplot()
+    loss = doc.get("loss")
+    fig, axes = plt.subplots(1, 3 if loss else 2, figsize=(17 if loss else 12, 5))
+    phases = [("bare MPI start-up", doc["startup"], "wall_s_median")]
+    for e in doc["search"].values():
+        label = f"{e['data']['name']} {e['data']['bytes'] / 1e6:.0f} MB"
+        phases += [(f"{label}: to first task", e, "to_first_task_s"), (f"{label}: whole run", e, "wall_s")]
+    sizes = [f"{e['data']['name']} {e['data']['bytes'] / 1e6:.0f} MB" for e in doc["search"].values()]
+    for k, layout in enumerate(LAYOUTS):
+        ys = [i + 0.4 * k for i in range(len(phases))]
+        axes[0].barh(ys, [entry[layout][key] for _, entry, key in phases], 0.4, label=layout)
+        axes[1].bar([i + 0.4 * k for i in range(len(sizes))], [e[layout]["bcast_s"] for e in doc["search"].values()],
+                    0.4, label=layout)
+    axes[0].set_yticks([i + 0.2 for i in range(len(phases))], [name for name, _, _ in phases], fontsize=8)
+    axes[0].set(title="6 ranks: start-up and search (median s)", xlabel="seconds")
+    axes[1].set_xticks([i + 0.2 for i in range(len(sizes))], sizes, fontsize=8)
+    axes[1].set(title="broadcast of the data (bcast_s, median)", ylabel="seconds")
+    if loss:
+        cap = max(r.get("still_running_after_s", 0.0) for e in loss.values() for r in e["runs"]) or None
+        for i, e in enumerate(loss.values()):
+            ended = e["ended_after_s_median"]
+            axes[2].bar(i, cap if ended is None else ended, hatch="//" if ended is None else None,
+                        color="#d62728" if ended is None else "#1f77b4")
+            axes[2].text(i, cap if ended is None else ended, f"{e['ended']} ended", ha="center", va="bottom",
+                         fontsize=8)
+        axes[2].set_xticks(range(len(loss)), [k.replace(", ", "\n") for k in loss], fontsize=8)
+        axes[2].set(title="loss of h3: seconds until mpiexec exits\n(hatched: still running at the cap)",
+                    ylabel="seconds", yscale="log")
+    for ax in axes[:2]:
+        ax.legend(fontsize=8)
+    fig.suptitle(f"mpisearch across network-namespace hosts, medians of {doc['repeat']}; load average before "
+                 f"{doc['load_average_before'][0]}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -231,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         doc["loss"] = bench_loss(args)
     doc["load_average_after"] = load_average()
     doc["tables"] = tables(doc)
-    save(doc, args.out_dir, "bench_hosts")
+    save(doc, args.out_dir, "bench_hosts", draw)
     print(doc["tables"], file=sys.stderr)
     return 0
 
