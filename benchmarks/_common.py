@@ -64,7 +64,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "benchmarks" / "out"  # git-ignored
-SCRIPT = Path(sys.argv[0]).stem or "bench"
+SCRIPT = Path(sys.argv[0]).stem if sys.argv[0].endswith(".py") else "bench"  # the prefix of log lines
 ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 VERSIONS_OF = ("mpisearch", "sklearn", "numpy", "scipy", "joblib", "mpi4py", "h5py")
 TAIL_CHARS = 3000  # how much of a failed command's stderr its message shows (enough for a traceback)
