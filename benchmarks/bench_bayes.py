@@ -37,43 +37,37 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+from _common import (
+    ROOT,
+    add_output_args,
+    launch,
+    load_average,
+    log,
+    machine_info,
+    median,
+    pyplot,
+    repo_module,
+    save,
+    tool,
+)
+
 THIS = Path(__file__).resolve()
-DEFAULT_OUT = HERE / "out"
 
 # Median regret on Branin at 30 evaluations, 5 seeds, measured on this machine (issue 10, item 7).
 ANCHORS_BRANIN_30 = {"random": 1.31, "optuna_tpe": 0.071, "optuna_gp": 0.0024, "skopt_gp_minimize": 0.0059}
 ASK_TARGET_S = 0.2
 
 
-def log(msg: str) -> None:
-    print(f"[bench_bayes] {msg}", file=sys.stderr, flush=True)
-
-
-def median(xs: list[float]) -> float | None:
-    xs = [x for x in xs if x is not None]
-    return float(statistics.median(xs)) if xs else None
-
-
 # --------------------------------------------------------------------------- (a) closed form
 
 def closed_form_problems() -> dict[str, tuple[Any, dict[str, Any], float]]:
     """Branin and Hartmann-6 from the test suite: name -> (f, space, optimum)."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    try:
-        from test_bayes import PROBLEMS
-    finally:
-        sys.path.remove(str(ROOT / "tests"))
-    return dict(PROBLEMS)
+    return dict(repo_module("tests/test_bayes.py").PROBLEMS)
 
 
 def trace_mpisearch(name: str, f: Any, space: dict[str, Any], seed: int, budget: int) -> dict[str, Any]:
@@ -443,24 +437,19 @@ def child_mode(argv: list[str]) -> int:
 
 
 def part_utilisation(ns: list[int], n_iter: int, timeout: float) -> dict[str, Any]:
-    mpiexec = Path(sys.executable).parent / "mpiexec"
-    mpiexec_cmd = str(mpiexec) if mpiexec.exists() else "mpiexec"
     out: dict[str, Any] = {"problem": "SVC C/gamma on digits, cv=3", "n_iter": n_iter, "runs": {}}
     plan = [("bayes", n, None) for n in ns] + [("bayes", n, n + 4) for n in ns if n - 1 >= 5]
     plan += [("random", n, None) for n in ns]
     for strategy, n, n_initial in plan:
         extra = ["--n-initial", str(n_initial)] if n_initial else []
-        cmd = [mpiexec_cmd, "-n", str(n), sys.executable, str(THIS), "--child", "--strategy", strategy,
+        cmd = [tool("mpiexec"), "-n", str(n), sys.executable, str(THIS), "--child", "--strategy", strategy,
                "--n-iter", str(n_iter), "--seed", "0", "--cv", "3", *extra]
-        t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-            wall = time.perf_counter() - t0
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-            rec: dict[str, Any] = json.loads(lines[-1]) if lines else {
-                "error": f"exit {proc.returncode}: {proc.stderr.strip()[-800:]}"}
-        except subprocess.TimeoutExpired:
-            wall, rec = time.perf_counter() - t0, {"error": f"timed out after {timeout}s"}
+        job = launch(cmd, timeout, cwd=ROOT)
+        wall = job.wall_s
+        lines = [ln for ln in job.stdout.splitlines() if ln.startswith("{")]
+        rec: dict[str, Any] = json.loads(lines[-1]) if lines else {
+            "error": f"timed out after {timeout}s" if job.returncode is None
+            else f"exit {job.returncode}: {job.stderr.strip()[-800:]}"}
         rec["command"] = " ".join(["mpiexec", "-n", str(n), "python", "benchmarks/bench_bayes.py", "--child",
                                    "--strategy", strategy, "--n-iter", str(n_iter), "--seed", "0", "--cv", "3",
                                    *extra])
@@ -546,11 +535,7 @@ ANCHOR_MARKERS = {"random": "s", "optuna_tpe": "^", "optuna_gp": "v", "skopt_gp_
 
 
 def draw(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(13, 10))
     a = result["closed_form"]
     budgets = a["budgets"]
@@ -608,19 +593,9 @@ def draw(result: dict[str, Any], path: Path) -> None:
     fig.suptitle(title + "\n" + "\n".join(notes), fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.94))
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 # --------------------------------------------------------------------------- main
-
-def machine_info() -> dict[str, Any]:
-    import numpy
-    import scipy
-    import sklearn
-
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "numpy": numpy.__version__, "scipy": scipy.__version__, "sklearn": sklearn.__version__}
-
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
@@ -628,7 +603,7 @@ def main(argv: list[str] | None = None) -> int:
         return child_mode(argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds, smaller budgets: a smoke run")
-    parser.add_argument("--out-dir", default=str(DEFAULT_OUT), help="where the JSON and PNG go (benchmarks/out)")
+    add_output_args(parser)
     parser.add_argument("--gp-budget", type=int, default=None,
                         help="largest budget run with Optuna's GPSampler (slow: ~0.4-1 s a trial here); "
                              "default 30 (full) or 20 (quick)")
@@ -642,8 +617,10 @@ def main(argv: list[str] | None = None) -> int:
     gp_budget = args.gp_budget or (20 if quick else 30)
     real_budget = 12 if quick else 30
     t_start = time.perf_counter()
-    result: dict[str, Any] = {"benchmark": "bench_bayes", "quick": quick, "machine": machine_info(),
-                              "load_average_before": [round(v, 2) for v in os.getloadavg()]}
+    machine = machine_info()
+    machine.update({k: machine["versions"][k] for k in ("numpy", "scipy", "sklearn")})  # where they always were
+    result: dict[str, Any] = {"benchmark": "bench_bayes", "quick": quick, "machine": machine,
+                              "load_average_before": load_average()}
     if "closed" not in skip:
         result["closed_form"] = part_closed_form(seeds, budgets, gp_budget)
     if "ask" not in skip:
@@ -654,17 +631,9 @@ def main(argv: list[str] | None = None) -> int:
         result["checks"] = part_checks()
     if "mpi" not in skip:
         result["utilisation"] = part_utilisation([3, 8], 12 if quick else 30, args.timeout)
-    result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    result["load_average_after"] = load_average()
     result["wall_s"] = time.perf_counter() - t_start
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, png_path = out_dir / "bench_bayes.json", out_dir / "bench_bayes.png"
-    result["files"] = {"json": str(json_path), "png": str(png_path)}
-    text = json.dumps(result, indent=1, default=str)
-    json_path.write_text(text + "\n")
-    if {"closed_form", "real"} <= result.keys():
-        draw(result, png_path)
-    print(text)
+    save(result, args.out_dir, "bench_bayes", draw if {"closed_form", "real"} <= result.keys() else None)
     return 0
 
 
