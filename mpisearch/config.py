@@ -25,7 +25,9 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str, Any]]] = {
              "shared_memory": ((bool,), "true or false", True)},
     "estimator": {"class": ((str,), "an importable name like 'sklearn.svm.SVC'", None),
                   "params": ((dict,), "a table of constructor parameters", {})},
-    "search": {"strategy": ((str,), "a strategy name", "grid"), "n_iter": ((int,), "an integer", None),
+    "search": {"strategy": ((str,), "a strategy name or 'package.module:Class'", "grid"),
+               "n_iter": ((int,), "an integer", None),
+               "batch": ((int,), "a positive integer (points in flight)", None),
                "random_state": ((int,), "an integer", None),
                "max_time": ((str, int, float), "a duration like \"90s\", \"15m\" or \"2h\", or \"auto\"", None),
                "error_score": ((int, float, str), "a number or \"raise\"", math.nan),
@@ -57,6 +59,7 @@ class RunConfig:
     space: SearchSpace
     strategy: str
     n_iter: int | None
+    batch: int | None
     random_state: int | None
     max_time: float | None
     grace: float
@@ -119,6 +122,7 @@ def _build(raw: dict[str, Any], path: Path) -> RunConfig:
         w_name=sec["data"]["sample_weight"], shared_memory=sec["data"]["shared_memory"],
         estimator=estimator, space=parse_space(raw.get("space")),
         strategy=sec["search"]["strategy"], n_iter=_positive(sec, "search", "n_iter"),
+        batch=_positive(sec, "search", "batch"),
         random_state=sec["search"]["random_state"], max_time=parse_duration(sec["search"]["max_time"]),
         grace=parse_duration(sec["search"]["grace"], "search.grace"),
         task_timeout=parse_duration(sec["search"]["task_timeout"], "search.task_timeout"),

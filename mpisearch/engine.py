@@ -42,6 +42,7 @@ class SearchSpec:
     space: SearchSpace
     strategy: str = "grid"
     n_iter: int | None = None
+    batch: int | None = None  # points in flight of bayes / open strategies (None: DEFAULT_BATCH)
     random_state: int | None = None
     scoring: Any = None
     refit: bool | str = True
@@ -143,7 +144,8 @@ def plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None,
     scorers = make_scorers(spec.scoring, spec.estimator)
     metric = refit_metric(scorers, spec.refit)
     if spec.strategy != "halving":
-        strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state, racing=spec.racing)
+        strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state, racing=spec.racing,
+                                 batch=spec.batch)
     try:
         folds = make_folds(spec.cv, spec.estimator, X, y, groups)
     except ValueError as exc:
@@ -152,7 +154,7 @@ def plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None,
         n_classes = len(np.unique(y)) if y is not None and is_classifier(spec.estimator) else None
         facts = DataFacts(X.shape[0], len(folds), n_classes)
         strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state, spec.halving,
-                                 spec.estimator, facts)
+                                 spec.estimator, facts, batch=spec.batch)
     table = ResultTable(list(scorers), len(folds), spec.error_score)
     return Dataset(X, y, folds, sample_weight), table, strategy, metric
 

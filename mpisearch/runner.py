@@ -42,7 +42,7 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
         load_s = time.perf_counter() - t0
         out_dir = Path(out) if out else cfg.out_dir
         spec = engine.SearchSpec(
-            estimator=cfg.estimator, space=cfg.space, strategy=cfg.strategy, n_iter=cfg.n_iter,
+            estimator=cfg.estimator, space=cfg.space, strategy=cfg.strategy, n_iter=cfg.n_iter, batch=cfg.batch,
             random_state=cfg.random_state, scoring=cfg.scoring, refit=cfg.refit, error_score=cfg.error_score,
             max_time=cfg.max_time, cv=cfg.cv, grace=cfg.grace, shared_memory=cfg.shared_memory,
             task_timeout=cfg.task_timeout, halving=cfg.halving, racing=cfg.racing,
