@@ -30,7 +30,7 @@ import numpy as np
 
 from ..space import Params, SearchSpace, point_key
 from ._base import DEFAULT_BATCH, PointResult, Proposal, Strategy
-from .gp import GP, Hyper, fit_hyper
+from .gp import GP, Hyper, fit_hyper, warp
 from .unitcube import UnitCube
 
 # Observations the GP sees at most: the acquisition's cost grows with them; at 200
@@ -43,10 +43,15 @@ REFIT_ALWAYS_BELOW = 80
 REFIT_EVERY = 4
 HYPER_SUBSAMPLE = 100
 HYPER_MAXITER = 60
+HYPER_MAXITER_WARM = 25  # from the last fit's hyperparameters, once there are many observations
 # Acquisition: random candidates, plus LOCAL_PER_BEST candidates around each of the
 # N_BEST best points seen (normal steps of LOCAL_SCALE in the unit cube); the N_STARTS
 # best candidates start L-BFGS-B (ACQ_MAXITER iterations, all starts in one problem).
+# Random candidates: N_CANDIDATES, fewer once candidates x observations would pass
+# CANDIDATE_WORK (the cost of scoring them; 1000 x 200 kept ask() < 0.1 s at 500).
 N_CANDIDATES = 1000
+MIN_CANDIDATES = 300
+CANDIDATE_WORK = 100_000
 N_BEST = 5
 LOCAL_PER_BEST = 100
 LOCAL_SCALE = 0.05
@@ -63,9 +68,10 @@ class BayesStrategy(Strategy):
         self.cube = UnitCube(space)
         self.n_iter = n_iter
         self.batch = batch
-        # The first model needs two scores: the design is at least batch + 1 points.
+        # The first model point sees as many scores as with one point in flight: the design
+        # has batch - 1 more points (and at least two scores enter the first model).
         base = n_initial or max(self.cube.dims + 1, 5)
-        self.n_initial = min(n_iter, max(base, batch + 1))
+        self.n_initial = min(n_iter, max(base, 2) + batch - 1)
         seed = np.random.SeedSequence(random_state).entropy if random_state is None else random_state
         self._seed = int(seed)
         self._initial = self.cube.design(self.n_initial, self._seed)
@@ -122,7 +128,7 @@ class BayesStrategy(Strategy):
         with threadpool_limits(limits=1):  # small matrices: threads only add overhead, and change last bits
             known = list(range(i - self.batch + 1))
             U, scores = np.array([self._unit[j] for j in known]), self._observed(known)
-            X, y = _subsample(self.cube.features(U), scores)
+            X, y = _subsample(self.cube.features(U), warp(scores))
             gp = GP(X, y, self._hyperparameters(X, y, i))
             best = float(np.max(gp.z))
             pending = [self._unit[j] for j in range(len(known), i)]
@@ -140,7 +146,8 @@ class BayesStrategy(Strategy):
     def _hyperparameters(self, X: np.ndarray, y: np.ndarray, i: int) -> Hyper:
         if self._hyper is None or len(y) < REFIT_ALWAYS_BELOW or i % REFIT_EVERY == 0:
             idx = np.linspace(0, len(y) - 1, min(len(y), HYPER_SUBSAMPLE)).astype(int)
-            self._hyper = fit_hyper(X[idx], y[idx], self._hyper, HYPER_MAXITER)
+            warm = self._hyper is not None and len(y) >= REFIT_ALWAYS_BELOW
+            self._hyper = fit_hyper(X[idx], y[idx], self._hyper, HYPER_MAXITER_WARM if warm else HYPER_MAXITER)
         return self._hyper
 
     def _maximise(self, gp: GP, best: float, ranked: np.ndarray, rng: np.random.Generator,
@@ -149,7 +156,8 @@ class BayesStrategy(Strategy):
         top = ranked[:N_BEST]
         local = np.repeat(top, LOCAL_PER_BEST, axis=0)
         local = local + rng.normal(0.0, LOCAL_SCALE, local.shape)
-        C = self.cube.snap(np.vstack([self.cube.random(N_CANDIDATES, rng), local]))
+        n_random = int(np.clip(CANDIDATE_WORK // max(len(gp.X), 1), MIN_CANDIDATES, N_CANDIDATES))
+        C = self.cube.snap(np.vstack([self.cube.random(n_random, rng), local]))
         acq = gp.log_ei(self.cube.features(C), best)
         starts = C[np.argsort(-acq)[:N_STARTS]]
         polished = self.cube.snap(self._polish(gp, best, starts))
