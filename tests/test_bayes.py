@@ -203,3 +203,15 @@ def test_the_coordinator_gets_the_same_cv_results_with_any_number_of_workers(wor
     assert one.points == many.points and len(one.points) == 12
     np.testing.assert_array_equal(one.cv_results()["split0_test_score"], many.cv_results()["split0_test_score"])
     np.testing.assert_array_equal(one.cv_results()["mean_test_score"], many.cv_results()["mean_test_score"])
+
+
+def test_the_config_batch_reaches_the_strategy(tmp_path):
+    from mpisearch import config
+
+    path = tmp_path / "search.toml"
+    path.write_text('[data]\npath = "x.h5"\n[estimator]\nclass = "sklearn.svm.SVC"\n'
+                    '[space]\nC = { low = 0.1, high = 10.0, log = true }\n'
+                    '[search]\nstrategy = "bayes"\nn_iter = 12\nbatch = 3\n')
+    cfg = config.load(path)
+    strategy = make_strategy(cfg.strategy, cfg.space, cfg.n_iter, cfg.random_state, batch=cfg.batch)
+    assert cfg.batch == 3 and strategy.batch == 3
