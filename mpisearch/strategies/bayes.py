@@ -43,7 +43,7 @@ REFIT_ALWAYS_BELOW = 80
 REFIT_EVERY = 4
 HYPER_SUBSAMPLE = 100
 HYPER_MAXITER = 60
-HYPER_MAXITER_WARM = 25  # from the last fit's hyperparameters, once there are many observations
+HYPER_MAXITER_WARM = 25  # from the last fit alone, once there are many observations (ask() < 0.1 s of CPU)
 # Acquisition: random candidates, plus LOCAL_PER_BEST candidates around each of the
 # N_BEST best points seen (normal steps of LOCAL_SCALE in the unit cube); the N_STARTS
 # best candidates start L-BFGS-B (ACQ_MAXITER iterations, all starts in one problem).
@@ -147,7 +147,8 @@ class BayesStrategy(Strategy):
         if self._hyper is None or len(y) < REFIT_ALWAYS_BELOW or i % REFIT_EVERY == 0:
             idx = np.linspace(0, len(y) - 1, min(len(y), HYPER_SUBSAMPLE)).astype(int)
             warm = self._hyper is not None and len(y) >= REFIT_ALWAYS_BELOW
-            self._hyper = fit_hyper(X[idx], y[idx], self._hyper, HYPER_MAXITER_WARM if warm else HYPER_MAXITER)
+            self._hyper = fit_hyper(X[idx], y[idx], self._hyper, HYPER_MAXITER_WARM if warm else HYPER_MAXITER,
+                                    from_prior=not warm)
         return self._hyper
 
     def _maximise(self, gp: GP, best: float, ranked: np.ndarray, rng: np.random.Generator,

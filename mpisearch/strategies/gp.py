@@ -167,13 +167,13 @@ def warp(y: np.ndarray) -> np.ndarray:
 
 
 # -- hyperparameters ------------------------------------------------------------------
-def fit_hyper(X: np.ndarray, y: np.ndarray, start: Hyper | None, maxiter: int) -> Hyper:
+def fit_hyper(X: np.ndarray, y: np.ndarray, start: Hyper | None, maxiter: int, from_prior: bool = True) -> Hyper:
     """The posterior mode of the hyperparameters: the better of L-BFGS-B runs from ``start``
-    (the last fit) and from the priors' medians (a warm start alone got stuck in modes with one
-    tiny length scale that call the rest noise)."""
+    (the last fit) and, with ``from_prior``, from the priors' medians (a warm start alone got
+    stuck, on few observations, in modes with one tiny length scale that call the rest noise)."""
     z = (y - np.mean(y)) / (np.std(y) or 1.0)
     d = X.shape[1]
-    starts = [Hyper.default(d)]
+    starts = [Hyper.default(d)] if from_prior or start is None else []
     if start is not None and len(start.length_scales) == d:
         starts.append(start)
     bounds = [tuple(np.log(LS_BOUNDS))] * d + [tuple(np.log(SIGNAL_BOUNDS)), tuple(np.log(NOISE_BOUNDS))]
