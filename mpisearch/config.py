@@ -26,7 +26,9 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str, Any]]] = {
              "shared_memory": ((bool,), "true or false", True)},
     "estimator": {"class": ((str,), "an importable name like 'sklearn.svm.SVC'", None),
                   "params": ((dict,), "a table of constructor parameters", {})},
-    "search": {"strategy": ((str,), "a strategy name", "grid"), "n_iter": ((int,), "an integer", None),
+    "search": {"strategy": ((str,), "a strategy name or 'package.module:Class'", "grid"),
+               "n_iter": ((int,), "an integer", None),
+               "batch": ((int,), "a positive integer (points in flight)", None),
                "random_state": ((int,), "an integer", None),
                "max_time": ((str, int, float), "a duration like \"90s\", \"15m\" or \"2h\", or \"auto\"", None),
                "error_score": ((int, float, str), "a number or \"raise\"", math.nan),
@@ -111,7 +113,8 @@ def _build(raw: dict[str, Any], path: Path) -> RunConfig:
     search = sec["search"]
     spec = SearchSpec(  # keyword order = validation order: the first bad key is the one reported
         estimator=estimator, space=parse_space(raw.get("space")), strategy=search["strategy"],
-        n_iter=_positive(sec, "search", "n_iter"), random_state=search["random_state"],
+        n_iter=_positive(sec, "search", "n_iter"), batch=_positive(sec, "search", "batch"),
+        random_state=search["random_state"],
         max_time=parse_duration(search["max_time"]), grace=parse_duration(search["grace"], "search.grace"),
         task_timeout=parse_duration(search["task_timeout"], "search.task_timeout"), racing=search["racing"],
         racing_confidence=check_confidence(search["racing_confidence"]), halving=_halving(search),

@@ -99,7 +99,7 @@ def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any, contr
 
     t0 = time.perf_counter()
     try:
-        plan = make_plan(spec, X, y, groups, sample_weight, n_workers=comm.Get_size() - 1)
+        plan = make_plan(spec, X, y, groups, sample_weight)
     except Exception as exc:
         release_workers(comm, exc)
         raise

@@ -78,8 +78,7 @@ def check_params(estimator: Any, space: SearchSpace) -> None:
             )
 
 
-def make_plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None, sample_weight: Any = None,
-              n_workers: int = 1) -> Plan:
+def make_plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None, sample_weight: Any = None) -> Plan:
     """Check the input and set the search up (rank 0 only); raises InputError on bad input."""
     X, y = prepare_data(X, y)
     sample_weight = check_weights(sample_weight, X.shape[0])
@@ -90,7 +89,7 @@ def make_plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None, sample_weigh
     metric = refit_metric(scorers, spec.refit)
     if spec.strategy != "halving":  # its errors come before the folds' (halving needs the folds)
         strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state, racing=spec.racing,
-                                 n_workers=n_workers)
+                                 batch=spec.batch)
     try:
         folds = make_folds(spec.cv, spec.estimator, X, y, groups)
     except ValueError as exc:
@@ -99,6 +98,6 @@ def make_plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None, sample_weigh
         n_classes = len(np.unique(y)) if y is not None and is_classifier(spec.estimator) else None
         facts = DataFacts(X.shape[0], len(folds), n_classes)
         strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state, spec.halving,
-                                 spec.estimator, facts)
+                                 spec.estimator, facts, batch=spec.batch)
     table = ResultTable(list(scorers), len(folds), spec.error_score, racing=spec.racing)
     return Plan(Dataset(X, y, folds, sample_weight), table, strategy, scorers, metric)

@@ -39,6 +39,10 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
     :class:`mpisearch.strategies.HalvingOptions`); ``cv_results_`` then has
     ``iter`` and ``n_resources``. ``racing=True`` stops a point between its
     folds once it cannot beat the best (``stopped_at_fold`` in ``cv_results_``).
+
+    ``strategy`` may also be ``"package.module:Class"``: a Strategy subclass or an
+    Optuna sampler class. ``batch``: points in flight of ``bayes`` and such
+    strategies (default 4, whatever the number of ranks).
     """
 
     def __init__(self, estimator: Any, space: Any, strategy: str = "grid", n_iter: int | None = None,
@@ -46,7 +50,8 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
                  error_score: Any = np.nan, max_time: float | None = None, out: Any = None,
                  comm: Any = None, resume: bool = False, task_timeout: float | None = None,
                  verbose: int = 0, shared_memory: bool = True, racing: bool = False,
-                 racing_confidence: float = DEFAULT_CONFIDENCE, halving: dict[str, Any] | None = None) -> None:
+                 racing_confidence: float = DEFAULT_CONFIDENCE, halving: dict[str, Any] | None = None,
+                 batch: int | None = None) -> None:
         self.estimator = estimator
         self.space = space
         self.strategy = strategy
@@ -66,6 +71,8 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         self.racing = racing
         self.racing_confidence = racing_confidence
         self.halving = halving
+        self.batch = batch
+        self.batch = batch
 
     def _spec(self) -> SearchSpec:
         return SearchSpec(
@@ -73,7 +80,7 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
             n_iter=self.n_iter, random_state=self.random_state, scoring=self.scoring, refit=self.refit,
             error_score=self.error_score, max_time=self.max_time, cv=self.cv, task_timeout=self.task_timeout,
             shared_memory=self.shared_memory, halving=self.halving, racing=self.racing,
-            racing_confidence=self.racing_confidence,
+            racing_confidence=self.racing_confidence, batch=self.batch,
         )
 
     def fit(self, X: Any, y: Any = None, groups: Any = None, sample_weight: Any = None) -> MPISearchCV:

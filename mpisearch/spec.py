@@ -23,6 +23,7 @@ class SearchSpec:
     space: SearchSpace
     strategy: str = "grid"
     n_iter: int | None = None
+    batch: int | None = None  # points in flight of bayes / open strategies (None: DEFAULT_BATCH)
     random_state: int | None = None
     scoring: Any = None
     refit: bool | str = True

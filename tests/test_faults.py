@@ -75,6 +75,7 @@ def test_a_strategy_that_stalls_ends_the_search_with_an_error():
     from mpisearch.coordinator import Coordinator
     from mpisearch.errors import SearchFailedError
     from mpisearch.results import ResultTable
+    from mpisearch.space import SearchSpace
     from mpisearch.strategies import Strategy
     from mpisearch.transport.local import LocalTransport
 
@@ -95,7 +96,7 @@ def test_a_strategy_that_stalls_ends_the_search_with_an_error():
         def stats(self):
             return {}
 
-    coordinator = Coordinator(Stuck(), ResultTable(["score"], 2), "score",
+    coordinator = Coordinator(Stuck(SearchSpace({"C": [1]})), ResultTable(["score"], 2), "score",
                               LocalTransport(Idle()), [1])
     with pytest.raises(SearchFailedError, match="proposed no point while none is running"):
         coordinator.run()

@@ -29,7 +29,7 @@ class GridStrategy(ListStrategy):
         if shuffle_seed is not None:
             self._positions = np.random.default_rng(shuffle_seed).permutation(len(points)).tolist()
             points = [points[i] for i in self._positions]
-        super().__init__(points)
+        super().__init__(space, points)
 
     def ask(self, n: int) -> list[Params] | list[Proposal]:
         start, points = self._next, super().ask(n)

@@ -159,6 +159,7 @@ class HalvingStrategy(Strategy):
 
     def __init__(self, space: SearchSpace, candidates: list[Params], resources: list[int], opts: HalvingOptions,
                  n_samples: int, random_state: int | None = None) -> None:
+        super().__init__(space)
         if not candidates:
             raise InputError("search.halving: no candidates to evaluate")
         self.candidates = candidates

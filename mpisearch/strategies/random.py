@@ -27,4 +27,4 @@ class RandomStrategy(ListStrategy):
                 stacklevel=2,
             )
         rng = np.random.default_rng(random_state)
-        super().__init__(space.sample(n_iter, rng))
+        super().__init__(space, space.sample(n_iter, rng))
