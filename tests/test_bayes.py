@@ -195,7 +195,7 @@ def test_the_coordinator_gets_the_same_cv_results_with_any_number_of_workers(wor
         dataset = Dataset(X, y, make_folds(3, estimator, X, y))
         ids = list(range(1, n + 1))
         transport = Workers(lambda: Worker(estimator, dataset, make_scorers(None, estimator)), ids)
-        Coordinator(strategy, table, transport, ids, "score").run()
+        Coordinator(strategy, table, "score", transport, ids).run()
         return table
 
     one, many = run(1), run(workers)
@@ -211,6 +211,6 @@ def test_the_config_batch_reaches_the_strategy(tmp_path):
     path.write_text('[data]\npath = "x.h5"\n[estimator]\nclass = "sklearn.svm.SVC"\n'
                     '[space]\nC = { low = 0.1, high = 10.0, log = true }\n'
                     '[search]\nstrategy = "bayes"\nn_iter = 12\nbatch = 3\n')
-    cfg = config.load(path)
-    strategy = make_strategy(cfg.strategy, cfg.space, cfg.n_iter, cfg.random_state, batch=cfg.batch)
-    assert cfg.batch == 3 and strategy.batch == 3
+    spec = config.load(path).spec
+    strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state, batch=spec.batch)
+    assert spec.batch == 3 and strategy.batch == 3
