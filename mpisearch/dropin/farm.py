@@ -221,8 +221,7 @@ def _receive_round(comm: MPI.Comm, unpacker: Unpacker) -> RoundHeader:
     header: RoundHeader = pickle.loads(bcast_object(None, comm))
     buffers = [np.empty(shape, dtype=dtype) for shape, dtype in header.buffers]
     for buf in buffers:
-        bcast_array(buf, comm)
-        buf.flags.writeable = False
+        bcast_array(buf, comm)  # a private, writeable copy: fits may change their inputs, as in one process
     unpacker.add(header.slots, buffers)
     return header
 
