@@ -16,7 +16,8 @@ from parity import TIME_KEYS
 from scipy.stats import loguniform, randint
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_breast_cancer, load_iris, make_classification
-from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.svm import SVC
@@ -71,9 +72,10 @@ def cases() -> list[DropinCase]:
         DropinCase("sample-weight", lambda ns: ns.GridSearchCV(
             DecisionTreeClassifier(random_state=0), {"max_depth": [1, 2, 4, 8]}, return_train_score=True),
             Xi, yi, {"sample_weight": w}),
-        DropinCase("fit-params", lambda ns: ns.GridSearchCV(
-            SGDClassifier(random_state=0, max_iter=50, tol=None), {"alpha": [1e-4, 1e-2]}, scoring="f1_macro"),
-            Xi, yi, {"sample_weight": w, "coef_init": np.full((3, 4), 0.1), "intercept_init": np.zeros(3)}),
+        DropinCase("fit-params", lambda ns: ns.GridSearchCV(  # X_val, y_val: not per sample, passed whole
+            HistGradientBoostingClassifier(max_iter=10, early_stopping=True, random_state=0),
+            {"learning_rate": [0.1, 0.3]}, scoring="f1_macro"),
+            Xi, yi, {"sample_weight": w, "X_val": Xi[::5] + 0.1, "y_val": yi[::5]}),
         DropinCase("dataframe", lambda ns: ns.GridSearchCV(
             _frame_pipeline(), {"clf__C": [0.01, 1.0], "columns__num": [StandardScaler(), "passthrough"]},
             cv=3, return_train_score=True), frame, target),

@@ -165,8 +165,7 @@ def _strings(packer: Packer, col: Any, where: str) -> ColumnSpec:
         raise InputError(f"{where} mixes None and NaN as missing values; use one of them")
     values = np.asarray(col.where(~missing, "").to_numpy(dtype=object).astype(str))
     na_value = None if not na_values or na_values == {"None"} else np.nan
-    dtype = None if isinstance(col.dtype, np.dtype) else col.dtype
-    return ColumnSpec("strings", packer.buffer(values), dtype, packer.buffer(missing), na_value)
+    return ColumnSpec("strings", packer.buffer(values), col.dtype, packer.buffer(missing), na_value)
 
 
 def _na_kind(value: Any) -> str:
