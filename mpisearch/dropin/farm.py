@@ -25,6 +25,8 @@ import socket
 import traceback
 import warnings
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +41,7 @@ from ..transport.mpi import MPITransport
 from .buffers import Packer, Unpacker
 from .collect import Call, Outcome
 from .runners import LocalRunner
+from .where import use_comm
 
 # Tasks queued on each worker: one running, one waiting, so a worker never waits
 # for rank 0 between two tasks (rank 0 refills as each result comes back).
@@ -89,7 +92,7 @@ class FitEnd:
 class TaskReport:
     value: Any = None
     error: BaseException | None = None
-    warnings: list[tuple[Any, str, str, int]] = field(default_factory=list)  # category, message, file, line
+    warnings: list[tuple[Any, str, str, int]] = field(default_factory=list)  # as Warned
 
 
 @dataclass
@@ -159,36 +162,62 @@ class MPIRunner:
             self.transport.send(RunTask(round_id, todo.popleft()), worker)
             queued[worker] += 1
 
-    def finish(self, state: dict[str, Any] | None = None, error: BaseException | None = None) -> None:
-        """End the fit on every rank: they get ``state`` (fitted attributes) or raise ``error``."""
+    def finish(self, state: dict[str, Any] | None = None, error: BaseException | None = None,
+               warned: list[warnings.WarningMessage] | None = None) -> None:
+        """End the fit on every rank: they get ``state`` (fitted attributes) or raise ``error``,
+        after issuing the warnings rank 0 got during the fit (``warned``)."""
         for w in self.workers:
             self.transport.send(FitEnd(), w)
         self.transport.flush()
-        bcast_object(_end_payload(state, error), self.comm)
+        bcast_object(_end_payload(state, error, _as_tuples(warned or [])), self.comm)
+
+
+@contextmanager
+def shared_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Records the block's warnings (to send them to the other ranks) and issues them again at its end."""
+    records: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            records = caught
+            yield caught
+    finally:
+        _warn(_as_tuples(records))
+
+
+Warned = list[tuple[Any, str, str, int]]  # category, message, file, line
+
+
+def _as_tuples(caught: list[warnings.WarningMessage]) -> Warned:
+    return [(w.category, str(w.message), w.filename, w.lineno) for w in caught]
+
+
+def _warn(warned: Warned) -> None:
+    for category, message, filename, lineno in warned:
+        warnings.warn_explicit(message, category, filename, lineno)
 
 
 def _outcome(report: TaskReport) -> Outcome:
-    for category, message, filename, lineno in report.warnings:
-        warnings.warn_explicit(message, category, filename, lineno)
+    _warn(report.warnings)
     return Outcome(report.value, report.error)
 
 
-def _end_payload(state: dict[str, Any] | None, error: BaseException | None) -> bytes:
+def _end_payload(state: dict[str, Any] | None, error: BaseException | None, warned: Warned) -> bytes:
     if error is not None:
-        return _dumps_error(error)
+        return _dumps_error(error, warned)
     try:
-        return dumps({"state": state})
+        return dumps({"state": state, "warned": warned})
     except Exception:  # an unpicklable fitted model: the other ranks get the rest
         rest = {k: v for k, v in (state or {}).items() if k != "best_estimator_"}
-        return dumps({"state": rest})
+        return dumps({"state": rest, "warned": warned})
 
 
-def _dumps_error(error: BaseException) -> bytes:
+def _dumps_error(error: BaseException, warned: Warned) -> bytes:
     try:
-        return dumps({"error": error})
+        return dumps({"error": error, "warned": warned})
     except Exception:
         text = "".join(traceback.format_exception(error)).strip()
-        return dumps({"error": RuntimeError(text)})
+        return dumps({"error": RuntimeError(text), "warned": warned})
 
 
 def serve(comm: MPI.Comm) -> dict[str, Any]:
@@ -209,6 +238,7 @@ def serve(comm: MPI.Comm) -> dict[str, Any]:
             elif isinstance(msg, FitEnd):
                 transport.flush()
                 end = pickle.loads(bcast_object(None, comm))
+                _warn(end["warned"])
                 if "error" in end:
                     raise end["error"]
                 return end["state"]
@@ -229,14 +259,14 @@ def _receive_round(comm: MPI.Comm, unpacker: Unpacker) -> RoundHeader:
 def _run(header: RoundHeader, unpacker: Unpacker, index: int, origin: str) -> TaskReport:
     args, kwargs = header.tasks[index]
     report = TaskReport()
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, use_comm(MPI.COMM_SELF):  # nested searches: here
         warnings.simplefilter("always")
         try:
             report.value = header.func(clone(header.estimator), *unpacker.get(args), **unpacker.get(kwargs))
         except Exception as exc:
             exc.add_note(f"(raised on {origin})")
             report.error = exc
-    report.warnings = [(w.category, str(w.message), w.filename, w.lineno) for w in caught]
+    report.warnings = _as_tuples(caught)
     return report
 
 

@@ -17,9 +17,6 @@ SPMD: under ``mpiexec`` every rank calls ``fit`` (ranks other than 0 may pass
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 from joblib import parallel_config
@@ -28,21 +25,9 @@ from sklearn.model_selection import RandomizedSearchCV as _RandomizedSearchCV
 from sklearn.model_selection._search_successive_halving import HalvingGridSearchCV as _HalvingGridSearchCV
 from sklearn.model_selection._search_successive_halving import HalvingRandomSearchCV as _HalvingRandomSearchCV
 
-from ..runtime import resolve_comm
 from .collect import CollectingBackend, Runner
 from .runners import LocalRunner
-
-_comm: ContextVar[Any] = ContextVar("mpisearch_dropin_comm", default=None)
-
-
-@contextmanager
-def use_comm(comm: Any) -> Iterator[None]:
-    """Run the drop-in searches fitted in this block on ``comm`` (``MPI.COMM_SELF``: in this process)."""
-    token = _comm.set(comm)
-    try:
-        yield
-    finally:
-        _comm.reset(token)
+from .where import current_comm, use_comm
 
 
 class _OnMPI:
@@ -50,7 +35,7 @@ class _OnMPI:
 
     def fit(self, X: Any, y: Any = None, **params: Any) -> Any:
         """scikit-learn's ``fit``; SPMD under ``mpiexec`` (every rank calls it, only rank 0 needs X)."""
-        comm = resolve_comm(_comm.get())
+        comm = current_comm()
         if comm is None:
             return self._fit_with(LocalRunner(self.n_jobs, self.pre_dispatch), X, y, params)
         from .farm import MPIRunner, serve
@@ -60,13 +45,22 @@ class _OnMPI:
                 delattr(self, name)  # a failed fit leaves no attributes of an earlier one
             vars(self).update(serve(comm))
             return self
-        runner = MPIRunner(comm)
-        try:
-            self._fit_with(runner, X, y, params)
-        except BaseException as exc:
-            runner.finish(error=exc)
-            raise
-        runner.finish(state={k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")})
+        return self._fit_root(MPIRunner(comm), X, y, params)
+
+    def _fit_root(self, runner: Any, X: Any, y: Any, params: dict[str, Any]) -> Any:
+        from mpi4py import MPI
+
+        from .farm import shared_warnings
+
+        with shared_warnings() as caught:  # the other ranks get rank 0's warnings as well
+            try:
+                with use_comm(MPI.COMM_SELF):  # searches nested in this one (refit, refit callable) run here
+                    self._fit_with(runner, X, y, params)
+            except BaseException as exc:
+                runner.finish(error=exc, warned=caught)
+                raise
+            runner.finish(state={k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")},
+                          warned=caught)
         return self
 
     def _fit_with(self, runner: Runner, X: Any, y: Any, params: dict[str, Any]) -> Any:
