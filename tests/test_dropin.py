@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sklearn.model_selection as sk_ms
-from dropin_cases import assert_identical, case, cases
+from dropin_cases import assert_identical, case, cases, one_thread_per_process  # noqa: F401 (autouse)
 from joblib import Parallel, delayed, parallel_config
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.svm import SVC

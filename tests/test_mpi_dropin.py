@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sklearn.model_selection as sk_ms
-from dropin_cases import assert_identical, case, cases
+from dropin_cases import assert_identical, case, cases, one_thread_per_process  # noqa: F401 (autouse)
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.svm import SVC
 from spmd import quiet_allgather
@@ -60,3 +60,23 @@ def test_unshippable_column_is_named_on_every_rank():
     with pytest.raises(InputError, match="X column 'bad'"):
         search.fit(X if ROOT else None, y if ROOT else None)
     quiet_allgather(COMM, None)
+
+
+def test_search_nested_in_a_search_runs_inside_its_tasks():
+    c = case("callable-refit")
+    make = lambda ns: ns.GridSearchCV(ns.GridSearchCV(SVC(), {"C": [0.1, 1.0]}, cv=2),  # noqa: E731
+                                      {"estimator__gamma": ["scale", 0.1]}, cv=3)
+    search = make(mpisearch).fit(c.X if ROOT else None, c.y if ROOT else None)
+    if ROOT:
+        assert_identical(search, make(sk_ms).fit(c.X, c.y))
+    assert len(set(quiet_allgather(COMM, search.best_index_))) == 1
+
+
+def test_failed_fits_warn_on_every_rank():
+    from sklearn.exceptions import FitFailedWarning
+
+    c = case("sample-weight")
+    search = mpisearch.GridSearchCV(SVC(), {"C": [1.0, -1.0]}, error_score=0.0)
+    with pytest.warns(FitFailedWarning, match="fits failed"):
+        search.fit(c.X if ROOT else None, c.y if ROOT else None)
+    assert search.cv_results_["mean_test_score"][1] == 0.0

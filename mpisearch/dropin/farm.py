@@ -9,7 +9,8 @@ once, each task as references) and the data as raw buffers
 splits; what an earlier round of the same fit shipped is referred to, not sent
 again. Then tasks go out by index, a few queued per worker, and each worker
 runs ``_fit_and_score`` exactly as joblib would, returning its result dict, the
-warnings it raised (re-issued on rank 0) or its exception. At the end rank 0
+warnings it raised (re-issued on rank 0) and what it printed (printed on rank 0:
+scikit-learn's verbose lines), or its exception. At the end rank 0
 broadcasts the fitted attributes (or the exception that ended the fit), so
 every rank returns the same search object, or raises the same error.
 
@@ -19,14 +20,16 @@ refit on rank 0; per-task callback events are not relayed from other ranks.
 
 from __future__ import annotations
 
+import io
 import itertools
 import pickle
 import socket
+import sys
 import traceback
 import warnings
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +96,7 @@ class TaskReport:
     value: Any = None
     error: BaseException | None = None
     warnings: list[tuple[Any, str, str, int]] = field(default_factory=list)  # as Warned
+    printed: str = ""  # the task's standard output (scikit-learn's verbose lines), printed on rank 0
 
 
 @dataclass
@@ -199,6 +203,8 @@ def _warn(warned: Warned) -> None:
 
 def _outcome(report: TaskReport) -> Outcome:
     _warn(report.warnings)
+    if report.printed:
+        sys.stdout.write(report.printed)
     return Outcome(report.value, report.error)
 
 
@@ -258,15 +264,16 @@ def _receive_round(comm: MPI.Comm, unpacker: Unpacker) -> RoundHeader:
 
 def _run(header: RoundHeader, unpacker: Unpacker, index: int, origin: str) -> TaskReport:
     args, kwargs = header.tasks[index]
-    report = TaskReport()
-    with warnings.catch_warnings(record=True) as caught, use_comm(MPI.COMM_SELF):  # nested searches: here
+    report, printed = TaskReport(), io.StringIO()
+    with (warnings.catch_warnings(record=True) as caught, use_comm(MPI.COMM_SELF),  # nested searches: here
+          redirect_stdout(printed)):
         warnings.simplefilter("always")
         try:
             report.value = header.func(clone(header.estimator), *unpacker.get(args), **unpacker.get(kwargs))
         except Exception as exc:
             exc.add_note(f"(raised on {origin})")
             report.error = exc
-    report.warnings = _as_tuples(caught)
+    report.warnings, report.printed = _as_tuples(caught), printed.getvalue()
     return report
 
 
