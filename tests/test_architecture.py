@@ -20,7 +20,7 @@ LAYERS = ["types", "errors", "files", "waiting", "progress", "runtime", "signatu
           "slurm", "space", "racing", "spec", "data", "scoring", "cv", "evaluate", "messages", "transport",
           "worker", "transport.local", "strategies", "scheduler", "results", "journal", "control", "policies",
           "batching", "stats", "outbox", "coordinator", "config", "plan", "engine", "refit", "output", "lifecycle",
-          "search", "runner", "report", "testing", "cli", "__main__"]
+          "search", "dropin", "runner", "report", "testing", "cli", "__main__"]
 
 
 def module_name(path: Path) -> str:
