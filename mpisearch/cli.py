@@ -34,7 +34,9 @@ def build_parser() -> Parser:
     run.add_argument("config", help="TOML config file")
     run.add_argument("--out", help="output directory (overrides output.dir)")
     run.add_argument("--resume", action="store_true", help="skip tasks already in the journal")
-    run.add_argument("--force", action="store_true", help="with --resume: resume even if the config changed")
+    run.add_argument("--force", action="store_true",
+                     help="move an earlier run in the output directory to earlier-<time>/ and start afresh; "
+                          "with --resume: resume even if the config or data changed")
     noise = run.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     noise.add_argument("-v", "--verbose", action="store_true", help="also report every finished point")

@@ -39,6 +39,12 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
     :class:`mpisearch.strategies.HalvingOptions`); ``cv_results_`` then has
     ``iter`` and ``n_resources``. ``racing=True`` stops a point between its
     folds once it cannot beat the best (``stopped_at_fold`` in ``cv_results_``).
+
+    ``out`` (a directory) keeps the journal and the result files. A directory holding an
+    earlier run is used only with ``resume=True`` (the same search and data: skip its finished
+    tasks) or ``force=True`` (move the earlier run to ``out/earlier-<time>/`` and start afresh;
+    with ``resume``: resume even though the search or data changed); else fit raises
+    :class:`~mpisearch.errors.InputError`. Two searches never share an ``out`` at once.
     """
 
     def __init__(self, estimator: Any, space: Any, strategy: str = "grid", n_iter: int | None = None,
@@ -46,7 +52,8 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
                  error_score: Any = np.nan, max_time: float | None = None, out: Any = None,
                  comm: Any = None, resume: bool = False, task_timeout: float | None = None,
                  verbose: int = 0, shared_memory: bool = True, racing: bool = False,
-                 racing_confidence: float = DEFAULT_CONFIDENCE, halving: dict[str, Any] | None = None) -> None:
+                 racing_confidence: float = DEFAULT_CONFIDENCE, halving: dict[str, Any] | None = None,
+                 force: bool = False) -> None:
         self.estimator = estimator
         self.space = space
         self.strategy = strategy
@@ -66,6 +73,7 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         self.racing = racing
         self.racing_confidence = racing_confidence
         self.halving = halving
+        self.force = force
 
     def _spec(self) -> SearchSpec:
         return SearchSpec(
@@ -79,7 +87,7 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None, groups: Any = None, sample_weight: Any = None) -> MPISearchCV:
         """Search (SPMD under MPI: every rank calls fit; only rank 0 needs X, y, sample_weight)."""
         options = RunOptions(out=None if self.out is None else Path(self.out), resume=self.resume,
-                             verbosity=self.verbose)
+                             force=self.force, verbosity=self.verbose)
         result = SearchRun(self._spec(), resolve_comm(self.comm), options).run(X, y, groups, sample_weight)
         self._store(result.outcome)
         if result.best_estimator is not None:

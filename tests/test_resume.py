@@ -181,15 +181,6 @@ def test_changed_config_is_refused_unless_forced(setup, tmp_path):
     assert forced.returncode == 0, forced.stderr
 
 
-def test_a_new_run_keeps_the_old_journal_aside(setup, tmp_path):
-    configs, _ = setup
-    out = tmp_path / "run"
-    assert run(None, configs["fast"], out).returncode == 0
-    assert run(None, configs["fast"], out).returncode == 0
-    assert journal_lines(out) == N_TASKS
-    assert len((out / "journal.jsonl.bak").read_text().splitlines()) == N_TASKS
-
-
 def test_second_signal_exits_at_once(setup, tmp_path):
     configs, _ = setup
     slow = tmp_path / "slow.toml"
