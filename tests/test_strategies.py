@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from mpisearch.errors import InputError
@@ -96,3 +97,14 @@ def test_grid_over_interval_names_the_parameter():
 def test_unknown_strategy_suggests():
     with pytest.raises(InputError, match="did you mean 'random'"):
         make_strategy("randon", SearchSpace(FINITE))
+
+
+def test_random_draws_lazily_the_same_points_as_drawing_them_up_front():
+    from mpisearch.strategies import RandomStrategy
+
+    space = SearchSpace([{"C": Real(1e-3, 1e3, log=True), "k": [1, 2, 3]}, {"g": Real(0.0, 1.0)}])
+    eager = space.sample(40, np.random.default_rng(7))
+    lazy = RandomStrategy(space, 40, 7)
+    assert lazy.ask(3) + lazy.ask(0) + lazy.ask(30) + lazy.ask(100) == eager and lazy.finished
+    huge = RandomStrategy(space, 10**9, 7)  # drawing 10**9 points up front would not end within the timeout
+    assert huge.total == 10**9 and huge.ask(5) == eager[:5] and not huge.finished
