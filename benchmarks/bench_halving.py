@@ -109,7 +109,8 @@ def run_method(work: Path, name: str, prob: dict[str, Any], data: Path, method: 
     config, out = work / f"{name}_{method}.toml", work / f"{name}_{method}"
     write_config(config, prob, data, method)
     ranks = prob.get("ranks", RANKS)
-    cmd = [tool("mpiexec"), "-n", str(ranks), tool("mpisearch"), "run", str(config), "--out", str(out), "--quiet"]
+    cmd = [tool("mpiexec"), "-n", str(ranks), tool("mpisearch"), "run", str(config), "--out", str(out), "--quiet",
+           "--force"]  # a reused --work holds the runs of an earlier invocation
     wall = launch_ok(cmd, timeout).wall_s
     run = json.loads((out / "run.json").read_text())
     best = json.loads((out / "best.json").read_text())

@@ -174,7 +174,7 @@ def run_search(comm: Any, sc: dict[str, Any]) -> dict[str, Any]:
     out = sc.get("out")
     if out and rank == 0 and Path(out).exists():
         shutil.rmtree(out)
-    search = MPISearchCV(est, grid, cv=sc["cv"], refit=False, out=out)
+    search = MPISearchCV(est, grid, cv=sc["cv"], refit=False, out=out, force=True)  # repeats share an out dir
     machine0, cpu0, wall0 = machine_jiffies() if rank == 0 else None, process_cpu(), time.perf_counter()
     if rank == 0:
         with profiler or contextlib.nullcontext():  # rank 0's whole fit, under cProfile if asked

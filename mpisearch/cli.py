@@ -27,6 +27,17 @@ def fail(message: str, status: int) -> NoReturn:
     sys.exit(status)
 
 
+def count(text: str) -> int:
+    """A whole number, also written as 1e5."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'")
+    return int(value)
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="mpisearch", description="Distributed hyperparameter search for scikit-learn on MPI.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -34,7 +45,9 @@ def build_parser() -> Parser:
     run.add_argument("config", help="TOML config file")
     run.add_argument("--out", help="output directory (overrides output.dir)")
     run.add_argument("--resume", action="store_true", help="skip tasks already in the journal")
-    run.add_argument("--force", action="store_true", help="with --resume: resume even if the config changed")
+    run.add_argument("--force", action="store_true",
+                     help="move an earlier run in the output directory to earlier-<time>/ and start afresh; "
+                          "with --resume: resume even if the config or data changed")
     noise = run.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     noise.add_argument("-v", "--verbose", action="store_true", help="also report every finished point")
@@ -45,7 +58,7 @@ def build_parser() -> Parser:
     make = data_sub.add_parser("make", help="write a bundled or synthetic dataset to HDF5")
     make.add_argument("name", help="digits, breast_cancer, wine, iris, classification, regression")
     make.add_argument("--out", required=True, help="output .h5 file")
-    make.add_argument("--rows", type=int, help="rows of a synthetic dataset")
+    make.add_argument("--rows", type=count, help="rows of a synthetic dataset (e.g. 100000 or 1e5)")
     make.add_argument("--features", type=int, help="features of a synthetic dataset")
     make.add_argument("--seed", type=int, default=0, help="seed of a synthetic dataset")
     imp = data_sub.add_parser("import", help="convert a CSV file (header line, numeric features) to HDF5")
@@ -112,12 +125,16 @@ def cmd_data_make(args: argparse.Namespace, comm: Any = None) -> int:
 
 
 def cmd_data_import(args: argparse.Namespace, comm: Any = None) -> int:
+    import numpy as np
+
     from .data import hdf5
     from .data.make import import_csv
 
     X, y = import_csv(args.csv, args.target)
     path = hdf5.write(args.out, X, y)
-    print(f"wrote {path}: X {X.shape[0]} x {X.shape[1]}, y '{args.target}'")
+    n_nan = int(np.isnan(X).sum())
+    missing = f"; {n_nan} empty (or NaN) feature cells are NaN" if n_nan else ""
+    print(f"wrote {path}: X {X.shape[0]} x {X.shape[1]}, y '{args.target}'{missing}")
     return 0
 
 

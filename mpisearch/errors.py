@@ -28,6 +28,12 @@ class SearchFailedError(RuntimeError):
     """The search ran but produced nothing usable (e.g. every fit failed)."""
 
 
+class OutputError(SearchFailedError):
+    """An output file could not be written during a run (a full disk, a directory made read-only).
+
+    The CLI prints one line and exits with status 1; files already written stay whole."""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` when a close match exists, else ``""``."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)

@@ -14,9 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from .errors import InputError, OutputError
 from .files import JOURNAL
 from .space import jsonable, point_key
 from .types import TaskResult
+
+# Bytes read at a time from the journal's end when looking for a torn last line.
+TAIL_CHUNK_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -40,11 +44,15 @@ class JournalEntry:
     def parse(cls, line: str) -> JournalEntry:
         """The entry of one line; ValueError, KeyError or TypeError for a torn or foreign line."""
         entry = json.loads(line)
+        if not isinstance(entry, dict):
+            raise TypeError("not a JSON object")
         params, n_resources = entry["params"], entry.get("n_resources")
         if not isinstance(params, dict):
             raise TypeError("params is not an object")
         if entry.get("stopped") is True:
             return cls(params, n_resources)
+        if not isinstance(entry["scores"], dict):
+            raise TypeError("scores is not an object")
         result = TaskResult(entry["scores"], entry["fit_time"], entry["score_time"], entry["error"],
                             entry.get("reason"), started=entry.get("start") or 0.0, rank=entry.get("rank"))
         return cls(params, n_resources, int(entry["fold"]), result)
@@ -73,8 +81,10 @@ class Journal:
 
     @classmethod
     def open(cls, out: str | os.PathLike[str]) -> Journal:
+        """Append to ``out``'s journal, after cutting off a torn last line (a run killed while writing it)."""
         path = Path(out)
         path.mkdir(parents=True, exist_ok=True)
+        cut_torn_line(path / JOURNAL)
         return cls((path / JOURNAL).open("a", encoding="utf-8"))
 
     def write(self, point_id: int, fold: int, result: TaskResult, params: Any,
@@ -97,33 +107,68 @@ class Journal:
         self.fh.write(json.dumps(line) + "\n")
 
     def flush(self) -> None:
-        self.fh.flush()
+        """Put the written lines on disk; a full disk is an OutputError (the last line may be torn:
+        the next run cuts it off)."""
+        try:
+            self.fh.flush()
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.fh.name}: {exc.strerror}; every task before this one is in it: "
+                              "make room, then run again with --resume") from None
 
     def close(self) -> None:
         if not self.fh.closed:
-            self.fh.close()
+            try:
+                self.fh.close()
+            except OSError:  # the failed flush was reported; the lines before it are on disk
+                pass
+
+
+def cut_torn_line(file: Path) -> None:
+    """Truncate ``file`` after its last newline: what follows is a line a killed run left half-written."""
+    if not file.is_file():
+        return
+    with file.open("r+b") as fh:
+        end = fh.seek(0, os.SEEK_END)
+        pos = end
+        while pos > 0:
+            start = max(0, pos - TAIL_CHUNK_BYTES)
+            fh.seek(start)
+            newline = fh.read(pos - start).rfind(b"\n")
+            if newline >= 0:
+                pos = start + newline + 1
+                break
+            pos = start
+        if pos < end:
+            fh.truncate(pos)
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 @dataclass(frozen=True)
 class JournalFile:
-    """The entries of a journal file, and how many lines it had (torn or foreign lines are skipped)."""
+    """The entries of a journal file, and how many complete lines it had (a torn last line is left out)."""
 
     entries: list[JournalEntry]
     n_lines: int
 
 
 def read_entries(out_dir: str | os.PathLike[str]) -> JournalFile:
-    """Every readable entry of ``out_dir``'s journal (none if there is no journal)."""
+    """Every entry of ``out_dir``'s journal (none if there is no journal). A torn last line (no
+    newline: a run killed while writing it) is left out; any other bad line is an InputError naming it."""
     file = Path(out_dir) / JOURNAL
     if not file.is_file():
         return JournalFile([], 0)
-    lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+    lines = file.read_bytes().split(b"\n")[:-1]  # the part after the last newline is torn, or empty
     entries = []
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
         try:
-            entries.append(JournalEntry.parse(line))
-        except (ValueError, KeyError, TypeError):
-            continue  # torn (a rank killed while writing it) or foreign line
+            entries.append(JournalEntry.parse(line.decode("utf-8")))
+        except (ValueError, KeyError, TypeError) as exc:
+            problem = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else f"{type(exc).__name__}: {exc}"
+            raise InputError(f"{file} line {number}: not a journal entry ({problem}); delete the line to go on "
+                             "without that task, or start afresh with --force") from None
     return JournalFile(entries, len(lines))
 
 

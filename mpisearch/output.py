@@ -1,10 +1,10 @@
-"""Files a run writes (names in mpisearch.files; the journal in mpisearch.journal): cv_results.csv,
-best.json, best_model.pkl, run.json; the data fingerprint and the checks of an output directory."""
+"""Files a run writes at its end (names in mpisearch.files; the journal in mpisearch.journal, the
+directory's checks in mpisearch.outdir): cv_results.csv, best.json, best_model.pkl, run.json.
+Each is written atomically (mpisearch.atomic): a full disk leaves the old file or none, never half."""
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import platform
@@ -14,73 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
-from .files import BEST, CV_RESULTS, JOURNAL, JOURNAL_BACKUP, MODEL, RUN_INFO
-from .journal import Prior, read_prior
+from .atomic import replacing
+from .files import BEST, CV_RESULTS, MODEL, RUN_INFO
 from .space import jsonable
-from .types import Outcome, RunStatus
-
-# Bytes of X hashed (from each end) for the data fingerprint: enough to tell
-# two datasets apart in practice without reading gigabytes twice.
-FINGERPRINT_BYTES = 1 << 20
-
-
-def fingerprint(parts: dict[str, Any], X: Any, y: Any) -> str:
-    """Hash of what makes journal entries comparable: estimator, space, cv, scoring and the data."""
-    h = hashlib.sha256()
-    described = {k: repr(getattr(v, "subspaces", v)) for k, v in parts.items()}
-    described["X"] = repr((X.shape, str(X.dtype)))
-    described["y"] = None if y is None else repr((np.shape(y), str(np.asarray(y).dtype)))
-    h.update(json.dumps(described, sort_keys=True).encode())
-    for arr in (getattr(X, "data", X), y):
-        if arr is not None:
-            raw = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
-            h.update(raw[:FINGERPRINT_BYTES].tobytes())
-            h.update(raw[-FINGERPRINT_BYTES:].tobytes())
-    return h.hexdigest()
-
-
-def prepare_out_dir(out_dir: str | os.PathLike[str], digest: str, resume: bool,
-                    force: bool = False) -> Prior:
-    """Check a resumed run is the same search; keep an earlier journal aside when not resuming.
-
-    Returns the finished tasks to skip (empty unless resuming)."""
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"--out: cannot use {out_dir} as the output directory: {exc.strerror}") from None
-    journal = out_dir / JOURNAL
-    if not resume:
-        if journal.exists():
-            journal.replace(out_dir / JOURNAL_BACKUP)  # never lose finished work silently
-        write_json(out_dir / RUN_INFO, {"status": RunStatus.RUNNING, "config_hash": digest})
-        return Prior()
-    if not journal.exists():
-        raise InputError(f"--resume: {out_dir} holds no {JOURNAL} to resume from")
-    previous = _previous_hash(out_dir)
-    if previous is not None and previous != digest and not force:
-        raise InputError(
-            f"--resume: the config or data differ from the run in {out_dir} (config hash "
-            f"{previous[:12]} != {digest[:12]}); resume with the same search, or add --force"
-        )
-    write_json(out_dir / RUN_INFO, {"status": RunStatus.RUNNING, "config_hash": digest, "resumed": True})
-    return read_prior(out_dir)
-
-
-def _previous_hash(out_dir: Path) -> str | None:
-    try:
-        return json.loads((out_dir / RUN_INFO).read_text()).get("config_hash")
-    except (OSError, ValueError):
-        return None
+from .types import Outcome
 
 
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically (a reader never sees half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_default) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    with replacing(path) as fh:
+        fh.write(json.dumps(obj, indent=2, default=_default) + "\n")
 
 
 def write_outputs(out: str | os.PathLike[str], outcome: Outcome, best_estimator: Any = None,
@@ -95,7 +39,8 @@ def write_outputs(out: str | os.PathLike[str], outcome: Outcome, best_estimator:
     if best_estimator is not None:
         import joblib
 
-        joblib.dump(best_estimator, path / MODEL)
+        with replacing(path / MODEL, binary=True) as fh:
+            joblib.dump(best_estimator, fh)
     write_json(path / RUN_INFO, {**outcome.info, **(extra_info or {}), "versions": versions()})
     return path
 
@@ -104,7 +49,7 @@ def write_cv_results(path: Path, cv_results: dict[str, Any]) -> None:
     """One row per point; ``params`` as JSON, masked parameter cells empty."""
     columns = list(cv_results)
     n = len(cv_results["params"])
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    with replacing(path) as fh:
         writer = csv.writer(fh)
         writer.writerow(columns)
         for i in range(n):

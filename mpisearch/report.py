@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import replacing, write_text
 from .errors import InputError
-from .files import BEST, CV_RESULTS, JOURNAL, REPORT_DIR, RUN_INFO
+from .files import BEST, CV_RESULTS, REPORT_DIR, RUN_INFO
 from .journal import JournalEntry, read_entries
 from .space import point_key
 from .types import TaskResult
@@ -103,12 +104,8 @@ def _read_json(file: Path) -> dict[str, Any] | None:
 
 
 def read_journal(out_dir: Path) -> list[JournalEntry]:
-    """The journal's tasks; torn lines are skipped, a journal of nothing but bad lines is an error."""
-    file = read_entries(out_dir)
-    tasks = [e for e in file.entries if e.result is not None]
-    if file.n_lines and not file.entries:
-        raise InputError(f"report: {out_dir / JOURNAL} holds no valid journal line")
-    return tasks
+    """The journal's tasks; a torn last line is skipped, any other bad line is an error naming it."""
+    return [e for e in read_entries(out_dir).entries if e.result is not None]
 
 
 BEST_KEYS = ("best_params", "best_score", "best_index", "metric")
@@ -524,7 +521,8 @@ def write_plots(run: Run, out: Path) -> list[Path]:
     files = []
     for stem, make in FIGURES.items():
         if stem != "timeline" or timed(run.journal):
-            make(run).savefig(out / f"{stem}.png")
+            with replacing(out / f"{stem}.png", binary=True) as fh:
+                make(run).savefig(fh, format="png")
             files.append(out / f"{stem}.png")
     return files
 
@@ -562,9 +560,9 @@ def write_html(run: Run, images: list[Path], file: Path) -> Path:
             parts += [f"<h2>{title}</h2>", html_table(table, cls)]
     parts += ["<h2>Run facts</h2>", html_table((["fact", "value"], [list(f) for f in facts(run)]), "facts")]
     body = "\n".join(parts)
-    file.write_text(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>mpisearch report: '
+    write_text(file, f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>mpisearch report: '
                     f"{html.escape(run.path.name)}</title><style>{STYLE}</style></head>\n<body>\n{body}\n"
-                    "</body></html>\n", encoding="utf-8")
+                    "</body></html>\n")
     return file
 
 
@@ -577,8 +575,11 @@ def main(out_dir: str, plot: bool) -> int:
     print(summary(run), end="")
     if plot:
         out = run.path / REPORT_DIR
-        images = write_plots(run, out)
-        written = [*images, write_html(run, images, out / "index.html")]
+        try:
+            images = write_plots(run, out)
+            written = [*images, write_html(run, images, out / "index.html")]
+        except OSError as exc:  # a read-only or full directory: the files already there stay whole
+            raise InputError(f"report --plot: cannot write to {out}: {exc.strerror or exc}") from None
         print("\nwrote:")
         for path in written:
             print(f"  {path}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import signal
 import time
 import traceback
@@ -42,8 +44,19 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
     options = RunOptions(out=out_dir, resume=resume, force=force, verbosity=verbosity, signals=True,
                          refit_after_stop=False, info=info)
     result = SearchRun(cfg.spec, comm, options).run(X, y, sample_weight=w)
-    _report(result, out_dir, f"mpisearch run {cfg.source}")
+    _report(result, out_dir, resume_command(cfg.source, overrides or [], comm))
     return result.outcome
+
+
+def resume_command(config: Path, overrides: list[str], comm: Any) -> str:
+    """The command line that resumes this run: its launcher and rank count (srun inside a Slurm
+    step, else mpiexec; none for one process), config and --set overrides."""
+    size = comm.Get_size() if comm is not None else 1
+    launcher = []
+    if size > 1:
+        launcher = ["srun" if "SLURM_STEP_ID" in os.environ else "mpiexec", "-n", str(size)]
+    sets = [arg for item in overrides for arg in ("--set", item)]
+    return shlex.join([*launcher, "mpisearch", "run", str(config), *sets])
 
 
 def _report(result: RunResult, out_dir: Path, command: str) -> None:
@@ -58,4 +71,4 @@ def _report(result: RunResult, out_dir: Path, command: str) -> None:
     else:
         print(f"best {outcome.rank_metric} {outcome.best_score:.6g} with {outcome.best_params}; results in {out_dir}")
     if outcome.stopped == StopReason.SIGNAL:
-        print(f"interrupted: resume with `{command} --out {out_dir} --resume`")
+        print(f"interrupted: resume with `{command} --out {shlex.quote(str(out_dir))} --resume`")

@@ -43,6 +43,12 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
     ``strategy`` may also be ``"package.module:Class"``: a Strategy subclass or an
     Optuna sampler class. ``batch``: points in flight of ``bayes`` and such
     strategies (default 4, whatever the number of ranks).
+
+    ``out`` (a directory) keeps the journal and the result files. A directory holding an
+    earlier run is used only with ``resume=True`` (the same search and data: skip its finished
+    tasks) or ``force=True`` (move the earlier run to ``out/earlier-<time>/`` and start afresh;
+    with ``resume``: resume even though the search or data changed); else fit raises
+    :class:`~mpisearch.errors.InputError`. Two searches never share an ``out`` at once.
     """
 
     def __init__(self, estimator: Any, space: Any, strategy: str = "grid", n_iter: int | None = None,
@@ -51,7 +57,7 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
                  comm: Any = None, resume: bool = False, task_timeout: float | None = None,
                  verbose: int = 0, shared_memory: bool = True, racing: bool = False,
                  racing_confidence: float = DEFAULT_CONFIDENCE, halving: dict[str, Any] | None = None,
-                 batch: int | None = None) -> None:
+                 batch: int | None = None, force: bool = False) -> None:
         self.estimator = estimator
         self.space = space
         self.strategy = strategy
@@ -72,7 +78,7 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         self.racing_confidence = racing_confidence
         self.halving = halving
         self.batch = batch
-        self.batch = batch
+        self.force = force
 
     def _spec(self) -> SearchSpec:
         return SearchSpec(
@@ -86,7 +92,7 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None, groups: Any = None, sample_weight: Any = None) -> MPISearchCV:
         """Search (SPMD under MPI: every rank calls fit; only rank 0 needs X, y, sample_weight)."""
         options = RunOptions(out=None if self.out is None else Path(self.out), resume=self.resume,
-                             verbosity=self.verbose)
+                             force=self.force, verbosity=self.verbose)
         result = SearchRun(self._spec(), resolve_comm(self.comm), options).run(X, y, groups, sample_weight)
         self._store(result.outcome)
         if result.best_estimator is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,11 +208,17 @@ class SearchSpace:
 
     def sample(self, n: int, rng: np.random.Generator) -> list[Params]:
         """``n`` random points; without replacement when the space is finite."""
+        return list(self.draws(n, rng))
+
+    def draws(self, n: int, rng: np.random.Generator) -> Iterator[Params]:
+        """The points of :meth:`sample`, drawn one at a time as they are taken: a search of
+        ``n = 10**9`` points over intervals holds only the points drawn so far. A finite
+        space's draws are chosen up front (at most its grid, which is enumerated anyway)."""
         if self.finite:
             grid = self.grid()
             idx = rng.choice(len(grid), size=min(n, len(grid)), replace=False)
-            return [grid[int(i)] for i in idx]
-        return [self._sample_one(rng) for _ in range(n)]
+            return (grid[int(i)] for i in idx)
+        return (self._sample_one(rng) for _ in range(n))
 
     def _sample_one(self, rng: np.random.Generator) -> Params:
         sub = self.subspaces[int(rng.integers(len(self.subspaces)))]

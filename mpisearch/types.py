@@ -68,6 +68,7 @@ class RunStatus(StrEnum):
     COMPLETE = "complete"
     INTERRUPTED = "interrupted"
     REFIT_FAILED = "refit failed"
+    FAILED = "failed"  # the search stopped on an error (run.json ``error`` says which)
 
 
 @dataclass

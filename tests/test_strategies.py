@@ -207,3 +207,14 @@ def test_batch_is_refused_by_strategies_without_batches_and_must_be_positive():
 def test_optuna_adapter_refuses_distributions_naming_the_parameter():
     with pytest.raises(InputError, match="space.C: an Optuna sampler needs"):
         make_strategy("optuna.samplers:TPESampler", SearchSpace(DISTRIBUTIONS), n_iter=3)
+
+
+def test_random_draws_lazily_the_same_points_as_drawing_them_up_front():
+    from mpisearch.strategies import RandomStrategy
+
+    space = SearchSpace([{"C": Real(1e-3, 1e3, log=True), "k": [1, 2, 3]}, {"g": Real(0.0, 1.0)}])
+    eager = space.sample(40, np.random.default_rng(7))
+    lazy = RandomStrategy(space, 40, 7)
+    assert lazy.ask(3) + lazy.ask(0) + lazy.ask(30) + lazy.ask(100) == eager and lazy.finished
+    huge = RandomStrategy(space, 10**9, 7)  # drawing 10**9 points up front would not end within the timeout
+    assert huge.total == 10**9 and huge.ask(5) == eager[:5] and not huge.finished
