@@ -479,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--problems", default="", help="comma list of problems (default: all)")
     parser.add_argument("--resume", action="store_true", help="keep the runs already in the runs file")
     parser.add_argument("--no-ask", action="store_true", help="skip the ask() timing")
+    parser.add_argument("--summary-only", action="store_true",
+                        help="run nothing: summarise the runs file (implies --resume)")
     parser.add_argument("--out-dir", default=str(DEFAULT_OUT))
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
@@ -493,13 +495,13 @@ def main(argv: list[str] | None = None) -> int:
         problems = [p for p in problems if p.name in args.problems.split(",")]
     methods, unavailable = available([m for m in METHODS if not args.only or m in args.only.split(",")])
     done: list[dict[str, Any]] = []
-    if args.resume and runs_path.exists():
+    if (args.resume or args.summary_only) and runs_path.exists():
         done = [json.loads(line) for line in runs_path.read_text().splitlines() if line.strip()]
     elif runs_path.exists():
         runs_path.unlink()
     have = {(r["problem"], r["method"], r["seed"], r["quick"]) for r in done}
     jobs = [(p.name, m, s, quick) for s in seeds for p in problems for m in methods
-            if (p.name, m, s, quick) not in have]
+            if (p.name, m, s, quick) not in have and not args.summary_only]
     print(f"[bench_bayes] {len(jobs)} runs to do, {len(done)} kept; unavailable: {unavailable}", file=sys.stderr)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool, runs_path.open("a") as fh:
