@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/mpiexec -n 3 $(BIN)/mpisearch run examples/digits_svc.toml --out results/demo
+	$(BIN)/mpiexec -n 3 $(BIN)/mpisearch run examples/digits_svc.toml --out results/demo --force
 	$(BIN)/mpisearch report results/demo
 
 lint: setup

@@ -1,671 +1,537 @@
 #!/usr/bin/env python
-"""Bayesian strategy (GP + EI) against random search, Optuna's samplers and the issue's anchors.
+"""Bayesian search (``bayes``) against Optuna's GPSampler and TPESampler, scikit-optimize's
+gp_minimize and random search, on the same problems and seeds.
 
-Usage (from the repository root, with the venv active):
+Usage (from the repository root; anchors need ``pip install -e ".[bench]"``):
 
-    python benchmarks/bench_bayes.py            # full: 5 seeds, about 10-12 min on 2 loaded cores
-    python benchmarks/bench_bayes.py --quick    # smoke run: 2 seeds, smaller budgets, about 2 min
+    python benchmarks/bench_bayes.py                    # 10 seeds, every problem
+    python benchmarks/bench_bayes.py --quick            # smoke run: 2 seeds, 4 problems, half budgets
+    python benchmarks/bench_bayes.py --seeds 5 --jobs 2 --only bayes1,bayes4
 
-Parts:
+Problems: 10 closed-form test functions of 2 to 8 dimensions (minimised; regret =
+best value found - the known optimum) and 2 scikit-learn tuning problems scored by
+3-fold cross-validation accuracy with integer, log-scaled and categorical parameters
+(regret = the best mean accuracy any run of any method found - the run's best).
+Budget: 10 evaluations per dimension (at least 25).
 
-(a) closed form, Branin (2-D) and Hartmann-6 (the functions of tests/test_bayes.py):
-    regret (best value found minus the optimum) against the number of evaluations,
-    median over seeds, for ``bayes`` and ``random`` (mpisearch strategies driven
-    sequentially, one point at a time as in the test harness ``minimise``), and for
-    Optuna's TPESampler and GPSampler when ``optuna`` (and, for GPSampler, ``torch``)
-    import; the regret at budget b is the best of the first b evaluations of one run
-    of the largest budget (for bayes this equals a run with n_iter=b whenever b >=
-    n_initial: Branin 5, Hartmann-6 13; checked at b=30, seed 0). Also the time of one
-    ``ask()`` at 500 observations in a 4-D mixed space (target < 0.2 s).
-(b) two real searches, in one process (MPISearchCV without MPI), cv=3, ~30 evaluations:
-    SVC C/gamma (log Real) on digits, and HistGradientBoostingClassifier (learning_rate
-    log Real, max_leaf_nodes log Integer, l2_regularization log Real, max_iter=50) on
-    ``mpisearch.data.make.make("classification", rows=3000, features=20)``; best mean
-    CV accuracy against evaluations for bayes and random. BLAS/OpenMP are limited to one
-    thread here, as mpisearch worker ranks do (two OpenMP threads for HGB on a loaded
-    2-core machine were 10-15x slower).
-(c) worker utilisation of MPI searches on the SVC problem at N = 3 and oversubscribed
-    N = 8 ranks (``mpiexec -n N python benchmarks/bench_bayes.py --child ...``), for
-    bayes and, as the no-surrogate reference, random.
+Methods: ``bayes1`` and ``bayes4`` (mpisearch bayes with 1 and 4 points in flight: the
+oldest pending point finishes first), ``random`` (mpisearch random), ``optuna_gp``
+(GPSampler), ``optuna_tpe`` (TPESampler), ``skopt_gp`` (gp_minimize, default settings)
+-- all sequential, seeded with the seed. An anchor that cannot be imported is reported
+under ``unavailable`` and skipped.
 
-Prints one JSON document on stdout, also saved to benchmarks/out/bench_bayes.json, and
-draws benchmarks/out/bench_bayes.png. Progress goes to stderr.
+Every finished run is appended to ``OUT/bench_bayes_runs.jsonl`` (one line per problem,
+method and seed); ``--resume`` keeps the lines there and runs only what is missing, so a
+long run can be extended with more seeds. Prints the JSON summary (median regret per
+problem and method, the issue's targets, ``ask()`` time at 500 observations) and a
+regret table on stderr; writes ``OUT/bench_bayes.json`` and ``OUT/bench_bayes.png``
+(median regret curves). Every process runs BLAS/OpenMP/torch on one thread.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-THIS = Path(__file__).resolve()
 DEFAULT_OUT = HERE / "out"
-
-# Median regret on Branin at 30 evaluations, 5 seeds, measured on this machine (issue 10, item 7).
-ANCHORS_BRANIN_30 = {"random": 1.31, "optuna_tpe": 0.071, "optuna_gp": 0.0024, "skopt_gp_minimize": 0.0059}
-ASK_TARGET_S = 0.2
-
-
-def log(msg: str) -> None:
-    print(f"[bench_bayes] {msg}", file=sys.stderr, flush=True)
+METHODS = ("bayes1", "bayes4", "random", "optuna_gp", "optuna_tpe", "skopt_gp")
+EVALS_PER_DIM = 10
+MIN_BUDGET = 25
+ASK_TARGET_S = 0.1
 
 
-def median(xs: list[float]) -> float | None:
-    xs = [x for x in xs if x is not None]
-    return float(statistics.median(xs)) if xs else None
+# --------------------------------------------------------------------------- problems
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    space: dict[str, Any]  # mpisearch dimensions
+    f: Callable[[dict[str, Any]], float]  # minimised
+    optimum: float | None  # None: sklearn problems (regret against the best of all runs)
+
+    @property
+    def dims(self) -> int:
+        return len(self.space)
+
+    def budget(self, quick: bool) -> int:
+        b = max(EVALS_PER_DIM * self.dims, MIN_BUDGET)
+        return b // 2 if quick else b
 
 
-# --------------------------------------------------------------------------- (a) closed form
-
-def closed_form_problems() -> dict[str, tuple[Any, dict[str, Any], float]]:
-    """Branin and Hartmann-6 from the test suite: name -> (f, space, optimum)."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    try:
-        from test_bayes import PROBLEMS
-    finally:
-        sys.path.remove(str(ROOT / "tests"))
-    return dict(PROBLEMS)
+def _vec(p: dict[str, Any], n: int) -> np.ndarray:
+    return np.array([p[f"x{i}"] for i in range(n)], dtype=float)
 
 
-def trace_mpisearch(name: str, f: Any, space: dict[str, Any], seed: int, budget: int) -> dict[str, Any]:
-    """Values of f at the points a strategy proposes, one at a time (lag 1), score = -f."""
+def _box(n: int, low: float, high: float) -> dict[str, Any]:
+    from mpisearch import Real
+
+    return {f"x{i}": Real(low, high) for i in range(n)}
+
+
+def branin(p: dict[str, Any]) -> float:
+    x1, x2 = p["x0"], p["x1"]
+    b, c, t = 5.1 / (4 * np.pi**2), 5 / np.pi, 1 / (8 * np.pi)
+    return float((x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * np.cos(x1) + 10)
+
+
+def camel(p: dict[str, Any]) -> float:
+    x, y = p["x0"], p["x1"]
+    return float((4 - 2.1 * x**2 + x**4 / 3) * x**2 + x * y + (-4 + 4 * y**2) * y**2)
+
+
+HART3_A = np.array([[3.0, 10, 30], [0.1, 10, 35], [3.0, 10, 30], [0.1, 10, 35]])
+HART3_P = 1e-4 * np.array([[3689, 1170, 2673], [4699, 4387, 7470], [1091, 8732, 5547], [381, 5743, 8828]])
+HART6_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8],
+                    [17, 8, 0.05, 10, 0.1, 14]])
+HART6_P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
+                           [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]])
+HART_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+
+
+def hartmann(A: np.ndarray, P: np.ndarray) -> Callable[[dict[str, Any]], float]:
+    def f(p: dict[str, Any]) -> float:
+        x = _vec(p, A.shape[1])
+        return -float(HART_ALPHA @ np.exp(-(A * (x - P) ** 2).sum(axis=1)))
+
+    return f
+
+
+def rosenbrock(p: dict[str, Any]) -> float:
+    x = _vec(p, len(p))
+    return float(np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
+
+
+def styblinski(p: dict[str, Any]) -> float:
+    x = _vec(p, len(p))
+    return float(np.sum(x**4 - 16 * x**2 + 5 * x) / 2)
+
+
+def ackley(p: dict[str, Any]) -> float:
+    x = _vec(p, len(p))
+    n = len(x)
+    return float(-20 * np.exp(-0.2 * np.sqrt(np.sum(x * x) / n)) - np.exp(np.sum(np.cos(2 * np.pi * x)) / n)
+                 + 20 + np.e)
+
+
+def michalewicz(p: dict[str, Any]) -> float:
+    x = _vec(p, len(p))
+    i = np.arange(1, len(x) + 1)
+    return float(-np.sum(np.sin(x) * np.sin(i * x * x / np.pi) ** 20))
+
+
+def griewank(p: dict[str, Any]) -> float:
+    x = _vec(p, len(p))
+    i = np.arange(1, len(x) + 1)
+    return float(np.sum(x * x) / 4000 - np.prod(np.cos(x / np.sqrt(i))) + 1)
+
+
+def closed_form() -> list[Problem]:
+    from mpisearch import Real
+
+    return [
+        Problem("branin", {"x0": Real(-5, 10), "x1": Real(0, 15)}, branin, 0.397887),
+        Problem("camel6", {"x0": Real(-3, 3), "x1": Real(-2, 2)}, camel, -1.0316285),
+        Problem("hartmann3", _box(3, 0, 1), hartmann(HART3_A, HART3_P), -3.86278),
+        Problem("rosenbrock4", _box(4, -5, 10), rosenbrock, 0.0),
+        Problem("styblinski4", _box(4, -5, 5), styblinski, -39.16617 * 4),
+        Problem("ackley5", _box(5, -32.768, 32.768), ackley, 0.0),
+        Problem("michalewicz5", _box(5, 0, np.pi), michalewicz, -4.687658),
+        Problem("hartmann6", _box(6, 0, 1), hartmann(HART6_A, HART6_P), -3.32237),
+        Problem("griewank6", _box(6, -600, 600), griewank, 0.0),
+        Problem("styblinski8", _box(8, -5, 5), styblinski, -39.16617 * 8),
+    ]
+
+
+class CVScore:
+    """Minus the mean 3-fold CV accuracy (picklable, data loaded once per process)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._data: Any = None
+
+    def __call__(self, p: dict[str, Any]) -> float:
+        import warnings
+
+        from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+        if self._data is None:
+            self._data = _sklearn_data(self.kind)
+        est, X, y = self._data
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scores = cross_val_score(est.set_params(**p), X, y, cv=StratifiedKFold(3), error_score=0.0)
+        return -float(np.mean(scores))
+
+
+def _sklearn_data(kind: str) -> tuple[Any, np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits, make_classification
+
+    if kind == "svc_digits":
+        from sklearn.svm import SVC
+
+        X, y = load_digits(return_X_y=True)
+        return SVC(), X[::3] / 16.0, y[::3]
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = make_classification(n_samples=1500, n_features=20, n_informative=8, random_state=0)
+    return HistGradientBoostingClassifier(max_iter=30, random_state=0), X, y
+
+
+def sklearn_problems() -> list[Problem]:
+    from mpisearch import Categorical, Integer, Real
+
+    svc = {"C": Real(1e-3, 1e3, log=True), "gamma": Real(1e-5, 1e1, log=True),
+           "kernel": Categorical(["rbf", "sigmoid"]), "shrinking": Categorical([True, False])}
+    hgb = {"learning_rate": Real(1e-3, 1.0, log=True), "max_leaf_nodes": Integer(2, 128, log=True),
+           "min_samples_leaf": Integer(1, 100, log=True), "l2_regularization": Real(1e-6, 10.0, log=True),
+           "max_features": Real(0.1, 1.0)}
+    return [Problem("svc_digits", svc, CVScore("svc_digits"), None),
+            Problem("hgb_classification", hgb, CVScore("hgb"), None)]
+
+
+def all_problems() -> list[Problem]:
+    return closed_form() + sklearn_problems()
+
+
+# --------------------------------------------------------------------------- methods
+
+def run_mpisearch(problem: Problem, name: str, seed: int, budget: int, batch: int) -> list[float]:
+    """Values at the proposed points; ``batch`` points in flight, the oldest finishes first."""
     from mpisearch.space import SearchSpace
     from mpisearch.strategies import PointResult, make_strategy
+    from mpisearch.strategies._base import as_proposal
 
-    strategy = make_strategy(name, SearchSpace(space), n_iter=budget, random_state=seed)
-    strategy.bind(1)
+    kwargs = {"batch": batch} if name != "random" else {}
+    strategy = make_strategy(name, SearchSpace(problem.space), n_iter=budget, random_state=seed, **kwargs)
     values: list[float] = []
-    points: list[dict[str, Any]] = []
-    ask_s: list[float] = []
-    stalled = False
-    while not strategy.finished:
-        t0 = time.perf_counter()
-        got = strategy.ask(1)
-        ask_s.append(time.perf_counter() - t0)
-        if not got:  # nothing pending, not finished, nothing to propose: the strategy is stuck
-            stalled = True
-            break
-        point = got[0]
-        value = float(f(point))
-        points.append(point)
-        values.append(value)
-        strategy.tell([PointResult(0, point, -value)])
-    return {"values": values, "points": points, "ask_s": ask_s, "stalled": stalled}
+    pending: list[Any] = []
+    while not strategy.finished or pending:
+        pending += [as_proposal(p) for p in strategy.ask(batch - len(pending))]
+        p = pending.pop(0)
+        values.append(problem.f(p.params))
+        strategy.tell([PointResult(len(values) - 1, p.params, -values[-1], p.tag)])
+    return values
 
 
-def trace_optuna(sampler_name: str, f: Any, space: dict[str, Any], seed: int, budget: int) -> dict[str, Any]:
+def run_optuna(problem: Problem, sampler: str, seed: int, budget: int) -> list[float]:
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = getattr(optuna.samplers, sampler_name)(seed=seed)
-    study = optuna.create_study(sampler=sampler, direction="minimize")
+    from mpisearch import Categorical, Integer, Real
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(sampler=getattr(optuna.samplers, sampler)(seed=seed), direction="minimize")
     values: list[float] = []
 
     def objective(trial: Any) -> float:
-        p = {k: trial.suggest_float(k, d.low, d.high, log=d.log) for k, d in sorted(space.items())}
-        v = float(f(p))
-        values.append(v)
-        return v
+        p = {}
+        for k, d in sorted(problem.space.items()):
+            if isinstance(d, Real):
+                p[k] = trial.suggest_float(k, d.low, d.high, log=d.log)
+            elif isinstance(d, Integer):
+                p[k] = trial.suggest_int(k, d.low, d.high, log=d.log)
+            else:
+                assert isinstance(d, Categorical)
+                p[k] = trial.suggest_categorical(k, list(d.categories))
+        values.append(problem.f(p))
+        return values[-1]
 
     study.optimize(objective, n_trials=budget)
-    return {"values": values, "stalled": False}
+    return values
 
 
-def optuna_methods(gp_budget: int) -> dict[str, dict[str, Any]]:
-    """Which Optuna samplers can run here, and why not otherwise."""
-    out: dict[str, dict[str, Any]] = {}
-    try:
-        import optuna
+def run_skopt(problem: Problem, seed: int, budget: int) -> list[float]:
+    import skopt
+    from skopt import space as sk
 
-        version = optuna.__version__
-        out["optuna_tpe"] = {"sampler": "TPESampler", "available": True, "version": version}
-        try:
-            import torch
+    from mpisearch import Categorical, Integer, Real
 
-            torch.set_num_threads(1)
-            out["optuna_gp"] = {"sampler": "GPSampler", "available": True, "version": version,
-                                "torch": torch.__version__, "torch_threads": 1, "max_budget": gp_budget}
-        except Exception as exc:  # noqa: BLE001
-            out["optuna_gp"] = {"available": False, "why": f"GPSampler needs torch: {exc}"}
-    except Exception as exc:  # noqa: BLE001
-        out["optuna_tpe"] = {"available": False, "why": f"optuna not importable: {exc}"}
-        out["optuna_gp"] = {"available": False, "why": f"optuna not importable: {exc}"}
-    return out
+    names = sorted(problem.space)
+    dims = []
+    for k in names:
+        d = problem.space[k]
+        prior = "log-uniform" if getattr(d, "log", False) else "uniform"
+        if isinstance(d, Real):
+            dims.append(sk.Real(d.low, d.high, prior=prior, name=k))
+        elif isinstance(d, Integer):
+            dims.append(sk.Integer(d.low, d.high, prior=prior, name=k))
+        else:
+            assert isinstance(d, Categorical)
+            dims.append(sk.Categorical(list(d.categories), name=k))
+    values: list[float] = []
+
+    def objective(x: list[Any]) -> float:
+        p = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in zip(names, x, strict=True)}
+        values.append(problem.f(p))
+        return values[-1]
+
+    skopt.gp_minimize(objective, dims, n_calls=budget, random_state=seed)
+    return values
 
 
-def regrets_at(values: list[float], optimum: float, budgets: list[int]) -> list[float | None]:
-    out: list[float | None] = []
-    for b in budgets:
-        out.append(float(min(values[:b]) - optimum) if len(values) >= b else None)
-    return out
+def run_job(job: tuple[str, str, int, bool]) -> dict[str, Any]:
+    pname, method, seed, quick = job
+    _one_thread()
+    problem = {p.name: p for p in all_problems()}[pname]
+    budget = problem.budget(quick)
+    t0 = time.perf_counter()
+    if method in ("bayes1", "bayes4"):
+        values = run_mpisearch(problem, "bayes", seed, budget, int(method[-1]))
+    elif method == "random":
+        values = run_mpisearch(problem, "random", seed, budget, 1)
+    elif method == "optuna_gp":
+        values = run_optuna(problem, "GPSampler", seed, budget)
+    elif method == "optuna_tpe":
+        values = run_optuna(problem, "TPESampler", seed, budget)
+    else:
+        values = run_skopt(problem, seed, budget)
+    return {"problem": pname, "method": method, "seed": seed, "quick": quick, "budget": budget,
+            "values": [float(v) for v in values], "wall_s": time.perf_counter() - t0}
 
 
-def part_closed_form(seeds: list[int], budgets: list[int], gp_budget: int) -> dict[str, Any]:
+def _one_thread() -> None:
     from threadpoolctl import threadpool_limits
 
-    problems = closed_form_problems()
-    extra = optuna_methods(gp_budget)
-    top = max(budgets)
-    result: dict[str, Any] = {"budgets": budgets, "seeds": seeds, "optuna": extra, "blas_threads": 1,
-                              "problems": {}}
-    for pname, (f, space, optimum) in problems.items():
-        entry: dict[str, Any] = {"dims": len(space), "optimum": optimum, "methods": {}}
-        methods = ["bayes", "random"] + [m for m in ("optuna_tpe", "optuna_gp") if extra[m]["available"]]
-        for method in methods:
-            budget = min(top, gp_budget) if method == "optuna_gp" else top
-            runs, walls = [], []
-            for seed in seeds:
-                t0 = time.perf_counter()
-                if method in ("bayes", "random"):
-                    with threadpool_limits(limits=1):
-                        tr = trace_mpisearch(method, f, space, seed, budget)
-                else:
-                    tr = trace_optuna(extra[method]["sampler"], f, space, seed, budget)
-                walls.append(time.perf_counter() - t0)
-                runs.append(tr)
-                log(f"(a) {pname} {method} seed {seed}: regret@{budget} "
-                    f"{min(tr['values']) - optimum:.3g} in {walls[-1]:.1f}s"
-                    + (" STALLED" if tr["stalled"] else ""))
-            per_seed = [regrets_at(r["values"], optimum, budgets) for r in runs]
-            med = [median([ps[k] for ps in per_seed]) for k in range(len(budgets))]
-            m: dict[str, Any] = {
-                "median_regret": med,
-                "min_regret": [min((ps[k] for ps in per_seed if ps[k] is not None), default=None)
-                               for k in range(len(budgets))],
-                "max_regret": [max((ps[k] for ps in per_seed if ps[k] is not None), default=None)
-                               for k in range(len(budgets))],
-                "regret_by_seed": per_seed,
-                "evaluations_run": budget,
-                "wall_s_per_seed_median": median(walls),
-                "stalled_seeds": [s for s, r in zip(seeds, runs, strict=True) if r["stalled"]],
-            }
-            if method == "bayes":
-                asks = [a for r in runs for a in r["ask_s"]]
-                m["ask_s_median_max_over_run"] = [median(asks), max(asks)] if asks else None
-                # Prefix check: a run with n_iter=30 proposes the first 30 points of the n_iter=top run.
-                b = 30 if 30 <= top else top
-                if seeds and b >= 1:
-                    with threadpool_limits(limits=1):
-                        short = trace_mpisearch("bayes", f, space, seeds[0], b)
-                    m["prefix_check"] = {"budget": b, "seed": seeds[0],
-                                         "same_points": short["points"] == runs[0]["points"][:b]}
-            entry["methods"][method] = m
-        r60 = entry["methods"]["bayes"]["median_regret"][-1], entry["methods"]["random"]["median_regret"][-1]
-        entry["random_over_bayes_at_max_budget"] = (r60[1] / r60[0]) if r60[0] else None
-        result["problems"][pname] = entry
-    if 30 in budgets:
-        k = budgets.index(30)
-        br = result["problems"]["branin"]["methods"]
-        result["branin_at_30_vs_anchors"] = {
-            "measured_median_regret": {m: br[m]["median_regret"][k] for m in br},
-            "anchors_issue_10": ANCHORS_BRANIN_30,
-        }
-    return result
+    threadpool_limits(limits=1)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def available(methods: list[str]) -> tuple[list[str], dict[str, str]]:
+    need = {"optuna_gp": ["optuna", "torch"], "optuna_tpe": ["optuna"], "skopt_gp": ["skopt"]}
+    ok, missing = [], {}
+    for m in methods:
+        for module in need.get(m, []):
+            try:
+                __import__(module)
+            except ImportError as exc:
+                missing[m] = f"cannot import {module}: {exc}"
+        if m not in missing:
+            ok.append(m)
+    return ok, missing
 
 
 # --------------------------------------------------------------------------- ask() time
 
-def ask_timing(n_obs: int = 500, n_asks: int = 20, lags: tuple[int, ...] = (1, 8)) -> dict[str, Any]:
-    """ask() at 500 observations with the default BLAS threads (as rank 0 runs) and with one."""
-    from threadpoolctl import threadpool_info, threadpool_limits
-
-    out: dict[str, Any] = {"default_blas_threads": [p.get("num_threads") for p in threadpool_info()
-                                                    if p.get("user_api") == "blas"]}
-    out["default_threads"] = _ask_timing(n_obs, n_asks, lags)
-    with threadpool_limits(limits=1):
-        out["blas_1_thread"] = _ask_timing(n_obs, n_asks, lags)
-    return out
-
-
-def _ask_timing(n_obs: int, n_asks: int, lags: tuple[int, ...]) -> dict[str, Any]:
-    """ask(1) at n_obs scored observations in a 4-D mixed space, median and max over n_asks.
-
-    The n_obs observations are put into the strategy's own state (points, index, scores)
-    rather than proposed one by one (which would take minutes); every timed ask then goes
-    through the public ask()/tell(). lag 1: sequential; lag 8: 8 workers, so each proposal
-    also carries 7 pending kriging-believer fantasies.
-    """
-    import numpy as np
-
-    from mpisearch import Integer, Real
-    from mpisearch.space import SearchSpace, point_key
+def ask_timing(n_obs: int = 500, n_asks: int = 10) -> dict[str, Any]:
+    """ask() after n_obs scored points of a 4-D mixed space, batch 1 and 4: median and max of
+    the wall time and of the process's CPU time (the one that means something on a loaded machine)."""
+    from mpisearch import Categorical, Integer, Real
+    from mpisearch.space import SearchSpace
     from mpisearch.strategies import PointResult, make_strategy
 
-    space = {"a": Real(0.0, 1.0), "b": Real(1e-3, 1e3, log=True), "c": Integer(1, 200, log=True), "d": Real(-5, 5)}
+    _one_thread()
+    space = {"a": Real(0.0, 1.0), "b": Real(1e-3, 1e3, log=True), "c": Integer(1, 200, log=True),
+             "k": Categorical(["x", "y", "z"])}
 
-    def f(p: dict[str, Any]) -> float:
+    def score(p: dict[str, Any]) -> float:
         return float(-(p["a"] - 0.3) ** 2 - (np.log10(p["b"]) - 1) ** 2 / 9 - (np.log(p["c"]) - 3) ** 2 / 25
-                     + 0.3 * np.sin(3 * p["d"]))
+                     - 0.1 * (p["k"] == "y"))
 
-    out: dict[str, Any] = {"space": "a: Real(0,1), b: Real(1e-3,1e3,log), c: Integer(1,200,log), d: Real(-5,5)",
-                           "observations": n_obs, "asks": n_asks, "target_s": ASK_TARGET_S}
-    for lag in lags:
-        strategy = make_strategy("bayes", SearchSpace(space), n_iter=n_obs + n_asks + lag, random_state=0)
-        strategy.bind(lag)
-        rng = np.random.default_rng(1)
-        for i in range(n_obs):
-            p = {n: space[n].sample(rng) for n in sorted(space)}
-            strategy.points.append(p)
-            strategy._index.setdefault(point_key(p), i)
-            strategy.scores[i] = f(p)
-        pending = strategy.ask(lag - 1) if lag > 1 else []  # fill the pipeline (not timed)
-        times = []
+    out: dict[str, Any] = {"observations": n_obs, "target_s": ASK_TARGET_S}
+    for batch in (1, 4):
+        s = make_strategy("bayes", SearchSpace(space), n_iter=n_obs + n_asks, random_state=0, batch=batch)
+        s.n_initial = n_obs  # a large design: 500 points scored quickly, then timed model asks
+        s._initial = s.cube.design(n_obs, 0)
+        for p in s.ask(n_obs):
+            s.tell([PointResult(0, p.params, score(p.params), p.tag)])
+        wall, cpu = [], []
         for _ in range(n_asks):
-            t0 = time.perf_counter()
-            got = strategy.ask(1)
-            times.append(time.perf_counter() - t0)
-            pending += got
-            done = pending.pop(0)
-            strategy.tell([PointResult(0, done, f(done))])
-        out[f"lag{lag}"] = {"median_s": median(times), "max_s": max(times), "times_s": times,
-                            "pass": max(times) < ASK_TARGET_S}
-        log(f"ask() at {n_obs} observations, lag {lag}, BLAS threads {_blas_threads()}: "
-            f"median {median(times):.3f}s, max {max(times):.3f}s")
+            t0, c0 = time.perf_counter(), time.process_time()
+            got = s.ask(1)
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            s.tell([PointResult(0, got[0].params, score(got[0].params), got[0].tag)])
+        out[f"batch{batch}"] = {"median_s": statistics.median(wall), "max_s": max(wall),
+                                "cpu_median_s": statistics.median(cpu), "cpu_max_s": max(cpu)}
     return out
 
 
-def _blas_threads() -> Any:
-    from threadpoolctl import threadpool_info
+# --------------------------------------------------------------------------- summary
 
-    return [p.get("num_threads") for p in threadpool_info() if p.get("user_api") == "blas"]
-
-
-# --------------------------------------------------------------------------- (b) real searches
-
-def real_problems(quick: bool) -> dict[str, dict[str, Any]]:
-    from sklearn.datasets import load_digits
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.svm import SVC
-
-    from mpisearch import Integer, Real
-    from mpisearch.data.make import make
-
-    X, y = load_digits(return_X_y=True)
-    rows = 1500 if quick else 3000
-    Xc, yc = make("classification", rows=rows, features=20)
-    return {
-        "svc_digits": {
-            "description": "SVC(rbf) C, gamma (log Real) on digits (1797 x 64)",
-            "estimator": SVC(), "X": X, "y": y,
-            "space": {"C": Real(1e-2, 1e3, log=True), "gamma": Real(1e-5, 1e-1, log=True)},
-            "space_text": "C: Real(1e-2, 1e3, log), gamma: Real(1e-5, 1e-1, log)",
-        },
-        "hgb_classification": {
-            "description": f"HistGradientBoostingClassifier(max_iter=50) on classification {rows} x 20",
-            "estimator": HistGradientBoostingClassifier(max_iter=50, random_state=0), "X": Xc, "y": yc,
-            "space": {"learning_rate": Real(1e-2, 1.0, log=True), "max_leaf_nodes": Integer(4, 64, log=True),
-                      "l2_regularization": Real(1e-4, 10.0, log=True)},
-            "space_text": "learning_rate: Real(1e-2, 1, log), max_leaf_nodes: Integer(4, 64, log), "
-                          "l2_regularization: Real(1e-4, 10, log)",
-        },
-    }
+def best_so_far(values: list[float]) -> list[float]:
+    return list(np.minimum.accumulate(values))
 
 
-class AskClock:
-    """Adds up the time spent in BayesStrategy.ask (measurement only; behaviour unchanged)."""
-
-    def __init__(self) -> None:
-        from mpisearch.strategies.bayes import BayesStrategy
-
-        self.total = 0.0
-        self.calls = 0
-        self.max = 0.0
-        original = BayesStrategy.ask
-        clock = self
-
-        def ask(strategy: Any, n: int) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return original(strategy, n)
-            finally:
-                dt = time.perf_counter() - t0
-                clock.total += dt
-                clock.calls += 1
-                clock.max = max(clock.max, dt)
-
-        BayesStrategy.ask = ask  # type: ignore[method-assign]
-
-    def reset(self) -> None:
-        self.total, self.calls, self.max = 0.0, 0, 0.0
-
-
-def part_real(seeds: list[int], budget: int, quick: bool, max_time: float) -> dict[str, Any]:
-    import warnings
-
-    from threadpoolctl import threadpool_limits
-
-    from mpisearch import MPISearchCV
-
-    clock = AskClock()
-    out: dict[str, Any] = {"budget": budget, "cv": 3, "seeds": seeds, "threads": 1,
-                           "max_time_s_safety_net": max_time, "problems": {}}
-    for pname, prob in real_problems(quick).items():
-        entry: dict[str, Any] = {"description": prob["description"], "space": prob["space_text"], "methods": {}}
-        for method in ("bayes", "random"):
-            curves, runs = [], []
-            for seed in seeds:
-                clock.reset()
-                search = MPISearchCV(prob["estimator"], prob["space"], strategy=method, n_iter=budget, cv=3,
-                                     random_state=seed, refit=False, max_time=max_time)
-                t0 = time.perf_counter()
-                with threadpool_limits(limits=1), warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    search.fit(prob["X"], prob["y"])
-                wall = time.perf_counter() - t0
-                scores = [float(s) for s in search.cv_results_["mean_test_score"]]
-                best, curve = -1.0, []
-                for s in scores:
-                    best = max(best, s if s == s else -1.0)  # NaN (failed) never improves
-                    curve.append(best)
-                curves.append(curve)
-                info = search.run_info_
-                runs.append({"seed": seed, "evaluations": len(scores), "best_score": curve[-1] if curve else None,
-                             "best_params": search.best_params_ if hasattr(search, "best_params_") else None,
-                             "wall_s": wall, "search_s": info.get("search_s"),
-                             "stopped": info.get("stopped"),
-                             "ask_s_total": clock.total if method == "bayes" else None,
-                             "ask_s_max": clock.max if method == "bayes" else None})
-                log(f"(b) {pname} {method} seed {seed}: best {runs[-1]['best_score']:.4f} after {len(scores)} "
-                    f"evaluations, {wall:.1f}s" + (f" STOPPED ({info.get('stopped')})" if info.get("stopped") else ""))
-            n = min(len(c) for c in curves)
-            entry["methods"][method] = {
-                "median_best": [median([c[k] for c in curves]) for k in range(n)],
-                "min_best": [min(c[k] for c in curves) for k in range(n)],
-                "max_best": [max(c[k] for c in curves) for k in range(n)],
-                "best_by_seed": [c[-1] for c in curves],
-                "median_final_best": median([c[-1] for c in curves]),
-                "runs": runs,
-            }
-        out["problems"][pname] = entry
-    return out
-
-
-# --------------------------------------------------------------------------- (c) utilisation under MPI
-
-def child_mode(argv: list[str]) -> int:
-    """Under mpiexec: one MPI search on the SVC problem; rank 0 prints run_info_ as JSON."""
-    p = argparse.ArgumentParser()
-    p.add_argument("--child", action="store_true")
-    p.add_argument("--strategy", default="bayes")
-    p.add_argument("--n-iter", type=int, default=30)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cv", type=int, default=3)
-    p.add_argument("--n-initial", type=int, default=None,
-                   help="workaround: BayesStrategy(n_initial=K) (the API has no way to set it)")
-    a = p.parse_args(argv)
-    if a.n_initial:
-        from mpisearch.strategies.bayes import BayesStrategy
-
-        init = BayesStrategy.__init__
-
-        def patched(self: Any, space: Any, n_iter: int, random_state: Any = None, n_initial: Any = None) -> None:
-            init(self, space, n_iter, random_state, n_initial=a.n_initial)
-
-        BayesStrategy.__init__ = patched  # type: ignore[method-assign]
-    from mpi4py import MPI
-
-    comm = MPI.COMM_WORLD
-    root = comm.Get_rank() == 0
-    clock = AskClock()
-    from sklearn.datasets import load_digits
-    from sklearn.svm import SVC
-
-    from mpisearch import MPISearchCV, Real
-
-    X, y = load_digits(return_X_y=True) if root else (None, None)
-    space = {"C": Real(1e-2, 1e3, log=True), "gamma": Real(1e-5, 1e-1, log=True)}
-    search = MPISearchCV(SVC(), space, strategy=a.strategy, n_iter=a.n_iter, cv=a.cv, random_state=a.seed,
-                         refit=False, comm=comm)
-    search.fit(X, y)
-    if root:
-        info = search.run_info_
-        workers = info.get("workers", {})
-        print(json.dumps({
-            "ranks": comm.Get_size(), "workers": comm.Get_size() - 1, "strategy": a.strategy,
-            "n_initial_override": a.n_initial, "rank0_blas_threads": _blas_threads(),
-            "n_iter": a.n_iter, "cv": a.cv, "seed": a.seed,
-            "utilisation": info.get("utilisation"), "search_s": info.get("search_s"),
-            "coordinator_cpu_s": info.get("coordinator_cpu_s"), "tasks": info.get("tasks"),
-            "busy_s_by_worker": {r: round(w.get("busy_s", 0.0), 3) for r, w in workers.items()},
-            "best_score": float(search.best_score_),
-            "ask_calls": clock.calls, "ask_s_total": clock.total, "ask_s_max": clock.max,
-        }), flush=True)
-    return 0
-
-
-def part_utilisation(ns: list[int], n_iter: int, timeout: float) -> dict[str, Any]:
-    mpiexec = Path(sys.executable).parent / "mpiexec"
-    mpiexec_cmd = str(mpiexec) if mpiexec.exists() else "mpiexec"
-    out: dict[str, Any] = {"problem": "SVC C/gamma on digits, cv=3", "n_iter": n_iter, "runs": {}}
-    plan = [("bayes", n, None) for n in ns] + [("bayes", n, n + 4) for n in ns if n - 1 >= 5]
-    plan += [("random", n, None) for n in ns]
-    for strategy, n, n_initial in plan:
-        extra = ["--n-initial", str(n_initial)] if n_initial else []
-        cmd = [mpiexec_cmd, "-n", str(n), sys.executable, str(THIS), "--child", "--strategy", strategy,
-               "--n-iter", str(n_iter), "--seed", "0", "--cv", "3", *extra]
-        t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-            wall = time.perf_counter() - t0
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-            rec: dict[str, Any] = json.loads(lines[-1]) if lines else {
-                "error": f"exit {proc.returncode}: {proc.stderr.strip()[-800:]}"}
-        except subprocess.TimeoutExpired:
-            wall, rec = time.perf_counter() - t0, {"error": f"timed out after {timeout}s"}
-        rec["command"] = " ".join(["mpiexec", "-n", str(n), "python", "benchmarks/bench_bayes.py", "--child",
-                                   "--strategy", strategy, "--n-iter", str(n_iter), "--seed", "0", "--cv", "3",
-                                   *extra])
-        rec["wall_s"] = wall
-        rec["oversubscribed"] = n - 1 > (os.cpu_count() or 1)
-        key = f"{strategy}_n{n}" + (f"_n_initial{n_initial}" if n_initial else "")
-        out["runs"][key] = rec
-        u = rec.get("utilisation")
-        log(f"(c) {key}: utilisation {u if u is None else round(u, 3)}, "
-            f"search_s {rec.get('search_s')}, {rec.get('error', '')}")
-    return out
-
-
-# --------------------------------------------------------------------------- checks
-
-def drive(strategy: Any, f: Any, lag: int, limit: int = 1000) -> dict[str, Any]:
-    """Run a strategy with ``lag`` workers (oldest pending point finishes first), score = -f."""
-    from mpisearch.strategies import PointResult
-
-    strategy.bind(lag)
-    pending: list[Any] = []
-    n = 0
-    try:
-        while (not strategy.finished or pending) and n < limit:
-            new = strategy.ask(lag - len(pending)) if not strategy.finished else []
-            pending += new
-            if not pending:
-                return {"evaluated": n, "stalled": True, "error": None}
-            point = pending.pop(0)
-            n += 1
-            strategy.tell([PointResult(0, point, -float(f(point)))])
-    except Exception as exc:  # noqa: BLE001
-        return {"evaluated": n, "stalled": False, "error": f"{type(exc).__name__}: {exc}"}
-    return {"evaluated": n, "stalled": False, "error": None}
-
-
-def part_checks() -> dict[str, Any]:
-    """Small reproductions of problems found in the bayes strategy (each a few seconds)."""
-    import math
-
-    from threadpoolctl import threadpool_limits
-
-    from mpisearch import Integer, Real
-    from mpisearch.space import SearchSpace
-    from mpisearch.strategies import make_strategy
-
-    branin = closed_form_problems()["branin"]
+def summarise(runs: list[dict[str, Any]], problems: list[Problem], methods: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    with threadpool_limits(limits=1):
-        # 1. workers >= n_initial: the first GP proposal has no observation at all.
-        runs = {}
-        for lag in (4, 5, 8):
-            s = make_strategy("bayes", SearchSpace(branin[1]), n_iter=20, random_state=0)
-            runs[f"lag{lag}"] = drive(s, branin[0], lag) | {"n_initial": s.n_initial}
-        out["workers_ge_n_initial"] = {
-            "what": "Branin (n_initial 5), n_iter 20, bind(lag): lag >= n_initial raises in the first GP fit",
-            "runs": runs}
-        # 2. A duplicate proposal is never scored (tell maps it to the first copy): ask() stalls for good.
-        cases = {
-            "integer_1_30": ({"n": Integer(1, 30)}, 25, lambda p: (math.log(p["n"]) - 1.5) ** 2),
-            "corner_optimum": ({"a": Real(0.0, 1.0), "b": Real(1e-3, 1.0, log=True)}, 30,
-                               lambda p: -(p["a"] + p["b"])),
-        }
-        dup: dict[str, Any] = {}
-        for name, (space, n_iter, f) in cases.items():
-            dup[name] = {"n_iter": n_iter, "seeds": {}}
-            for seed in range(3):
-                s = make_strategy("bayes", SearchSpace(space), n_iter=n_iter, random_state=seed)
-                dup[name]["seeds"][seed] = drive(s, f, 1)
-        out["duplicate_proposal_stalls"] = {
-            "what": "sequential bayes (lag 1); 'stalled': ask() returns nothing, nothing pending, not finished "
-                    "(MPISearchCV then loops until max_time, or for ever)",
-            "cases": dup}
+    for prob in problems:
+        mine = [r for r in runs if r["problem"] == prob.name]
+        if not mine:
+            continue
+        common = set.intersection(*({r["seed"] for r in mine if r["method"] == m} for m in methods
+                                    if any(r["method"] == m for r in mine)))
+        mine = [r for r in mine if r["seed"] in common]  # the same seeds for every method
+        ref = prob.optimum if prob.optimum is not None else min(min(r["values"]) for r in mine)
+        entry: dict[str, Any] = {"dims": prob.dims, "budget": mine[0]["budget"], "optimum": ref,
+                                 "optimum_is": "known" if prob.optimum is not None else "best of all runs",
+                                 "methods": {}}
+        for m in methods:
+            rs = sorted((r for r in mine if r["method"] == m), key=lambda r: r["seed"])
+            if not rs:
+                continue
+            curves = np.array([np.array(best_so_far(r["values"])) - ref for r in rs])
+            entry["methods"][m] = {
+                "seeds": [r["seed"] for r in rs],
+                "median_regret": float(np.median(curves[:, -1])),
+                "regret_by_seed": [float(c) for c in curves[:, -1]],
+                "median_curve": [float(v) for v in np.median(curves, axis=0)],
+                "wall_s_median": statistics.median(r["wall_s"] for r in rs),
+            }
+        out[prob.name] = entry
     return out
 
 
-# --------------------------------------------------------------------------- chart
+def targets(summary: dict[str, Any]) -> dict[str, Any]:
+    """The issue's targets on the closed-form functions."""
+    names = [p.name for p in closed_form() if p.name in summary]
+    rows = {}
+    for n in names:
+        m = summary[n]["methods"]
+        if "bayes1" not in m:
+            continue
+        b1 = m["bayes1"]["median_regret"]
+        gp = m.get("optuna_gp", {}).get("median_regret")
+        b4 = m.get("bayes4", {}).get("median_regret")
+        rows[n] = {"bayes1_over_gp": _ratio(b1, gp), "bayes4_over_bayes1": _ratio(b4, b1)}
+    at_most_gp = sum(1 for r in rows.values() if r["bayes1_over_gp"] is not None and r["bayes1_over_gp"] <= 1)
+    worst = max((r["bayes1_over_gp"] for r in rows.values() if r["bayes1_over_gp"] is not None), default=None)
+    worst4 = max((r["bayes4_over_bayes1"] for r in rows.values() if r["bayes4_over_bayes1"] is not None),
+                 default=None)
+    return {"per_function": rows, "functions": len(rows), "bayes1_at_most_gp": at_most_gp,
+            "target_at_most_gp": "at least 8 of 10", "worst_bayes1_over_gp": worst, "target_worst": 2.0,
+            "worst_bayes4_over_bayes1": worst4, "target_bayes4": 1.5}
 
-COLORS = {"bayes": "#1f77b4", "random": "#7f7f7f", "optuna_tpe": "#2ca02c", "optuna_gp": "#d62728"}
-LABELS = {"bayes": "mpisearch bayes", "random": "mpisearch random", "optuna_tpe": "Optuna TPESampler",
-          "optuna_gp": "Optuna GPSampler"}
-ANCHOR_MARKERS = {"random": "s", "optuna_tpe": "^", "optuna_gp": "v", "skopt_gp_minimize": "D"}
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    """a / b, with regrets below 1e-9 counted as 1e-9 (both found the optimum)."""
+    if a is None or b is None:
+        return None
+    return max(a, 1e-9) / max(b, 1e-9)
 
 
-def draw(result: dict[str, Any], path: Path) -> None:
+def table(summary: dict[str, Any], methods: list[str]) -> str:
+    head = f"{'problem':20s} {'d':>2s} {'evals':>5s} " + " ".join(f"{m:>11s}" for m in methods)
+    lines = [head, "-" * len(head)]
+    for name, e in summary.items():
+        cells = [f"{e['methods'][m]['median_regret']:11.4g}" if m in e["methods"] else f"{'-':>11s}"
+                 for m in methods]
+        lines.append(f"{name:20s} {e['dims']:2d} {e['budget']:5d} " + " ".join(cells))
+    return "\n".join(lines)
+
+
+def draw(summary: dict[str, Any], methods: list[str], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(13, 10))
-    a = result["closed_form"]
-    budgets = a["budgets"]
-    for ax, (pname, entry) in zip(axes[0], a["problems"].items(), strict=True):
-        for method, m in entry["methods"].items():
-            xs = [b for b, v in zip(budgets, m["median_regret"], strict=True) if v is not None]
-            med = [max(v, 1e-9) for v in m["median_regret"] if v is not None]
-            lo = [max(v, 1e-9) for v in m["min_regret"] if v is not None]
-            hi = [max(v, 1e-9) for v in m["max_regret"] if v is not None]
-            ax.plot(xs, med, "-o", color=COLORS[method], label=LABELS[method], ms=4)
-            ax.fill_between(xs, lo, hi, color=COLORS[method], alpha=0.12)
-        if pname == "branin":
-            for name, v in ANCHORS_BRANIN_30.items():
-                ax.plot([30], [v], ANCHOR_MARKERS[name], mfc="none", mec=COLORS.get(name, "black"), ms=10,
-                        mew=1.5, label=f"anchor @30: {name} {v}")
+    n = len(summary)
+    cols = 4
+    fig, axes = plt.subplots(math.ceil(n / cols), cols, figsize=(4.2 * cols, 3.2 * math.ceil(n / cols)))
+    for ax, (name, e) in zip(np.ravel(axes), summary.items(), strict=False):
+        for m in methods:
+            if m in e["methods"]:
+                curve = np.maximum(e["methods"][m]["median_curve"], 1e-9)
+                ax.plot(np.arange(1, len(curve) + 1), curve, label=m, lw=1.5)
         ax.set_yscale("log")
-        ax.set_xlabel("evaluations")
-        ax.set_ylabel("regret (best f - optimum)")
-        ax.set_title(f"{pname} ({entry['dims']}-D): median over {len(a['seeds'])} seeds (band: min..max)",
-                     fontsize=10)
+        ax.set_title(f"{name} (d={e['dims']})", fontsize=9)
+        ax.set_xlabel("evaluations", fontsize=8)
+        ax.set_ylabel("median regret", fontsize=8)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7.5)
-    b = result["real"]
-    for ax, entry in zip(axes[1], b["problems"].values(), strict=True):
-        for method, m in entry["methods"].items():
-            xs = list(range(1, len(m["median_best"]) + 1))
-            ax.plot(xs, m["median_best"], "-", color=COLORS[method], label=LABELS[method], lw=2)
-            ax.fill_between(xs, m["min_best"], m["max_best"], color=COLORS[method], alpha=0.15)
-        ax.set_xlabel("evaluations (points, cv=3 each)")
-        ax.set_ylabel("best mean CV accuracy so far")
-        finals = {k: m["median_final_best"] for k, m in entry["methods"].items()}
-        ax.set_title(f"{entry['description']}\nmedian over {len(b['seeds'])} seeds (band: min..max); final: "
-                     + ", ".join(f"{k} {v:.4f}" for k, v in finals.items()), fontsize=9)
-        # Zoom on the part that matters: from the worst seed's best score after 5 evaluations up.
-        k = 4
-        lows = [m["min_best"][min(k, len(m["min_best"]) - 1)] for m in entry["methods"].values() if m["min_best"]]
-        if lows:
-            top = max(v for m in entry["methods"].values() for v in m["max_best"])
-            ax.set_ylim(max(min(lows) - 0.01, 0), top + 0.004)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    notes = []
-    at = result.get("ask_time")
-    if at:
-        for setting in ("default_threads", "blas_1_thread"):
-            notes.append(f"ask() at 500 obs (4-D), {setting.replace('_', ' ')}: " + ", ".join(
-                f"lag {k[3:]}: median {v['median_s']:.3f}s max {v['max_s']:.3f}s"
-                for k, v in at[setting].items() if k.startswith("lag")))
-    u = result.get("utilisation")
-    if u:
-        notes.append("worker utilisation (SVC, MPI): " + ", ".join(
-            f"{k}: {v['utilisation']:.2f}" if v.get("utilisation") is not None else f"{k}: n/a"
-            for k, v in u["runs"].items()))
-    title = "mpisearch bayes (GP + EI)" + (" (QUICK: smaller budgets, 2 seeds)" if result["quick"] else "")
-    fig.suptitle(title + "\n" + "\n".join(notes), fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
-    fig.savefig(path, dpi=100)
+    for ax in np.ravel(axes)[n:]:
+        ax.axis("off")
+    np.ravel(axes)[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
 # --------------------------------------------------------------------------- main
 
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 seeds, 4 problems, half budgets")
+    parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default 10)")
+    parser.add_argument("--jobs", type=int, default=1, help="processes running runs at once (default 1)")
+    parser.add_argument("--only", default="", help="comma list of methods (default: all)")
+    parser.add_argument("--problems", default="", help="comma list of problems (default: all)")
+    parser.add_argument("--resume", action="store_true", help="keep the runs already in the runs file")
+    parser.add_argument("--no-ask", action="store_true", help="skip the ask() timing")
+    parser.add_argument("--out-dir", default=str(DEFAULT_OUT))
+    args = parser.parse_args(argv)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs_path = out_dir / "bench_bayes_runs.jsonl"
+    quick = args.quick
+    seeds = list(range(2 if quick else args.seeds))
+    problems = all_problems()
+    if quick:
+        problems = [p for p in problems if p.name in ("branin", "hartmann6", "styblinski4", "svc_digits")]
+    if args.problems:
+        problems = [p for p in problems if p.name in args.problems.split(",")]
+    methods, unavailable = available([m for m in METHODS if not args.only or m in args.only.split(",")])
+    done: list[dict[str, Any]] = []
+    if args.resume and runs_path.exists():
+        done = [json.loads(line) for line in runs_path.read_text().splitlines() if line.strip()]
+    elif runs_path.exists():
+        runs_path.unlink()
+    have = {(r["problem"], r["method"], r["seed"], r["quick"]) for r in done}
+    jobs = [(p.name, m, s, quick) for s in seeds for p in problems for m in methods
+            if (p.name, m, s, quick) not in have]
+    print(f"[bench_bayes] {len(jobs)} runs to do, {len(done)} kept; unavailable: {unavailable}", file=sys.stderr)
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool, runs_path.open("a") as fh:
+        for rec in pool.map(run_job, jobs):
+            fh.write(json.dumps(rec) + "\n")
+            fh.flush()
+            done.append(rec)
+            print(f"[bench_bayes] {rec['problem']} {rec['method']} seed {rec['seed']}: "
+                  f"best {min(rec['values']):.5g} in {rec['wall_s']:.1f}s", file=sys.stderr, flush=True)
+    runs = [r for r in done if r["quick"] == quick and r["seed"] in seeds]
+    all_methods = [m for m in METHODS if any(r["method"] == m for r in runs)]
+    summary = summarise(runs, problems, all_methods)
+    result = {"benchmark": "bench_bayes", "quick": quick, "seeds": seeds, "evals_per_dim": EVALS_PER_DIM,
+              "unavailable": unavailable, "machine": machine_info(), "wall_s": time.perf_counter() - t0,
+              "load_average": [round(v, 2) for v in os.getloadavg()], "problems": summary,
+              "targets": targets(summary)}
+    if not args.no_ask:
+        result["ask_time"] = ask_timing()
+    print(table(summary, all_methods), file=sys.stderr)
+    (out_dir / "bench_bayes.json").write_text(json.dumps(result, indent=1) + "\n")
+    draw(summary, all_methods, out_dir / "bench_bayes.png",
+         f"median regret over {len(seeds)} seeds" + (" (QUICK)" if quick else ""))
+    print(json.dumps(result, indent=1))
+    return 0
+
+
 def machine_info() -> dict[str, Any]:
-    import numpy
     import scipy
     import sklearn
 
     return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "numpy": numpy.__version__, "scipy": scipy.__version__, "sklearn": sklearn.__version__}
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if "--child" in argv:
-        return child_mode(argv)
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 seeds, smaller budgets: a smoke run")
-    parser.add_argument("--out-dir", default=str(DEFAULT_OUT), help="where the JSON and PNG go (benchmarks/out)")
-    parser.add_argument("--gp-budget", type=int, default=None,
-                        help="largest budget run with Optuna's GPSampler (slow: ~0.4-1 s a trial here); "
-                             "default 30 (full) or 20 (quick)")
-    parser.add_argument("--skip", default="", help="comma list of parts to skip: closed,ask,real,checks,mpi")
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per mpiexec run (300)")
-    args = parser.parse_args(argv)
-    skip = {s for s in args.skip.split(",") if s}
-    quick = args.quick
-    seeds = [0, 1] if quick else [0, 1, 2, 3, 4]
-    budgets = [10, 20, 30] if quick else [10, 20, 30, 40, 50, 60]
-    gp_budget = args.gp_budget or (20 if quick else 30)
-    real_budget = 12 if quick else 30
-    t_start = time.perf_counter()
-    result: dict[str, Any] = {"benchmark": "bench_bayes", "quick": quick, "machine": machine_info(),
-                              "load_average_before": [round(v, 2) for v in os.getloadavg()]}
-    if "closed" not in skip:
-        result["closed_form"] = part_closed_form(seeds, budgets, gp_budget)
-    if "ask" not in skip:
-        result["ask_time"] = ask_timing()
-    if "real" not in skip:
-        result["real"] = part_real(seeds, real_budget, quick, max_time=60.0 if quick else 120.0)
-    if "checks" not in skip:
-        result["checks"] = part_checks()
-    if "mpi" not in skip:
-        result["utilisation"] = part_utilisation([3, 8], 12 if quick else 30, args.timeout)
-    result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
-    result["wall_s"] = time.perf_counter() - t_start
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, png_path = out_dir / "bench_bayes.json", out_dir / "bench_bayes.png"
-    result["files"] = {"json": str(json_path), "png": str(png_path)}
-    text = json.dumps(result, indent=1, default=str)
-    json_path.write_text(text + "\n")
-    if {"closed_form", "real"} <= result.keys():
-        draw(result, png_path)
-    print(text)
-    return 0
+            "numpy": np.__version__, "scipy": scipy.__version__, "sklearn": sklearn.__version__}
 
 
 if __name__ == "__main__":

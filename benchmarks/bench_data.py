@@ -49,17 +49,15 @@ import argparse
 import gc
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+from _common import add_output_args, launch_ok, load_average, log, median, pyplot, quiet_barrier, save, tool
+
 THIS = Path(__file__).resolve()
-DEFAULT_OUT = HERE / "out"
 
 COLS = 128  # float64 columns of X
 FOLDS = 5
@@ -67,10 +65,6 @@ TINY_ROWS = 1000
 PAGE_FLOATS = 512  # float64 values per 4 KiB page
 TARGET_TIME = 1.25  # shipping time / raw Bcast time
 TARGET_MEMORY = 1.3  # memory added by shipping / dataset size, shared, N = 8
-
-
-def log(msg: str) -> None:
-    print(f"[bench_data] {msg}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- child (under mpiexec)
@@ -120,8 +114,6 @@ def timed(comm: Any, fn: Any, prepare: Any = None) -> tuple[float, Any]:
 
 
 def gathered_pss(comm: Any) -> dict[str, int]:
-    from mpisearch.data.shared import quiet_barrier
-
     gc.collect()
     quiet_barrier(comm)
     mine = pss()
@@ -189,21 +181,13 @@ def child(args: argparse.Namespace) -> None:
 
 # --------------------------------------------------------------------------- parent
 
-def mpiexec() -> str:
-    here = Path(sys.executable).parent / "mpiexec"
-    return str(here) if here.exists() else "mpiexec"
-
-
 def launch(n: int, mode: str, rows: int, reps: int, raw_parts: int, timeout: float) -> dict[str, Any]:
-    cmd = [mpiexec(), "-n", str(n), sys.executable, "-m", "mpi4py", str(THIS), "--child", "--mode", mode,
+    cmd = [tool("mpiexec"), "-n", str(n), sys.executable, "-m", "mpi4py", str(THIS), "--child", "--mode", mode,
            "--rows", str(rows), "--reps", str(reps), "--raw-parts", str(raw_parts)]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
-    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
+    job = launch_ok(cmd, timeout)
+    line = next(ln for ln in job.stdout.splitlines() if ln.startswith("RESULT "))
     out = json.loads(line[len("RESULT "):])
-    out["launch_wall_s"] = time.perf_counter() - start
+    out["launch_wall_s"] = job.wall_s
     return out
 
 
@@ -273,8 +257,8 @@ def read_throughput(rows: int, work: Path) -> dict[str, Any]:
 
 def summarise(run: dict[str, Any]) -> dict[str, Any]:
     size = run["dataset_bytes"]
-    ship = statistics.median(r["ship_s"] for r in run["reps"])
-    raw = statistics.median(r["raw_bcast_s"] for r in run["reps"])
+    ship = median(r["ship_s"] for r in run["reps"])
+    raw = median(r["raw_bcast_s"] for r in run["reps"])
     out = {"ship_s": ship, "raw_bcast_s": raw, "ship_vs_raw": ship / raw}
     if "pss_after" in run:
         out["memory_added_x"] = (run["pss_after"]["Pss"] - run["pss_before"]["Pss"]) / size
@@ -305,7 +289,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     ranks = [2, 4] if args.quick else args.ranks
     doc: dict[str, Any] = {"quick": args.quick, "sizes_gb": sizes, "ranks": ranks, "mem_limit_gb": args.mem_limit_gb,
                            "cpus": os.cpu_count(), "mem_available_gb_before": mem_available_gb(),
-                           "load_average_before": os.getloadavg(), "runs": [], "skipped": [], "hdf5": {}}
+                           "load_average_before": load_average(), "runs": [], "skipped": [], "hdf5": {}}
     warm = min(args.warmup_gb, 0.8 * mem_available_gb())
     if warm >= 1:
         log(f"warming up {warm:.0f} GB of memory")
@@ -335,7 +319,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         for size in sizes:
             log(f"HDF5 read of {size} GB")
             doc["hdf5"][str(size)] = read_throughput(int(size * 1e9 / (COLS * 8)), Path(work))
-    doc["load_average_after"] = os.getloadavg()
+    doc["load_average_after"] = load_average()
     doc["targets"] = targets(doc)
     doc["all_pass"] = all(t["pass"] for t in doc["targets"].values())
     return doc
@@ -361,11 +345,7 @@ def targets(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def plot(doc: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
     runs = [r for r in doc["runs"] if r["mode"] != "tiny"]
     for mode, style in (("shared", "-o"), ("private", "--s")):
@@ -406,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mem-limit-gb", type=float, default=16.0,
                         help="skip private runs (and split the raw Bcast) above this many GB of copies")
     parser.add_argument("--warmup-gb", type=float, default=14.0)
-    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT)
+    add_output_args(parser)
     parser.add_argument("--work", type=Path, default=None, help="temp dir for the HDF5/.npy files")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per mpiexec launch")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -418,12 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args)
         return 0
-    doc = run_all(args)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(doc, indent=2)
-    (args.out_dir / "bench_data.json").write_text(text + "\n")
-    plot(doc, args.out_dir / "bench_data.png")
-    print(text)
+    save(run_all(args), args.out_dir, "bench_data", plot)
     return 0
 
 

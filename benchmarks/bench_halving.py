@@ -44,20 +44,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from bench_vs_sklearn import toml_value  # noqa: E402 - the same TOML spelling as the other benchmark
+from _common import (
+    add_output_args,
+    journal_entries,
+    launch_ok,
+    load_average,
+    log,
+    pyplot,
+    save,
+    toml_config,
+    tool,
+    work_dir,
+)
 
-DEFAULT_OUT = HERE / "out"
-BIN = Path(sys.executable).parent
 RANKS = 3
 METHODS = ("grid", "racing", "halving_sync", "halving_async")
 
@@ -90,33 +94,27 @@ def problems(quick: bool) -> dict[str, dict[str, Any]]:
 
 
 def write_config(path: Path, prob: dict[str, Any], data: Path, method: str) -> None:
-    lines = ["[data]", f"path = {toml_value(str(data))}", "", "[estimator]", f"class = {toml_value(prob['class'])}",
-             f"params = {toml_value(prob['params'])}", "", "[space]"]
-    lines += [f"{k} = {toml_value(v)}" for k, v in prob["space"].items()]
-    lines += ["", "[search]", "random_state = 0"]
+    search: dict[str, Any] = {"random_state": 0}
+    tables = {"data": {"path": str(data)}, "estimator": {"class": prob["class"], "params": prob["params"]},
+              "space": prob["space"], "search": search}
     if method == "racing":
-        lines.append("racing = true")
+        search["racing"] = True
     if method.startswith("halving"):
-        lines += ["strategy = \"halving\"", "", "[search.halving]",
-                  f"mode = \"{method.split('_')[1]}\""]
-        lines += [f"{k} = {toml_value(v)}" for k, v in prob["halving"].items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        search["strategy"] = "halving"
+        tables["search.halving"] = {"mode": method.split("_")[1], **prob["halving"]}
+    path.write_text(toml_config(tables), encoding="utf-8")
 
 
 def run_method(work: Path, name: str, prob: dict[str, Any], data: Path, method: str, timeout: float) -> dict[str, Any]:
     config, out = work / f"{name}_{method}.toml", work / f"{name}_{method}"
     write_config(config, prob, data, method)
     ranks = prob.get("ranks", RANKS)
-    cmd = [str(BIN / "mpiexec"), "-n", str(ranks), str(BIN / "mpisearch"), "run", str(config), "--out", str(out),
-           "--quiet"]
-    start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{name}/{method} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    cmd = [tool("mpiexec"), "-n", str(ranks), tool("mpisearch"), "run", str(config), "--out", str(out), "--quiet",
+           "--force"]  # a reused --work holds the runs of an earlier invocation
+    wall = launch_ok(cmd, timeout).wall_s
     run = json.loads((out / "run.json").read_text())
     best = json.loads((out / "best.json").read_text())
-    journal = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()]
+    journal = journal_entries(out)
     tasks = [(params_key(e["params"], None), e.get("n_resources"), e["fold"]) for e in journal if "fold" in e]
     return {"task_keys": tasks, "late_s": run.get("late_s", 0.0), "ranks": ranks, "wall_s": wall,
             "search_s": run["search_s"], "compute_s": run["busy_s"],
@@ -141,7 +139,7 @@ def grid_scores(out: Path) -> dict[str, float]:
 
 def task_costs(out: Path) -> dict[tuple[str, int], float]:
     """Fit + score seconds of every (point, fold) task of a grid run, from its journal."""
-    entries = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()]
+    entries = journal_entries(out)
     return {(params_key(e["params"], None), e["fold"]): e["fit_time"] + e["score_time"] for e in entries
             if "fold" in e}
 
@@ -151,19 +149,18 @@ def params_key(params: dict[str, Any], drop: str | None) -> str:
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    work = Path(args.work or tempfile.mkdtemp(prefix="bench_halving_"))
-    work.mkdir(parents=True, exist_ok=True)
-    result: dict[str, Any] = {"ranks": RANKS, "load_before": os.getloadavg(), "problems": {}}
+    work = work_dir(args.work, "bench_halving_")
+    result: dict[str, Any] = {"ranks": RANKS, "load_before": load_average(), "problems": {}}
     for name, prob in problems(args.quick).items():
         if args.only and name not in args.only:
             continue
         kind, extra = prob["data"]
         data = work / f"{name}.h5"
-        subprocess.run([str(BIN / "mpisearch"), "data", "make", kind, "--out", str(data), *extra], check=True,
+        subprocess.run([tool("mpisearch"), "data", "make", kind, "--out", str(data), *extra], check=True,
                        capture_output=True)
         runs: dict[str, Any] = {}
         for method in prob.get("methods", METHODS):
-            print(f"[bench_halving] {name}: {method}", file=sys.stderr, flush=True)
+            log(f"{name}: {method}")
             runs[method] = run_method(work, name, prob, data, method, args.timeout)
         if "grid" in runs:
             scores = grid_scores(work / f"{name}_grid")
@@ -180,7 +177,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 r["same_best_as_grid"] = params_key(r["best_params"], drop) == params_key(
                     runs["grid"]["best_params"], drop)
         result["problems"][name] = {"methods": runs}
-    result["load_after"] = os.getloadavg()
+    result["load_after"] = load_average()
     for prob in result["problems"].values():
         for r in prob["methods"].values():
             r.pop("task_keys")
@@ -207,11 +204,7 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def draw(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     probs = list(result["problems"])
     fig, axes = plt.subplots(2, len(probs), figsize=(6 * len(probs), 7), squeeze=False)
     for col, name in enumerate(probs):
@@ -239,17 +232,11 @@ def draw(result: dict[str, Any], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shrunk problems, for a smoke run")
-    parser.add_argument("--out-dir", default=str(DEFAULT_OUT), help="where the JSON and PNG go (benchmarks/out)")
-    parser.add_argument("--work", help="work directory for data, configs and run outputs (default: a temp dir)")
+    add_output_args(parser, "data, configs and run outputs", keep=False)
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per run")
     parser.add_argument("--only", nargs="+", help="run only these problems (svc_digits, rf_synthetic, simulated_n9)")
     args = parser.parse_args(argv)
-    result = bench(args)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench_halving.json").write_text(json.dumps(result, indent=2) + "\n")
-    draw(result, out / "bench_halving.png")
-    print(json.dumps(result, indent=2))
+    save(bench(args), args.out_dir, "bench_halving", draw)
     return 0
 
 

@@ -17,28 +17,35 @@ and ``UCX_TLS=tcp,self`` (messages between hosts cross the virtual network), 6 r
 
     python benchmarks/bench_hosts.py [--repeat 3] [--sizes 0,80,400] [--skip-loss] [--loss-cap 60]
 
-Prints a JSON document (also benchmarks/out/bench_hosts.json) and Markdown tables.
+Prints a JSON document (also benchmarks/out/bench_hosts.json), draws
+benchmarks/out/bench_hosts.png, and writes Markdown tables of the same figures to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from _common import (
+    ONE_THREAD_ENV,
+    add_output_args,
+    journal_entries,
+    load_average,
+    log,
+    median,
+    pyplot,
+    repo_module,
+    save,
+)
 
-from testhosts import TestHosts  # noqa: E402
+TestHosts = repo_module("tests/testhosts.py").TestHosts  # the test hosts of the multi-host tests
 
 BIN = Path(sys.executable).parent
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 LAYOUTS = {"1 host": {"h1": 6}, "3 hosts": {"h1": 2, "h2": 2, "h3": 2}}
 
 NOOP = """
@@ -73,12 +80,8 @@ refit = false
 """
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def env() -> dict[str, str]:
-    return {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8", **ONE_THREAD}
+    return {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8", **ONE_THREAD_ENV}
 
 
 def mpiexec(hosts: TestHosts, hostfile: Path, n: int, argv: list[str], limit: int = 600) -> list[str]:
@@ -93,10 +96,6 @@ def timed(hosts: TestHosts, argv: list[str]) -> float:
     if done.returncode != 0:
         raise RuntimeError(f"{argv} failed: {done.stderr[-2000:]}")
     return wall
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 def make_data(path: Path, megabytes: int) -> dict[str, Any]:
@@ -136,7 +135,7 @@ def bench_startup_and_search(args: argparse.Namespace) -> dict[str, Any]:
                     wall = timed(hosts, mpiexec(hosts, hostfile, 6, ["mpisearch", "run", str(local / f"noop{mb}.toml"),
                                                                      "--out", str(local / name), "--quiet"]))
                     info = json.loads((disk / name / "run.json").read_text())
-                    starts = [json.loads(line)["start"] for line in (disk / name / "journal.jsonl").open()]
+                    starts = [e["start"] for e in journal_entries(disk / name)]
                     hosts_seen = sorted({w["host"] for w in info["workers"].values()} | {info["coordinator_host"]})
                     windows = {tuple(w["shared"]["ranks"]) for w in info["workers"].values() if "shared" in w}
                     runs.append({"wall_s": wall, "to_first_task_s": min(starts) - launched, "load_s": info["load_s"],
@@ -193,9 +192,8 @@ def bench_loss(args: argparse.Namespace) -> dict[str, Any]:
             repeat = args.repeat if (wrapper or how == "power-off") else 1  # the hang is not worth repeating
             runs = [lose_h3(how, wrapper, args.loss_cap) for _ in range(repeat)]
             ended = [r["ended_after_s"] for r in runs if r["ended_after_s"] is not None]
-            out[key] = {"runs": runs, "ended": f"{len(ended)}/{len(runs)}",
-                        "ended_after_s_median": median(ended) if ended else None,
-                        "ended_after_s_max": max(ended) if ended else None}
+            out[key] = {"runs": runs, "ended": f"{len(ended)}/{len(runs)}", "ended_after_s_median": median(ended),
+                        "ended_after_s_max": max(ended, default=None)}
             log(f"loss {key}: {out[key]['ended']} ended, median {out[key]['ended_after_s_median']}")
     return out
 
@@ -220,24 +218,60 @@ def tables(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def draw(doc: dict[str, Any], path: Path) -> None:
+    """Medians per layout: start-up and search phases, broadcast per dataset, time to end after a loss."""
+    plt = pyplot()
+    loss = doc.get("loss")
+    fig, axes = plt.subplots(1, 3 if loss else 2, figsize=(17 if loss else 12, 5))
+    phases = [("bare MPI start-up", doc["startup"], "wall_s_median")]
+    for e in doc["search"].values():
+        label = f"{e['data']['name']} {e['data']['bytes'] / 1e6:.0f} MB"
+        phases += [(f"{label}: to first task", e, "to_first_task_s"), (f"{label}: whole run", e, "wall_s")]
+    sizes = [f"{e['data']['name']} {e['data']['bytes'] / 1e6:.0f} MB" for e in doc["search"].values()]
+    for k, layout in enumerate(LAYOUTS):
+        ys = [i + 0.4 * k for i in range(len(phases))]
+        axes[0].barh(ys, [entry[layout][key] for _, entry, key in phases], 0.4, label=layout)
+        axes[1].bar([i + 0.4 * k for i in range(len(sizes))], [e[layout]["bcast_s"] for e in doc["search"].values()],
+                    0.4, label=layout)
+    axes[0].set_yticks([i + 0.2 for i in range(len(phases))], [name for name, _, _ in phases], fontsize=8)
+    axes[0].set(title="6 ranks: start-up and search (median s)", xlabel="seconds")
+    axes[1].set_xticks([i + 0.2 for i in range(len(sizes))], sizes, fontsize=8)
+    axes[1].set(title="broadcast of the data (bcast_s, median)", ylabel="seconds")
+    if loss:
+        cap = max(r.get("still_running_after_s", 0.0) for e in loss.values() for r in e["runs"]) or None
+        for i, e in enumerate(loss.values()):
+            ended = e["ended_after_s_median"]
+            axes[2].bar(i, cap if ended is None else ended, hatch="//" if ended is None else None,
+                        color="#d62728" if ended is None else "#1f77b4")
+            axes[2].text(i, cap if ended is None else ended, f"{e['ended']} ended", ha="center", va="bottom",
+                         fontsize=8)
+        axes[2].set_xticks(range(len(loss)), [k.replace(", ", "\n") for k in loss], fontsize=8)
+        axes[2].set(title="loss of h3: seconds until mpiexec exits\n(hatched: still running at the cap)",
+                    ylabel="seconds", yscale="log")
+    for ax in axes[:2]:
+        ax.legend(fontsize=8)
+    fig.suptitle(f"mpisearch across network-namespace hosts, medians of {doc['repeat']}; load average before "
+                 f"{doc['load_average_before'][0]}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sizes", default="0,80,400", help="dataset sizes in MB (0: digits)")
     parser.add_argument("--skip-loss", action="store_true")
     parser.add_argument("--loss-cap", type=float, default=60.0, help="seconds to wait for a job to end after a loss")
-    parser.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "out"))
+    add_output_args(parser)
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
-    doc: dict[str, Any] = {"load_average_before": os.getloadavg(), "repeat": args.repeat}
+    doc: dict[str, Any] = {"load_average_before": load_average(), "repeat": args.repeat}
     doc.update(bench_startup_and_search(args))
     if not args.skip_loss:
         doc["loss"] = bench_loss(args)
-    doc["load_average_after"] = os.getloadavg()
+    doc["load_average_after"] = load_average()
     doc["tables"] = tables(doc)
-    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
-    (Path(args.out_dir) / "bench_hosts.json").write_text(json.dumps(doc, indent=1))
-    print(json.dumps(doc, indent=1))
+    save(doc, args.out_dir, "bench_hosts", draw)
     print(doc["tables"], file=sys.stderr)
     return 0
 

@@ -22,8 +22,9 @@ which every rank calls ``MPISearchCV(...).fit`` (rank 0 coordinates, N workers):
     workers (``mpiexec -n 5``), journal on (``out=DIR``); tasks/s = tasks / search_s.
     Also the same with the journal off, a bare mpi4py send/recv ping-pong in the same
     job (what MPI alone does on this machine right now), and one more journal-on run
-    with cProfile around rank 0's ``Coordinator.run`` (top 25 functions by cumulative and
-    by own time go into the JSON and ``bench_scaling_profile.txt``).
+    with cProfile around rank 0's ``MPISearchCV.fit`` (set-up, the coordinator loop and
+    cv_results; the loop takes most of it, see ``profile_rank0.profiled_search_s``): top 25
+    functions by cumulative and by own time go into the JSON and ``bench_scaling_profile.txt``.
 
 Prints one JSON document on stdout (progress on stderr), also saved to
 benchmarks/out/bench_scaling.json, and draws benchmarks/out/bench_scaling.png.
@@ -33,21 +34,19 @@ from __future__ import annotations
 
 # Standard library only at the top: the _child mode starts on every rank.
 import argparse
+import contextlib
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+import _common as common
+
 THIS = Path(__file__).resolve()
-DEFAULT_OUT = HERE / "out"
 
 FULL_WORKERS = [1, 2, 4, 8, 16, 32, 64]
 QUICK_WORKERS = [1, 2, 4, 8]
@@ -128,18 +127,11 @@ def child_mode(argv: list[str]) -> int:
 STARTED = time.time()
 
 
-def quiet_barrier(comm: Any) -> None:
-    """A barrier that sleeps instead of spinning (MPICH's blocking waits spin a core)."""
-    req = comm.Ibarrier()
-    while not req.Test():
-        time.sleep(0.001)
-
-
 def pingpong(comm: Any, sc: dict[str, Any]) -> dict[str, Any]:
     """Rank 0 <-> rank 1 comm.send/comm.recv of a task-sized tuple; other ranks sleep."""
     rank, rounds = comm.Get_rank(), sc["rounds"]
     msg = (123456, 61728, 1, None)
-    quiet_barrier(comm)
+    common.quiet_barrier(comm)
     start = time.perf_counter()
     if rank == 0:
         for _ in range(rounds):
@@ -149,7 +141,7 @@ def pingpong(comm: Any, sc: dict[str, Any]) -> dict[str, Any]:
         for _ in range(rounds):
             comm.send(comm.recv(source=0, tag=5), dest=0, tag=5)
     seconds = time.perf_counter() - start
-    quiet_barrier(comm)
+    common.quiet_barrier(comm)
     return {"rounds": rounds, "seconds": seconds, "round_trips_per_s": rounds / seconds}
 
 
@@ -172,41 +164,26 @@ def build(sc: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
 
 
 def run_search(comm: Any, sc: dict[str, Any]) -> dict[str, Any]:
+    import cProfile
+
     from mpisearch import MPISearchCV
-    from mpisearch import coordinator as coord_mod
 
     rank = comm.Get_rank()
     est, grid, X, y = build(sc)
-    profiler = None
-    original = coord_mod.Coordinator.run
-    if sc.get("profile") and rank == 0:
-        import cProfile
-
-        profiler = cProfile.Profile()
-
-        def profiled_run(self: Any) -> Any:
-            profiler.enable()
-            try:
-                return original(self)
-            finally:
-                profiler.disable()
-
-        coord_mod.Coordinator.run = profiled_run  # type: ignore[method-assign]
+    profiler = cProfile.Profile() if sc.get("profile") and rank == 0 else None
     out = sc.get("out")
     if out and rank == 0 and Path(out).exists():
         shutil.rmtree(out)
-    search = MPISearchCV(est, grid, cv=sc["cv"], refit=False, out=out)
+    search = MPISearchCV(est, grid, cv=sc["cv"], refit=False, out=out, force=True)  # repeats share an out dir
     machine0, cpu0, wall0 = machine_jiffies() if rank == 0 else None, process_cpu(), time.perf_counter()
-    try:
-        if rank == 0:
+    if rank == 0:
+        with profiler or contextlib.nullcontext():  # rank 0's whole fit, under cProfile if asked
             search.fit(X, y)
-        else:
-            search.fit(None, None)
-    finally:
-        coord_mod.Coordinator.run = original  # type: ignore[method-assign]
+    else:
+        search.fit(None, None)
     cpu, wall = process_cpu() - cpu0, time.perf_counter() - wall0
     machine1 = machine_jiffies() if rank == 0 else None
-    quiet_barrier(comm)
+    common.quiet_barrier(comm)
     cpus = comm.gather(cpu, root=0)
     if rank != 0:
         return {}
@@ -237,14 +214,14 @@ def run_search(comm: Any, sc: dict[str, Any]) -> dict[str, Any]:
         nominal = [float(p["duration"]) for p in cvr["params"]]
         res["mean_fit_overshoot_ms"] = 1e3 * statistics.fmean(f - d for f, d in zip(fit, nominal, strict=True))
     if out:  # per-task times from the journal
-        entries = [json.loads(line) for line in (Path(out) / "journal.jsonl").read_text().splitlines() if line]
+        entries = common.journal_entries(Path(out))
         times = [e["fit_time"] + e["score_time"] for e in entries]
         res["journal_lines"] = len(times)
         res["longest_task_s"] = max(times) if times else 0.0
         res["task_s_sum"] = sum(times)
         res["timeline"] = timeline(entries, res["search_s"])
     if profiler is not None:
-        res["profile"] = profile_tables(profiler)
+        res["profile"] = profile_tables(profiler) | {"profiled_search_s": info["search_s"]}
     return res
 
 
@@ -317,46 +294,18 @@ def profile_tables(profiler: Any) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- driver
 
-def log(msg: str) -> None:
-    print(f"[bench_scaling] {msg}", file=sys.stderr, flush=True)
-
-
-def tool(name: str) -> str:
-    local = Path(sys.executable).parent / name
-    if local.exists():
-        return str(local)
-    found = shutil.which(name)
-    if not found:
-        sys.exit(f"bench_scaling: '{name}' not found next to {sys.executable} or on PATH")
-    return found
-
-
-CHILD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
 def mpi_job(ranks: int, scenarios: list[dict[str, Any]], work: Path, tag: str, timeout: float) -> dict[str, Any]:
     """Run the scenarios in one ``mpiexec -n ranks`` job; rank 0's results."""
     spec, result = work / f"{tag}.spec.json", work / f"{tag}.result.json"
     spec.write_text(json.dumps({"scenarios": scenarios}))
     result.unlink(missing_ok=True)
-    cmd = [tool("mpiexec"), "-n", str(ranks), sys.executable, str(THIS), "_child", str(spec), str(result)]
-    env = {**os.environ, **CHILD_ENV}
-    launched, t0 = time.time(), time.perf_counter()
-    with open(work / f"{tag}.stdout", "w") as out, open(work / f"{tag}.stderr", "w") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
-        try:
-            rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            sys.exit(f"bench_scaling: timed out after {timeout:.0f}s: {' '.join(cmd)} (logs in {work})")
-    wall = time.perf_counter() - t0
-    if rc != 0 or not result.exists():
-        tail = (work / f"{tag}.stderr").read_text()[-3000:]
-        sys.exit(f"bench_scaling: exit status {rc}: {' '.join(cmd)}\n{tail}")
+    cmd = [common.tool("mpiexec"), "-n", str(ranks), sys.executable, str(THIS), "_child", str(spec), str(result)]
+    job = common.launch_ok(cmd, timeout, logs=work / tag, env={**os.environ, **common.ONE_THREAD_ENV})
+    if not result.exists():
+        sys.exit(f"bench_scaling: rank 0 wrote no {result.name}: {' '.join(cmd)}\n{job.stderr[-3000:]}")
     data = json.loads(result.read_text())
-    data["job_wall_s"] = wall
-    data["startup_s"] = data["child_started"] - launched  # launch -> rank 0 runs Python
+    data["job_wall_s"] = job.wall_s
+    data["startup_s"] = data["child_started"] - job.launched  # launch -> rank 0 runs Python
     return data
 
 
@@ -423,7 +372,7 @@ def part_a(cfg: dict[str, Any], args: argparse.Namespace, work: Path) -> dict[st
                 "job_wall_s": r(data["job_wall_s"], 2),
             }
             out[sc["name"]]["per_n"].append(entry)
-            log(f"(a) {sc['name']:6s} N={n:2d}: search {entry['search_s']:.2f}s, bound {bound:.2f}s, "
+            common.log(f"(a) {sc['name']:6s} N={n:2d}: search {entry['search_s']:.2f}s, bound {bound:.2f}s, "
                 f"efficiency {entry['efficiency']:.3f} ({entry['efficiency_vs_measured_work']:.3f} vs measured "
                 f"fits, {entry['efficiency_vs_lpt']:.3f} vs offline LPT; tail "
                 f"{entry['lost_breakdown_worker_s'].get('tail_s')} worker-s; job {data['job_wall_s']:.1f}s; "
@@ -440,7 +389,7 @@ def part_b(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
         data = mpi_job(n + 1, [{**sc, "out": str(work / f"rf_n{n}.out")}], work, f"rf_n{n}", timeout=900)
         res = data["results"][0]
         runs[n] = res
-        log(f"(b) RandomForest N={n}: search {res['search_s']:.2f}s, {res['tasks']} tasks")
+        common.log(f"(b) RandomForest N={n}: search {res['search_s']:.2f}s, {res['tasks']} tasks")
     one, two = runs[1], runs[2]
     work1 = one["task_s_sum"]  # the fits' own times with one worker (nothing else running on its core)
     bound2 = max(work1 / 2, one["longest_task_s"])
@@ -473,7 +422,7 @@ def part_c(cfg: dict[str, Any], work: Path) -> tuple[dict[str, Any], dict[str, A
     res = {s["name"]: s for s in data["results"]}
     on = [res[f"journal_on_{i}"] for i in range(tp["repeat"])]
     rate = [x["tasks"] / x["search_s"] for x in on]
-    med = statistics.median(rate)
+    med = common.median(rate)
     best = max(on, key=lambda x: x["tasks"] / x["search_s"])
     off, prof, ping = res["journal_off"], res["journal_on_profiled"], res["pingpong"]
     out = {
@@ -499,30 +448,10 @@ def part_c(cfg: dict[str, Any], work: Path) -> tuple[dict[str, Any], dict[str, A
                   "workers_cpu_per_task = their CPU seconds per task, messaging and waiting included; "
                   "machine_busy_cores = all CPU use on the machine meanwhile (other users included)"),
     }
-    log(f"(c) throughput: {med:.0f} tasks/s journal on (median of {len(rate)}), "
+    common.log(f"(c) throughput: {med:.0f} tasks/s journal on (median of {len(rate)}), "
         f"{out['tasks_per_s_journal_off']:.0f} off; rank 0 {out['coordinator_cpu_per_task_us_journal_on']} us CPU "
         f"per task; bare ping-pong {out['bare_pingpong_round_trips_per_s_now']:.0f}/s")
     return out, prof["profile"]
-
-
-def machine_info() -> dict[str, Any]:
-    import platform
-    import socket
-
-    info: dict[str, Any] = {"host": socket.gethostname(), "cpus": os.cpu_count(), "python": platform.python_version()}
-    versions = {}
-    for mod in ("mpisearch", "sklearn", "numpy", "mpi4py"):
-        try:
-            versions[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001
-            versions[mod] = None
-    info["versions"] = versions
-    try:
-        text = subprocess.run([tool("mpiexec"), "--version"], capture_output=True, text=True, timeout=30).stdout
-        info["mpiexec_version"] = next((ln.strip() for ln in text.splitlines() if "Version" in ln), text[:80])
-    except Exception:  # noqa: BLE001
-        info["mpiexec_version"] = None
-    return info
 
 
 def targets(result: dict[str, Any]) -> dict[str, Any]:
@@ -533,8 +462,7 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
         else:
             rows = [e for e in result.get("simulated", {}).get(scenario, {}).get("per_n", []) if e["workers"] == n]
             value = rows[0]["efficiency"] if rows else None
-        ok = None if value is None else (value >= threshold if op == ">=" else value <= threshold)
-        out[name] = {"description": desc, "value": value, "target": f"{op} {threshold:g}", "pass": ok}
+        out[name] = common.target_entry(desc, value, op, threshold)
     return out
 
 
@@ -542,19 +470,19 @@ def bench(args: argparse.Namespace, out_dir: Path) -> dict[str, Any]:
     cfg = settings(args.quick)
     if args.workers:
         cfg["workers"] = [int(v) for v in args.workers.split(",")]
-    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench_scaling."))
-    work.mkdir(parents=True, exist_ok=True)
-    log(f"work directory: {work}")
+    work = common.work_dir(args.work, "bench_scaling.")
+    common.log(f"work directory: {work}")
     started = time.perf_counter()
     result: dict[str, Any] = {"benchmark": "bench_scaling", "quick": args.quick, "seed": args.seed,
-                              "machine": machine_info(), "child_env": CHILD_ENV,
-                              "load_average_before": [round(v, 2) for v in os.getloadavg()],
+                              "machine": common.machine_info(), "child_env": common.ONE_THREAD_ENV,
+                              "load_average_before": common.load_average(),
                               "settings": {k: v for k, v in cfg.items()}}
     if not args.skip_throughput:
         result["throughput"], profile = part_c(cfg, work)
         text_path = out_dir / "bench_scaling_profile.txt"
         text_path.write_text(
-            "cProfile of rank 0's Coordinator.run, no-op tasks, 4 workers, journal on\n\n"
+            f"cProfile of rank 0's MPISearchCV.fit ({profile['profiled_search_s']:.2f}s of it in the "
+            "coordinator loop), no-op tasks, 4 workers, journal on\n\n"
             + "\n".join(f"===== sorted by {k} =====\n{v}" for k, v in profile.pop("text").items()))
         profile["text_file"] = str(text_path)
         result["profile_rank0"] = profile
@@ -565,7 +493,7 @@ def bench(args: argparse.Namespace, out_dir: Path) -> dict[str, Any]:
     result["all_pass"] = all(t["pass"] for t in result["targets"].values() if t["pass"] is not None)
     if args.quick:
         result["note"] = "quick run: N <= 8 and fewer tasks; the targets (at 16, 32, 64 workers) are not measured"
-    result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    result["load_average_after"] = common.load_average()
     result["bench_wall_s"] = round(time.perf_counter() - started, 1)
     if not args.keep_work and not args.work:
         shutil.rmtree(work, ignore_errors=True)
@@ -581,11 +509,7 @@ LABELS = {"hetero": "0.2-2 s tasks", "short": "20 ms tasks"}
 
 
 def draw(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = common.pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(13, 9.5))
     (ax_norm, ax_eff), (ax_abs, ax_text) = axes
     sim = result["simulated"]
@@ -660,13 +584,11 @@ def draw(result: dict[str, Any], path: Path) -> None:
                  f"{result['load_average_before'][0]}" + (" (QUICK)" if result["quick"] else ""), fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 # --------------------------------------------------------------------------- main
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_child":
         return child_mode(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -675,22 +597,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the task durations (0)")
     parser.add_argument("--skip-real", action="store_true", help="leave out (b), the real fits")
     parser.add_argument("--skip-throughput", action="store_true", help="leave out (c), the throughput run")
-    parser.add_argument("--out-dir", default=str(DEFAULT_OUT), help="where the JSON and PNG go (benchmarks/out)")
-    parser.add_argument("--work", help="work directory for specs, logs, journals (default: a temp dir)")
-    parser.add_argument("--keep-work", action="store_true", help="keep the temporary work directory")
+    common.add_output_args(parser, "specs, logs, journals")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 if a measured target is missed")
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = bench(args, out_dir)
-    json_path, png_path = out_dir / "bench_scaling.json", out_dir / "bench_scaling.png"
-    result["files"] = {"json": str(json_path), "png": str(png_path)}
-    text = json.dumps(result, indent=2, default=str)
-    json_path.write_text(text + "\n")
-    draw(result, png_path)
-    print(text)
+    common.save(result, out_dir, "bench_scaling", draw)
     return 1 if args.strict and not result["all_pass"] else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -20,9 +20,10 @@ synthetic 10k x 40 set). Medians over ``--repeat`` runs; contestants are interle
 and their order rotates per repeat, so slow drift of the machine's load hits all alike.
 
 mpisearch ranks run through this file's ``_rank-cpu`` mode, a thin wrapper around
-``mpisearch.cli.main`` that records each rank's CPU seconds (getrusage) at exit, and
-rank 0's CPU seconds spent inside the coordinator loop (the coordinator's CPU use is
-not in run.json yet). The wrapper changes nothing else: same CLI, same arguments.
+``mpisearch.cli.main`` that records each rank's CPU seconds and peak RSS (getrusage)
+at exit; it changes nothing else: same CLI, same arguments. Rank 0's CPU and wall
+seconds inside the coordinator loop come from run.json (``coordinator_cpu_s``,
+``search_s``).
 
 Prints one JSON document on stdout, also saved to benchmarks/out/bench_vs_sklearn.json,
 and draws benchmarks/out/bench_vs_sklearn.png. Progress goes to stderr.
@@ -41,17 +42,15 @@ import json
 import os
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+import _common as common
+
 THIS = Path(__file__).resolve()
-DEFAULT_OUT = HERE / "out"
 
 TARGETS = {
     # name: (description, op, threshold)
@@ -116,24 +115,6 @@ def rank_cpu_mode(argv: list[str]) -> int:
     started = time.time()  # wall clock: the parent compares it with its launch time
     cpu_dir, sep, *args = argv
     assert sep == "--", "usage: _rank-cpu CPU_DIR -- MPISEARCH_ARGS..."
-    coordinator: dict[str, float] = {}
-    try:
-        from mpisearch import coordinator as coord_mod
-
-        original = coord_mod.Coordinator.run
-
-        def timed_run(self: Any) -> Any:
-            r0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-            try:
-                return original(self)
-            finally:
-                r1 = resource.getrusage(resource.RUSAGE_SELF)
-                coordinator["wall_s"] = time.perf_counter() - w0
-                coordinator["cpu_s"] = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-
-        coord_mod.Coordinator.run = timed_run  # type: ignore[method-assign]
-    except (ImportError, AttributeError):  # pragma: no cover - mpisearch changed shape
-        pass
     from mpisearch import cli
 
     status: Any = 1
@@ -147,8 +128,6 @@ def rank_cpu_mode(argv: list[str]) -> int:
         record = {"rank": rank, "started": started, "ended": time.time(),
                   "user_s": ru.ru_utime, "sys_s": ru.ru_stime, "cpu_s": ru.ru_utime + ru.ru_stime,
                   "maxrss_mib": ru.ru_maxrss / 1024, "status": status if isinstance(status, int) else 1}
-        if coordinator:
-            record["coordinator_loop"] = coordinator
         Path(cpu_dir).mkdir(parents=True, exist_ok=True)
         (Path(cpu_dir) / f"rank{rank}.json").write_text(json.dumps(record))
     return status if isinstance(status, int) else 1
@@ -205,64 +184,15 @@ def _jsonable(obj: Any) -> Any:
 
 # --------------------------------------------------------------------------- driver
 
-def log(msg: str) -> None:
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-
-def tool(name: str) -> str:
-    """An executable next to this Python (the venv's bin), else on PATH."""
-    local = Path(sys.executable).parent / name
-    if local.exists():
-        return str(local)
-    found = shutil.which(name)
-    if not found:
-        sys.exit(f"bench_vs_sklearn: '{name}' not found next to {sys.executable} or on PATH")
-    return found
-
-
-def toml_value(value: Any) -> str:
-    if value is None:
-        return '"None"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return json.dumps(value)  # numbers and strings are spelled the same in TOML
-
-
 def write_config(path: Path, prob: dict[str, Any], data_path: Path) -> None:
-    lines = [
-        f"# written by benchmarks/bench_vs_sklearn.py: {prob['description']}",
-        "[data]", f"path = {toml_value(str(data_path))}", 'X = "X"', 'y = "y"', "",
-        "[estimator]", f"class = {toml_value(prob['estimator'])}", f"params = {toml_value(prob['params'])}", "",
-        "[space]", *(f"{k} = {toml_value(v)}" for k, v in prob["grid"].items()), "",
-        "[search]", 'strategy = "grid"', "",
-        "[cv]", f"folds = {prob['folds']}", "",
-        "[scoring]", f"metrics = [{toml_value(prob['metric'])}]", "refit = true", "",
-    ]
-    path.write_text("\n".join(lines))
-
-
-def children_cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
-def timed(cmd: list[str], log_prefix: Path, timeout: float) -> tuple[float, float, float, float]:
-    """Run ``cmd``; (wall s, CPU s of reaped descendants, launch and exit wall clock). Exits on failure."""
-    cpu0, t0, launched = children_cpu(), time.perf_counter(), time.time()
-    with open(f"{log_prefix}.stdout", "w") as out, open(f"{log_prefix}.stderr", "w") as err:
-        try:
-            proc = subprocess.run(cmd, stdout=out, stderr=err, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            sys.exit(f"bench_vs_sklearn: timed out after {timeout:.0f}s: {' '.join(cmd)}")
-    wall, cpu, exited = time.perf_counter() - t0, children_cpu() - cpu0, time.time()
-    if proc.returncode != 0:
-        tail = Path(f"{log_prefix}.stderr").read_text()[-3000:]
-        sys.exit(f"bench_vs_sklearn: exit status {proc.returncode}: {' '.join(cmd)}\n{tail}")
-    return wall, cpu, launched, exited
+    path.write_text(common.toml_config({
+        "data": {"path": str(data_path), "X": "X", "y": "y"},
+        "estimator": {"class": prob["estimator"], "params": prob["params"]},
+        "space": prob["grid"],
+        "search": {"strategy": "grid"},
+        "cv": {"folds": prob["folds"]},
+        "scoring": {"metrics": [prob["metric"]], "refit": True},
+    }, comment=f"written by benchmarks/bench_vs_sklearn.py: {prob['description']}"))
 
 
 def run_mpisearch(ranks: int, config: Path, out: Path, timeout: float) -> dict[str, Any]:
@@ -271,30 +201,29 @@ def run_mpisearch(ranks: int, config: Path, out: Path, timeout: float) -> dict[s
     cpu_dir = out.parent / f"{out.name}.cpu"
     if cpu_dir.exists():
         shutil.rmtree(cpu_dir)
-    cmd = [tool("mpiexec"), "-n", str(ranks), sys.executable, str(THIS), "_rank-cpu", str(cpu_dir), "--",
+    cmd = [common.tool("mpiexec"), "-n", str(ranks), sys.executable, str(THIS), "_rank-cpu", str(cpu_dir), "--",
            "run", str(config), "--out", str(out)]
-    wall, cpu, launched, exited = timed(cmd, out.parent / out.name, timeout)
+    job = common.launch_ok(cmd, timeout, logs=out.parent / out.name)
     info = json.loads((out / "run.json").read_text())
     rank_files = sorted(cpu_dir.glob("rank*.json"))
     rank_cpu = {int(p.stem[4:]): json.loads(p.read_text()) for p in rank_files}
     r0 = rank_cpu.get(0, {})
-    loop = r0.get("coordinator_loop", {})
-    tasks = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines() if line.strip()]
-    task_s = [t["fit_time"] + t["score_time"] for t in tasks]
+    task_s = [t["fit_time"] + t["score_time"] for t in common.journal_entries(out)]
     return {
-        "wall_s": wall, "search_s": info.get("search_s"), "refit_s": info.get("refit_s"),
+        "wall_s": job.wall_s, "search_s": info.get("search_s"), "refit_s": info.get("refit_s"),
         "load_s": info.get("load_s"), "bcast_s": info.get("bcast_s"), "setup_s": info.get("setup_s"),
         "utilisation": info.get("utilisation"), "tasks": info.get("tasks"),
-        "rank0_cpu_s": r0.get("cpu_s"), "rank0_coordinator_loop_cpu_s": loop.get("cpu_s"),
-        "rank0_coordinator_loop_wall_s": loop.get("wall_s"),
+        # the coordinator loop's CPU and wall seconds, as rank 0 measures them for run.json
+        "rank0_cpu_s": r0.get("cpu_s"), "rank0_coordinator_loop_cpu_s": info.get("coordinator_cpu_s"),
+        "rank0_coordinator_loop_wall_s": info.get("search_s"),
         "worker_ranks_cpu_s": sum(v["cpu_s"] for k, v in rank_cpu.items() if k != 0),
-        "all_processes_cpu_s": cpu,
+        "all_processes_cpu_s": job.cpu_s,
         "maxrss_mib_by_rank": {str(k): round(v["maxrss_mib"], 1) for k, v in sorted(rank_cpu.items())},
         # launch -> rank 0 runs this file's code (mpiexec, interpreter start); rank 0's
         # mpisearch.cli.main; rank 0 done -> mpiexec exits (MPI finalisation, teardown).
-        "startup_s": r0["started"] - launched if "started" in r0 else None,
+        "startup_s": r0["started"] - job.launched if "started" in r0 else None,
         "rank0_main_s": r0["ended"] - r0["started"] if "started" in r0 else None,
-        "shutdown_s": exited - r0["ended"] if "ended" in r0 else None,
+        "shutdown_s": job.exited - r0["ended"] if "ended" in r0 else None,
         "task_s": task_s, "cv_results": out / "cv_results.csv",
     }
 
@@ -302,16 +231,11 @@ def run_mpisearch(ranks: int, config: Path, out: Path, timeout: float) -> dict[s
 def run_sklearn(n_jobs: int, spec_path: Path, work: Path, tag: str, timeout: float) -> dict[str, Any]:
     result = work / f"{tag}.result.json"
     cmd = [sys.executable, str(THIS), "_sklearn", str(spec_path), str(n_jobs), str(result)]
-    wall, cpu, _, _ = timed(cmd, work / tag, timeout)
+    job = common.launch_ok(cmd, timeout, logs=work / tag)
     res = json.loads(result.read_text())
-    return {"wall_s": wall, "fit_s": res["fit_s"], "search_s": res["fit_s"] - res["refit_s"],
+    return {"wall_s": job.wall_s, "fit_s": res["fit_s"], "search_s": res["fit_s"] - res["refit_s"],
             "refit_s": res["refit_s"], "load_s": res["load_s"],
-            "main_process_cpu_s": res["main_cpu_s"], "all_processes_cpu_s": cpu, "result": res}
-
-
-def median(values: list[Any]) -> float | None:
-    vals = [v for v in values if v is not None]
-    return statistics.median(vals) if vals else None
+            "main_process_cpu_s": res["main_cpu_s"], "all_processes_cpu_s": job.cpu_s, "result": res}
 
 
 def summarise(samples: list[dict[str, Any]], keys: list[str], cmd: str) -> dict[str, Any]:
@@ -319,7 +243,7 @@ def summarise(samples: list[dict[str, Any]], keys: list[str], cmd: str) -> dict[
     for key in keys:
         vals = [s.get(key) for s in samples]
         out[key] = [None if v is None else round(v, 4) for v in vals]
-        med = median(vals)
+        med = common.median(vals)
         out[f"{key}_median"] = None if med is None else round(med, 4)
     return out
 
@@ -333,40 +257,11 @@ def score_check(mpi_csv: Path, sk: dict[str, Any]) -> dict[str, Any]:
     mine = {json.dumps(json.loads(r["params"]), sort_keys=True): float(r["mean_test_score"]) for r in rows}
     theirs = {json.dumps(p, sort_keys=True, default=_jsonable): s
               for p, s in zip(sk["params"], sk["mean_test_score"], strict=True)}
-    common = set(mine) & set(theirs)
-    diff = max((abs(mine[k] - theirs[k]) for k in common), default=float("nan"))
-    return {"points_mpisearch": len(mine), "points_sklearn": len(theirs), "points_matched": len(common),
+    matched = set(mine) & set(theirs)
+    diff = max((abs(mine[k] - theirs[k]) for k in matched), default=float("nan"))
+    return {"points_mpisearch": len(mine), "points_sklearn": len(theirs), "points_matched": len(matched),
             "max_abs_mean_test_score_diff": diff,
-            "match": len(common) == len(mine) == len(theirs) and diff <= 1e-12}
-
-
-def ratio(num: float | None, den: float | None) -> float | None:
-    return None if not num or not den else round(num / den, 4)
-
-
-def machine_info() -> dict[str, Any]:
-    import platform
-    import socket
-
-    info: dict[str, Any] = {"host": socket.gethostname(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                            "platform": platform.platform()}
-    try:
-        info["cpus_usable"] = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover
-        pass
-    versions = {}
-    for mod in ("mpisearch", "sklearn", "numpy", "scipy", "joblib", "mpi4py", "h5py"):
-        try:
-            versions[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001
-            versions[mod] = None
-    info["versions"] = versions
-    try:
-        out = subprocess.run([tool("mpiexec"), "--version"], capture_output=True, text=True, timeout=30).stdout
-        info["mpiexec_version"] = next((ln.strip() for ln in out.splitlines() if "Version" in ln), out[:80].strip())
-    except Exception:  # noqa: BLE001
-        info["mpiexec_version"] = None
-    return info
+            "match": len(matched) == len(mine) == len(theirs) and diff <= 1e-12}
 
 
 def thread_info() -> dict[str, Any]:
@@ -387,20 +282,18 @@ def thread_info() -> dict[str, Any]:
     return info
 
 
-def target_entry(name: str, value: float | None) -> dict[str, Any]:
-    desc, op, threshold = TARGETS[name]
-    ok = None if value is None else (value <= threshold if op == "<=" else value >= threshold)
-    return {"description": desc, "value": value, "target": f"{op} {threshold}", "pass": ok}
+def target(name: str, value: float | None) -> dict[str, Any]:
+    description, op, threshold = TARGETS[name]
+    return common.target_entry(description, value, op, threshold)
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     probs = problems(args.quick)
-    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench_vs_sklearn."))
-    work.mkdir(parents=True, exist_ok=True)
-    log(f"work directory: {work}")
-    machine = machine_info()
+    work = common.work_dir(args.work, "bench_vs_sklearn.")
+    common.log(f"work directory: {work}")
+    machine = common.machine_info()
     threads = thread_info()
-    load_before = os.getloadavg()
+    load_before = common.load_average()
     mpisearch_bin = [sys.executable, "-m", "mpisearch"]
 
     # Data, configs and GridSearchCV specs.
@@ -436,7 +329,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 else:
                     s = run_sklearn(n, probs[key]["spec"], work, tag, args.timeout)
                 samples[(key, contestant)].append(s)
-                log(f"repeat {rep + 1}/{args.repeat} {key} {contestant}: {s['wall_s']:.2f}s wall")
+                common.log(f"repeat {rep + 1}/{args.repeat} {key} {contestant}: {s['wall_s']:.2f}s wall")
 
     mpi_keys = ["wall_s", "startup_s", "rank0_main_s", "shutdown_s", "search_s", "refit_s", "load_s", "bcast_s",
                 "utilisation", "rank0_cpu_s",
@@ -445,7 +338,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     sk_keys = ["wall_s", "fit_s", "search_s", "refit_s", "load_s", "main_process_cpu_s", "all_processes_cpu_s"]
     result: dict[str, Any] = {"benchmark": "bench_vs_sklearn", "quick": args.quick, "repeat": args.repeat,
                               "statistic": "median over repeats", "machine": machine, "threads": threads,
-                              "load_average_before": [round(v, 2) for v in load_before], "problems": {}}
+                              "load_average_before": load_before, "problems": {}}
     for key, prob in probs.items():
         grid = prob["grid"]
         entry: dict[str, Any] = {
@@ -462,12 +355,12 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 summary = summarise(ss, mpi_keys, cmd)
                 summary["workers"] = n - 1
                 all_tasks = sorted(t for s in ss for t in s["task_s"])
-                summary["task_s_min_median_max"] = [round(all_tasks[0], 4), round(median(all_tasks), 4),
+                summary["task_s_min_median_max"] = [round(all_tasks[0], 4), round(common.median(all_tasks), 4),
                                                     round(all_tasks[-1], 4)] if all_tasks else None
                 summary["maxrss_mib_by_rank_last"] = ss[-1]["maxrss_mib_by_rank"]
                 lp = summary["rank0_coordinator_loop_cpu_s_median"]
                 lw = summary["rank0_coordinator_loop_wall_s_median"]
-                summary["rank0_coordinator_loop_cpu_fraction"] = ratio(lp, lw)
+                summary["rank0_coordinator_loop_cpu_fraction"] = common.ratio(lp, lw)
             else:
                 n = int(contestant[-1])
                 summary = summarise(ss, sk_keys, f"python -c 'GridSearchCV(..., n_jobs={n}, refit=True).fit'")
@@ -477,30 +370,30 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         c = entry["contestants"]
         mpi3 = c["mpisearch_n3"]["wall_s_median"]
         entry["ratios"] = {
-            "mpisearch_n3_vs_sklearn_njobs2": ratio(mpi3, c["sklearn_njobs2"]["wall_s_median"]),
-            "mpisearch_n3_vs_sklearn_njobs1": ratio(mpi3, c["sklearn_njobs1"]["wall_s_median"]),
-            "sklearn_njobs2_vs_njobs1": ratio(c["sklearn_njobs2"]["wall_s_median"],
+            "mpisearch_n3_vs_sklearn_njobs2": common.ratio(mpi3, c["sklearn_njobs2"]["wall_s_median"]),
+            "mpisearch_n3_vs_sklearn_njobs1": common.ratio(mpi3, c["sklearn_njobs1"]["wall_s_median"]),
+            "sklearn_njobs2_vs_njobs1": common.ratio(c["sklearn_njobs2"]["wall_s_median"],
                                               c["sklearn_njobs1"]["wall_s_median"]),
         }
         if "mpisearch_n2" in c:
-            entry["ratios"]["speedup_1_to_2_workers_search"] = ratio(c["mpisearch_n2"]["search_s_median"],
+            entry["ratios"]["speedup_1_to_2_workers_search"] = common.ratio(c["mpisearch_n2"]["search_s_median"],
                                                                      c["mpisearch_n3"]["search_s_median"])
-            entry["ratios"]["speedup_1_to_2_workers_wall"] = ratio(c["mpisearch_n2"]["wall_s_median"], mpi3)
+            entry["ratios"]["speedup_1_to_2_workers_wall"] = common.ratio(c["mpisearch_n2"]["wall_s_median"], mpi3)
         entry["scores_vs_sklearn"] = score_check(samples[(key, "mpisearch_n3")][-1]["cv_results"],
                                                  samples[(key, "sklearn_njobs1")][-1]["result"])
         result["problems"][key] = entry
 
     a, b = result["problems"]["a_small_tasks"]["ratios"], result["problems"]["b_medium_tasks"]["ratios"]
     targets = {
-        "a_ratio_vs_sklearn_njobs2": target_entry("a_ratio_vs_sklearn_njobs2", a["mpisearch_n3_vs_sklearn_njobs2"]),
-        "b_ratio_vs_sklearn_njobs2": target_entry("b_ratio_vs_sklearn_njobs2", b["mpisearch_n3_vs_sklearn_njobs2"]),
-        "b_speedup_1_to_2_workers": target_entry("b_speedup_1_to_2_workers", b["speedup_1_to_2_workers_search"]),
+        "a_ratio_vs_sklearn_njobs2": target("a_ratio_vs_sklearn_njobs2", a["mpisearch_n3_vs_sklearn_njobs2"]),
+        "b_ratio_vs_sklearn_njobs2": target("b_ratio_vs_sklearn_njobs2", b["mpisearch_n3_vs_sklearn_njobs2"]),
+        "b_speedup_1_to_2_workers": target("b_speedup_1_to_2_workers", b["speedup_1_to_2_workers_search"]),
     }
     result["targets"] = targets
     result["all_pass"] = all(t["pass"] for t in targets.values())
     if args.quick:
         result["note"] = "quick run: problem sizes are shrunk; targets are computed but not meaningful"
-    result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    result["load_average_after"] = common.load_average()
     result["work_dir"] = None if not args.keep_work else str(work)
     if not args.keep_work and not args.work:
         shutil.rmtree(work, ignore_errors=True)
@@ -516,11 +409,7 @@ COLORS = {"mpisearch_n3": "#1f77b4", "mpisearch_n2": "#9ecae1", "sklearn_njobs2"
 
 
 def draw(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = common.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
     targets = result["targets"]
     for ax, (key, prob) in zip(axes, result["problems"].items(), strict=True):
@@ -564,13 +453,11 @@ def draw(result: dict[str, Any], path: Path) -> None:
              ha="center", fontsize=8)
     fig.tight_layout(rect=(0, 0.03, 1, 0.95))
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 # --------------------------------------------------------------------------- main
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_rank-cpu":
         return rank_cpu_mode(argv[1:])
     if argv and argv[0] == "_sklearn":
@@ -578,25 +465,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shrunk problem sizes, for a smoke run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per contestant; medians are reported (3)")
-    parser.add_argument("--out-dir", default=str(DEFAULT_OUT), help="where the JSON and PNG go (benchmarks/out)")
-    parser.add_argument("--work", help="work directory for data, configs and run outputs (default: a temp dir)")
-    parser.add_argument("--keep-work", action="store_true", help="keep the temporary work directory")
+    common.add_output_args(parser, "data, configs and run outputs")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per contestant run")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 if a target is missed")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
     result = bench(args)
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, png_path = out_dir / "bench_vs_sklearn.json", out_dir / "bench_vs_sklearn.png"
-    result["files"] = {"json": str(json_path), "png": str(png_path)}
-    text = json.dumps(result, indent=2, default=str)
-    json_path.write_text(text + "\n")
-    draw(result, png_path)
-    print(text)
+    common.save(result, args.out_dir, "bench_vs_sklearn", draw)
     return 1 if args.strict and not result["all_pass"] else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

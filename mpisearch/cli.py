@@ -8,16 +8,12 @@ import time
 import traceback
 from typing import Any, NoReturn
 
-from .errors import InputError, SearchFailedError
-
-EXIT_INPUT = 2  # bad input (config, data, estimator, arguments)
-EXIT_FAILED = 1  # the search ran but failed (e.g. every fit failed)
-EXIT_INTERRUPTED = 99  # stopped by SIGTERM/SIGUSR1: partial results written, resumable
+from .errors import ExitCode, InputError, SearchFailedError
 
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        fail(f"{message} (see '{self.prog} --help')", EXIT_INPUT)
+        fail(f"{message} (see '{self.prog} --help')", ExitCode.INPUT)
 
 
 # A crashing rank waits this long between printing its traceback and MPI_Abort: the
@@ -31,6 +27,17 @@ def fail(message: str, status: int) -> NoReturn:
     sys.exit(status)
 
 
+def count(text: str) -> int:
+    """A whole number, also written as 1e5."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'")
+    return int(value)
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="mpisearch", description="Distributed hyperparameter search for scikit-learn on MPI.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -38,7 +45,9 @@ def build_parser() -> Parser:
     run.add_argument("config", help="TOML config file")
     run.add_argument("--out", help="output directory (overrides output.dir)")
     run.add_argument("--resume", action="store_true", help="skip tasks already in the journal")
-    run.add_argument("--force", action="store_true", help="with --resume: resume even if the config changed")
+    run.add_argument("--force", action="store_true",
+                     help="move an earlier run in the output directory to earlier-<time>/ and start afresh; "
+                          "with --resume: resume even if the config or data changed")
     noise = run.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     noise.add_argument("-v", "--verbose", action="store_true", help="also report every finished point")
@@ -49,7 +58,7 @@ def build_parser() -> Parser:
     make = data_sub.add_parser("make", help="write a bundled or synthetic dataset to HDF5")
     make.add_argument("name", help="digits, breast_cancer, wine, iris, classification, regression")
     make.add_argument("--out", required=True, help="output .h5 file")
-    make.add_argument("--rows", type=int, help="rows of a synthetic dataset")
+    make.add_argument("--rows", type=count, help="rows of a synthetic dataset (e.g. 100000 or 1e5)")
     make.add_argument("--features", type=int, help="features of a synthetic dataset")
     make.add_argument("--seed", type=int, default=0, help="seed of a synthetic dataset")
     imp = data_sub.add_parser("import", help="convert a CSV file (header line, numeric features) to HDF5")
@@ -77,16 +86,16 @@ def _guarded(command: Any, args: argparse.Namespace, comm: Any) -> int:
     try:
         return command(args, comm)
     except InputError as exc:
-        _quiet_fail(rank, str(exc), EXIT_INPUT)
+        _quiet_fail(rank, str(exc), ExitCode.INPUT)
     except SearchFailedError as exc:
-        _quiet_fail(rank, str(exc), EXIT_FAILED)
+        _quiet_fail(rank, str(exc), ExitCode.FAILED)
     except Exception:
         traceback.print_exc()
         if comm is not None:
             sys.stderr.flush()
             time.sleep(ABORT_DELAY_SECONDS)
-            comm.Abort(EXIT_FAILED)
-        return EXIT_FAILED
+            comm.Abort(ExitCode.FAILED)
+        return ExitCode.FAILED
 
 
 def _quiet_fail(rank: int, message: str, status: int) -> NoReturn:
@@ -98,12 +107,13 @@ def _quiet_fail(rank: int, message: str, status: int) -> NoReturn:
 
 def cmd_run(args: argparse.Namespace, comm: Any) -> int:
     from .runner import run_config
+    from .types import StopReason
 
     outcome = run_config(args.config, overrides=args.overrides, out=args.out, resume=args.resume,
                          force=args.force, comm=comm, verbosity=0 if args.quiet else (2 if args.verbose else 1))
     if outcome.info.get("abandoned") and comm is not None:
-        comm.Abort(EXIT_INTERRUPTED)  # workers are still inside fits past the grace period
-    return EXIT_INTERRUPTED if outcome.info.get("stopped") == "signal" else 0
+        comm.Abort(ExitCode.INTERRUPTED)  # workers are still inside fits past the grace period
+    return ExitCode.INTERRUPTED if outcome.stopped == StopReason.SIGNAL else ExitCode.OK
 
 
 def cmd_data_make(args: argparse.Namespace, comm: Any = None) -> int:
@@ -115,12 +125,16 @@ def cmd_data_make(args: argparse.Namespace, comm: Any = None) -> int:
 
 
 def cmd_data_import(args: argparse.Namespace, comm: Any = None) -> int:
+    import numpy as np
+
     from .data import hdf5
     from .data.make import import_csv
 
     X, y = import_csv(args.csv, args.target)
     path = hdf5.write(args.out, X, y)
-    print(f"wrote {path}: X {X.shape[0]} x {X.shape[1]}, y '{args.target}'")
+    n_nan = int(np.isnan(X).sum())
+    missing = f"; {n_nan} empty (or NaN) feature cells are NaN" if n_nan else ""
+    print(f"wrote {path}: X {X.shape[0]} x {X.shape[1]}, y '{args.target}'{missing}")
     return 0
 
 

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import math
 import re
 import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .cv import KFoldSpec
 from .errors import InputError, did_you_mean
-from .racing import DEFAULT_CONFIDENCE
+from .estimator_config import build_estimator, build_from_factory, none_strings
+from .racing import DEFAULT_CONFIDENCE, check_confidence
 from .space import Categorical, Dimension, Integer, Real, SearchSpace
+from .spec import SearchSpec
 
 # section -> key -> (expected Python types, description for errors, default)
 SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str, Any]]] = {
@@ -23,9 +22,12 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str, Any]]] = {
              "y": ((str,), "a dataset name", "y"),
              "sample_weight": ((str,), "a dataset name", None),
              "shared_memory": ((bool,), "true or false", True)},
-    "estimator": {"class": ((str,), "an importable name like 'sklearn.svm.SVC'", None),
+    "estimator": {"class": ((str,), "a scikit-learn estimator class like 'sklearn.svm.SVC'", None),
+                  "factory": ((str,), "\"module:function\", a function returning an estimator", None),
                   "params": ((dict,), "a table of constructor parameters", {})},
-    "search": {"strategy": ((str,), "a strategy name", "grid"), "n_iter": ((int,), "an integer", None),
+    "search": {"strategy": ((str,), "a strategy name or 'package.module:Class'", "grid"),
+               "n_iter": ((int,), "an integer", None),
+               "batch": ((int,), "a positive integer (points in flight)", None),
                "random_state": ((int,), "an integer", None),
                "max_time": ((str, int, float), "a duration like \"90s\", \"15m\" or \"2h\", or \"auto\"", None),
                "error_score": ((int, float, str), "a number or \"raise\"", math.nan),
@@ -45,31 +47,24 @@ INTERVAL_KEYS = ("low", "high", "log", "type")
 DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
 
 
-@dataclass
-class RunConfig:
-    source: Path
-    data_path: Path
+@dataclass(frozen=True)
+class DataSource:
+    """Where the data of a run is: an HDF5 file and its datasets."""
+
+    path: Path
     x_name: str
-    y_name: str
-    w_name: str | None
-    shared_memory: bool
-    estimator: Any
-    space: SearchSpace
-    strategy: str
-    n_iter: int | None
-    random_state: int | None
-    max_time: float | None
-    grace: float
-    task_timeout: float | None
-    racing: bool
-    racing_confidence: float
-    halving: dict[str, Any] | None
-    error_score: Any
-    cv: KFoldSpec
-    scoring: Any
-    refit: bool | str
+    y_name: str | None
+    w_name: str | None  # sample weights, if any
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated config file: its data, the search, and where results go."""
+
+    source: Path
+    data: DataSource
+    spec: SearchSpec
     out_dir: Path
-    raw: dict[str, Any]
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
@@ -113,22 +108,33 @@ def _build(raw: dict[str, Any], path: Path) -> RunConfig:
     data_path = Path(_required(sec, "data", "path"))
     if not data_path.is_absolute():
         data_path = path.parent / data_path
-    estimator = build_estimator(_required(sec, "estimator", "class"), sec["estimator"]["params"])
-    return RunConfig(
-        source=path, data_path=data_path, x_name=sec["data"]["X"], y_name=sec["data"]["y"],
-        w_name=sec["data"]["sample_weight"], shared_memory=sec["data"]["shared_memory"],
-        estimator=estimator, space=parse_space(raw.get("space")),
-        strategy=sec["search"]["strategy"], n_iter=_positive(sec, "search", "n_iter"),
-        random_state=sec["search"]["random_state"], max_time=parse_duration(sec["search"]["max_time"]),
-        grace=parse_duration(sec["search"]["grace"], "search.grace"),
-        task_timeout=parse_duration(sec["search"]["task_timeout"], "search.task_timeout"),
-        racing=sec["search"]["racing"], racing_confidence=_confidence(sec["search"]["racing_confidence"]),
-        halving=_halving(sec["search"]),
-        error_score=_error_score(sec["search"]["error_score"]),
+    estimator = _estimator(sec["estimator"], path.parent)
+    search = sec["search"]
+    spec = SearchSpec(  # keyword order = validation order: the first bad key is the one reported
+        estimator=estimator, space=parse_space(raw.get("space")), strategy=search["strategy"],
+        n_iter=_positive(sec, "search", "n_iter"), batch=_positive(sec, "search", "batch"),
+        random_state=search["random_state"],
+        max_time=parse_duration(search["max_time"]), grace=parse_duration(search["grace"], "search.grace"),
+        task_timeout=parse_duration(search["task_timeout"], "search.task_timeout"), racing=search["racing"],
+        racing_confidence=check_confidence(search["racing_confidence"]), halving=_halving(search),
+        error_score=_error_score(search["error_score"]),
         cv=KFoldSpec(_folds(sec), sec["cv"]["shuffle"], sec["cv"]["random_state"]),
         scoring=_metrics(sec["scoring"]["metrics"]), refit=sec["scoring"]["refit"],
-        out_dir=Path(sec["output"]["dir"]), raw=raw,
+        shared_memory=sec["data"]["shared_memory"],
     )
+    data = DataSource(data_path, sec["data"]["X"], sec["data"]["y"], sec["data"]["sample_weight"])
+    return RunConfig(source=path, data=data, spec=spec, out_dir=Path(sec["output"]["dir"]))
+
+
+def _estimator(section: dict[str, Any], config_dir: Path) -> Any:
+    """A checked estimator class, or (only when the config says so) a user factory's result."""
+    if section["factory"] is not None:
+        if section["class"] is not None:
+            raise InputError("estimator: give class or factory, not both")
+        return build_from_factory(section["factory"], section["params"], config_dir)
+    if section["class"] is None:
+        raise InputError(f"estimator.class: missing; expected {SCHEMA['estimator']['class'][1]}")
+    return build_estimator(section["class"], section["params"])
 
 
 def _check_sections(raw: dict[str, Any]) -> None:
@@ -174,12 +180,6 @@ def _folds(sec: dict[str, dict[str, Any]]) -> int:
     if folds < 2:
         raise InputError(f"cv.folds: expected an integer >= 2, got {folds}")
     return folds
-
-
-def _confidence(value: float) -> float:
-    if not 0.5 < value < 1:
-        raise InputError(f"search.racing_confidence: expected a number between 0.5 and 1, got {value!r}")
-    return value
 
 
 def _halving(search: dict[str, Any]) -> dict[str, Any] | None:
@@ -231,62 +231,6 @@ def parse_duration(value: Any, key: str = "search.max_time") -> float | None:
     if seconds <= 0:
         raise InputError(f"{key}: expected a positive duration, got {value!r}")
     return seconds
-
-
-def none_strings(value: Any) -> Any:
-    """TOML has no null: the string "None" stands for Python None."""
-    if value == "None":
-        return None
-    if isinstance(value, list):
-        return [none_strings(v) for v in value]
-    if isinstance(value, dict):
-        return {k: none_strings(v) for k, v in value.items()}
-    return value
-
-
-def build_estimator(name: str, params: Mapping[str, Any]) -> Any:
-    """Import ``package.module.Name`` and call it with ``params`` (class or factory)."""
-    factory = import_object(name)
-    if not callable(factory):
-        raise InputError(f"estimator.class: '{name}' is not a class or factory (a {type(factory).__name__})")
-    params = none_strings(dict(params))
-    try:
-        estimator = factory(**params)
-    except TypeError as exc:
-        raise InputError(f"estimator.params: {_param_hint(factory, params, exc)}") from None
-    if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
-        raise InputError(f"estimator.class: '{name}' did not give a scikit-learn estimator (no fit/get_params)")
-    if hasattr(estimator, "_parameter_constraints"):  # scikit-learn's own check of the fixed parameters
-        try:
-            estimator._validate_params()
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"estimator.params: {exc}") from None
-    return estimator
-
-
-def _param_hint(factory: Any, params: Mapping[str, Any], exc: Exception) -> str:
-    try:
-        valid = list(inspect.signature(factory).parameters)
-    except (TypeError, ValueError):
-        return str(exc)
-    bad = [p for p in params if p not in valid]
-    if bad:
-        return f"'{bad[0]}' is not a parameter of {factory.__name__}{did_you_mean(bad[0], valid)}"
-    return str(exc)
-
-
-def import_object(name: str) -> Any:
-    module_name, _, attr = name.rpartition(".")
-    if not module_name:
-        raise InputError(f"estimator.class: expected a dotted name like 'sklearn.svm.SVC', got '{name}'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise InputError(f"estimator.class: cannot import module '{module_name}' ({exc})") from None
-    if not hasattr(module, attr):
-        names = [n for n in dir(module) if not n.startswith("_")]
-        raise InputError(f"estimator.class: module '{module_name}' has no '{attr}'{did_you_mean(attr, names)}")
-    return getattr(module, attr)
 
 
 def parse_space(raw: Any) -> SearchSpace:

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit status of ``mpisearch`` (every rank exits with the same one)."""
+
+    OK = 0
+    FAILED = 1  # the search ran but failed (every fit failed, or the refit)
+    INPUT = 2  # bad input (config, data, estimator, arguments)
+    INTERRUPTED = 99  # stopped by SIGTERM/SIGUSR1: partial results written, resumable
 
 
 class InputError(ValueError):
@@ -16,6 +26,12 @@ class InputError(ValueError):
 
 class SearchFailedError(RuntimeError):
     """The search ran but produced nothing usable (e.g. every fit failed)."""
+
+
+class OutputError(SearchFailedError):
+    """An output file could not be written during a run (a full disk, a directory made read-only).
+
+    The CLI prints one line and exits with status 1; files already written stay whole."""
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -10,52 +10,19 @@ from __future__ import annotations
 import time
 import traceback
 import warnings
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
-from sklearn.utils import get_tags, resample
+from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import _safe_split
 
 from .data.dataset import Dataset
 from .limits import TaskTimeout, call_with_timeout
 from .scoring import Scorers
 from .space import Params
-
-
-@dataclass(frozen=True)
-class Subsample:
-    """Fit on a part of each fold, as scikit-learn's successive halving does with
-    ``resource="n_samples"``: ``int(fraction * len(part))`` indices drawn without
-    replacement by ``sklearn.utils.resample`` with a fixed seed, so every worker
-    draws the same indices and a larger fraction holds every smaller one (nested)."""
-
-    fraction: float
-    random_state: int = 0
-    test: bool = False  # also score on a part of the test fold (scikit-learn's halving does)
-
-    def indices(self, idx: np.ndarray) -> np.ndarray:
-        return resample(idx, replace=False, random_state=self.random_state, n_samples=int(self.fraction * len(idx)))
-
-    def apply(self, train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.indices(train), self.indices(test) if self.test else test
-
-
-@dataclass
-class TaskResult:
-    """Scores and times of one (point, fold) task; ``error`` is a traceback or None."""
-
-    scores: dict[str, float] = field(default_factory=dict)
-    fit_time: float = 0.0
-    score_time: float = 0.0
-    error: str | None = None
-    reason: str | None = None  # short failure kind: "fit", "score", "timeout"
-    warnings: dict[str, int] = field(default_factory=dict)  # "Category: message" -> count
-    origin: str | None = None  # "rank R (host H)" where it ran, set by MPI workers
-    started: float = 0.0  # wall-clock time (time.time()) when the task started, for timelines
-    rank: int | None = None  # the rank that ran it (set by the coordinator on receipt)
+from .types import Failure, Subsample, TaskResult
 
 
 def evaluate(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers,
@@ -82,7 +49,7 @@ def _limited(estimator: Any, params: Params, dataset: Dataset, fold: int, scorer
         return call_with_timeout(lambda: fit_and_score(estimator, params, dataset, fold, scorers, subsample),
                                  timeout)
     except TaskTimeout as exc:
-        return TaskResult(fit_time=time.perf_counter() - start, error=f"TaskTimeout: {exc}\n", reason="timeout")
+        return TaskResult(fit_time=time.perf_counter() - start, error=f"TaskTimeout: {exc}\n", reason=Failure.TIMEOUT)
 
 
 def fit_and_score(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers,
@@ -98,13 +65,13 @@ def fit_and_score(estimator: Any, params: Params, dataset: Dataset, fold: int, s
     try:
         est.fit(X_train, **fit_params) if y_train is None else est.fit(X_train, y_train, **fit_params)
     except Exception:
-        return TaskResult(fit_time=time.perf_counter() - start, error=traceback.format_exc(), reason="fit")
+        return TaskResult(fit_time=time.perf_counter() - start, error=traceback.format_exc(), reason=Failure.FIT)
     fit_time = time.perf_counter() - start
     try:
         scores = {name: _score(scorer, est, X_test, y_test) for name, scorer in scorers.items()}
     except Exception:
         return TaskResult(fit_time=fit_time, score_time=time.perf_counter() - start - fit_time,
-                          error=traceback.format_exc(), reason="score")
+                          error=traceback.format_exc(), reason=Failure.SCORE)
     return TaskResult(scores, fit_time, time.perf_counter() - start - fit_time)
 
 

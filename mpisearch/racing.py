@@ -22,6 +22,9 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Hashable, Sequence
+from typing import Any
+
+from .errors import InputError
 
 # One-sided confidence of the t bounds. 0.95 keeps the winner in every test and
 # benchmark here (SVC/digits, RandomForest) while the range bound already stops
@@ -34,10 +37,16 @@ DEFAULT_CONFIDENCE = 0.95
 PAIRED_SPREAD_FLOOR = 0.25
 
 
+def check_confidence(value: Any) -> float:
+    """``search.racing_confidence`` as a float; InputError unless strictly between 0.5 and 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.5 < value < 1:
+        raise InputError(f"search.racing_confidence: expected a number between 0.5 and 1, got {value!r}")
+    return float(value)
+
+
 class Racer:
     def __init__(self, n_folds: int, confidence: float = DEFAULT_CONFIDENCE) -> None:
-        if not 0.5 < confidence < 1:
-            raise ValueError(f"racing confidence must be between 0.5 and 1, got {confidence}")
+        confidence = check_confidence(confidence)
         self.n_folds = n_folds
         self.confidence = confidence
         self.best: dict[Hashable, float] = {}  # group -> best mean of a finished point

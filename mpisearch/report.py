@@ -17,9 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import replacing, write_text
 from .errors import InputError
+from .files import BEST, CV_RESULTS, REPORT_DIR, RUN_INFO
+from .journal import JournalEntry, read_entries
+from .space import point_key
+from .types import TaskResult
 
-REPORT_DIR = "report"
 TOP_N = 10
 LOG_DECADES = 2.0  # numeric parameters spanning more decades than this get a log axis
 MIN_LOG_DECADES = 1.0  # ... and from this span on, those whose values look like a log grid
@@ -50,6 +54,11 @@ class Point:
     rank: int | None
     others: dict[str, float] = field(default_factory=dict)  # other metrics' means
     note: str = ""  # halving's iteration and resource; fold racing's stop
+    n_resources: int | None = None  # halving's resource: the same parameters in two rungs are two points
+
+    @property
+    def key(self) -> str:
+        return point_key(self.params, self.n_resources)
 
 
 @dataclass
@@ -60,7 +69,7 @@ class Run:
     points: list[Point]
     best: dict[str, Any]
     info: dict[str, Any]
-    journal: list[dict[str, Any]]
+    journal: list[JournalEntry]  # the tasks (lines of points stopped by fold racing are left out)
 
 
 # ---------------------------------------------------------------- reading
@@ -71,12 +80,12 @@ def load(out_dir: str | Path) -> Run:
     path = Path(out_dir)
     if not path.is_dir():
         raise InputError(f"report: {path} is not a directory (give a run's output directory)")
-    best = _check_best(_read_json(path / "best.json") or {}, path / "best.json")
-    journal = read_journal(path / "journal.jsonl")
-    info = _read_json(path / "run.json") or {}
-    rows = _read_csv(path / "cv_results.csv", info, journal)
-    metric, others = _metrics(rows[0].keys(), best, path / "cv_results.csv")
-    points = [_point(i, row, metric, others, path / "cv_results.csv") for i, row in enumerate(rows)]
+    best = _check_best(_read_json(path / BEST) or {}, path / BEST)
+    journal = read_journal(path)
+    info = _read_json(path / RUN_INFO) or {}
+    rows = _read_csv(path / CV_RESULTS, info, journal)
+    metric, others = _metrics(rows[0].keys(), best, path / CV_RESULTS)
+    points = [_point(i, row, metric, others, path / CV_RESULTS) for i, row in enumerate(rows)]
     if not best:
         best = _best_from_points(points, metric)
     return Run(path, metric, others, points, best, info, journal)
@@ -94,22 +103,9 @@ def _read_json(file: Path) -> dict[str, Any] | None:
     return obj
 
 
-def read_journal(file: Path) -> list[dict[str, Any]]:
-    """Journal lines with the fields the report uses; torn lines are skipped."""
-    if not file.is_file():
-        return []
-    entries = []
-    lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue  # torn line (a rank killed while writing it)
-        if isinstance(entry, dict) and "params" in entry and "fold" in entry:
-            entries.append(entry)
-    if lines and not entries:
-        raise InputError(f"report: {file} holds no valid journal line")
-    return entries
+def read_journal(out_dir: Path) -> list[JournalEntry]:
+    """The journal's tasks; a torn last line is skipped, any other bad line is an error naming it."""
+    return [e for e in read_entries(out_dir).entries if e.result is not None]
 
 
 BEST_KEYS = ("best_params", "best_score", "best_index", "metric")
@@ -124,10 +120,10 @@ def _check_best(best: dict[str, Any], file: Path) -> dict[str, Any]:
     return best
 
 
-def _read_csv(file: Path, info: dict[str, Any], journal: list[dict[str, Any]]) -> list[dict[str, str]]:
+def _read_csv(file: Path, info: dict[str, Any], journal: list[JournalEntry]) -> list[dict[str, str]]:
     if not file.is_file():
         status = info.get("status", "unknown")
-        failed = sum(1 for e in journal if e.get("error"))
+        failed = sum(1 for e in journal if _error(e))
         raise InputError(f"report: {file} is missing (run status '{status}', {len(journal)} tasks in the journal, "
                          f"{failed} failed{_first_failure(journal)}); is it a finished run's output directory?")
     try:
@@ -140,7 +136,7 @@ def _read_csv(file: Path, info: dict[str, Any], journal: list[dict[str, Any]]) -
     return rows
 
 
-def _first_failure(journal: list[dict[str, Any]]) -> str:
+def _first_failure(journal: list[JournalEntry]) -> str:
     groups = failures(journal)
     return f": {groups[0][2]}" if groups else ""
 
@@ -162,10 +158,11 @@ def _point(i: int, row: dict[str, str], metric: str, others: list[str], file: Pa
     except (ValueError, TypeError) as exc:
         raise InputError(f"report: {file} row {i + 2}: 'params' is not JSON ({exc})") from None
     rank = _float(row.get(f"rank_test_{metric}"))
+    n_resources = _float(row.get("n_resources"))
     return Point(i, params if isinstance(params, dict) else {"params": params},
                  _float(row.get(f"mean_test_{metric}")), _float(row.get(f"std_test_{metric}")),
                  None if math.isnan(rank) else int(rank), {m: _float(row.get(f"mean_test_{m}")) for m in others},
-                 _note(row))
+                 _note(row), None if math.isnan(n_resources) else int(n_resources))
 
 
 def _note(row: dict[str, str]) -> str:
@@ -202,55 +199,53 @@ def ranked(points: list[Point]) -> list[Point]:
 # ---------------------------------------------------------------- analysis
 
 
-def failures(journal: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
+def _error(entry: JournalEntry) -> str | None:
+    return entry.result.error if entry.result is not None else None
+
+
+def failures(journal: list[JournalEntry]) -> list[tuple[int, str, str]]:
     """Failed tasks grouped by (reason, last traceback line): (count, reason, line), most frequent first."""
     counts: Counter[tuple[str, str]] = Counter()
-    for entry in journal:
-        if entry.get("error"):
-            lines = [ln.strip() for ln in str(entry["error"]).splitlines() if ln.strip()]
-            counts[(str(entry.get("reason") or "error"), lines[-1] if lines else "error")] += 1
+    for r in (e.result for e in journal if _error(e)):
+        lines = [ln.strip() for ln in str(r.error).splitlines() if ln.strip()]
+        counts[(str(r.reason or "error"), lines[-1] if lines else "error")] += 1
     return [(n, reason, line) for (reason, line), n in counts.most_common()]
 
 
-def timed(journal: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def timed(journal: list[JournalEntry]) -> list[JournalEntry]:
     """Entries that say when they ran (journals of older versions do not)."""
-    return [e for e in journal if isinstance(e.get("start"), (int, float)) and e["start"] > 0]
+    return [e for e in journal if e.result is not None and e.result.started > 0]
 
 
-def task_end(entry: dict[str, Any]) -> float:
-    return float(entry["start"]) + float(entry.get("fit_time") or 0.0) + float(entry.get("score_time") or 0.0)
+def task_end(result: TaskResult) -> float:
+    return result.started + (result.fit_time or 0.0) + (result.score_time or 0.0)
 
 
-def timeline(journal: list[dict[str, Any]]) -> dict[int, list[tuple[float, float, bool]]]:
+def timeline(journal: list[JournalEntry]) -> dict[int, list[tuple[float, float, bool]]]:
     """Lanes of the Gantt chart: rank -> [(start, end, failed)] in seconds since the first task started."""
-    journal = timed(journal)
-    if not journal:
+    tasks = sorted((e.result for e in timed(journal)), key=lambda r: r.started)
+    if not tasks:
         return {}
-    t0 = min(float(e["start"]) for e in journal)
+    t0 = tasks[0].started
     lanes: dict[int, list[tuple[float, float, bool]]] = {}
-    for entry in sorted(journal, key=lambda e: float(e["start"])):
-        rank = int(entry["rank"]) if entry.get("rank") is not None else -1
-        lanes.setdefault(rank, []).append((float(entry["start"]) - t0, task_end(entry) - t0, bool(entry.get("error"))))
+    for r in tasks:
+        lane = lanes.setdefault(-1 if r.rank is None else int(r.rank), [])
+        lane.append((r.started - t0, task_end(r) - t0, bool(r.error)))
     return dict(sorted(lanes.items()))
 
 
-def completion_order(journal: list[dict[str, Any]]) -> list[str]:
-    """Point keys (sorted-key JSON of the params) in the order their last fold finished."""
+def completion_order(journal: list[JournalEntry]) -> list[str]:
+    """Point keys (mpisearch.space.point_key) in the order their last fold finished."""
     done: dict[str, float] = {}
     for entry in timed(journal):
-        key = point_key(entry.get("params"))
-        done[key] = max(done.get(key, -math.inf), task_end(entry))
+        done[entry.key] = max(done.get(entry.key, -math.inf), task_end(entry.result))
     return sorted(done, key=done.__getitem__)
-
-
-def point_key(params: Any) -> str:
-    return json.dumps(params, sort_keys=True)
 
 
 def best_so_far(run: Run) -> tuple[list[float], list[float]]:
     """Each point's mean score in completion order, and the best score so far (NaN until one scores)."""
-    means = {point_key(p.params): p.mean for p in run.points}
-    order = completion_order(run.journal) or [point_key(p.params) for p in run.points]
+    means = {p.key: p.mean for p in run.points}
+    order = completion_order(run.journal) or [p.key for p in run.points]
     scores = [means.get(key, math.nan) for key in order]
     best, running = [], math.nan
     for s in scores:
@@ -526,7 +521,8 @@ def write_plots(run: Run, out: Path) -> list[Path]:
     files = []
     for stem, make in FIGURES.items():
         if stem != "timeline" or timed(run.journal):
-            make(run).savefig(out / f"{stem}.png")
+            with replacing(out / f"{stem}.png", binary=True) as fh:
+                make(run).savefig(fh, format="png")
             files.append(out / f"{stem}.png")
     return files
 
@@ -564,9 +560,9 @@ def write_html(run: Run, images: list[Path], file: Path) -> Path:
             parts += [f"<h2>{title}</h2>", html_table(table, cls)]
     parts += ["<h2>Run facts</h2>", html_table((["fact", "value"], [list(f) for f in facts(run)]), "facts")]
     body = "\n".join(parts)
-    file.write_text(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>mpisearch report: '
+    write_text(file, f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>mpisearch report: '
                     f"{html.escape(run.path.name)}</title><style>{STYLE}</style></head>\n<body>\n{body}\n"
-                    "</body></html>\n", encoding="utf-8")
+                    "</body></html>\n")
     return file
 
 
@@ -579,8 +575,11 @@ def main(out_dir: str, plot: bool) -> int:
     print(summary(run), end="")
     if plot:
         out = run.path / REPORT_DIR
-        images = write_plots(run, out)
-        written = [*images, write_html(run, images, out / "index.html")]
+        try:
+            images = write_plots(run, out)
+            written = [*images, write_html(run, images, out / "index.html")]
+        except OSError as exc:  # a read-only or full directory: the files already there stay whole
+            raise InputError(f"report --plot: cannot write to {out}: {exc.strerror or exc}") from None
         print("\nwrote:")
         for path in written:
             print(f"  {path}")

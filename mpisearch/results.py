@@ -19,8 +19,8 @@ from scipy.stats import rankdata
 from sklearn.exceptions import FitFailedWarning
 
 from .errors import SearchFailedError
-from .evaluate import TaskResult
 from .space import Params, point_key
+from .types import TaskResult
 
 
 class TaskFailedError(SearchFailedError):
@@ -30,7 +30,7 @@ class TaskFailedError(SearchFailedError):
 class ResultTable:
     """Every (point, fold) result of a run, keyed by ids, in point order."""
 
-    def __init__(self, metrics: Sequence[str], n_folds: int, error_score: Any = np.nan) -> None:
+    def __init__(self, metrics: Sequence[str], n_folds: int, error_score: Any = np.nan, racing: bool = False) -> None:
         if not (error_score == "raise" or isinstance(error_score, numbers.Number)):
             raise ValueError(f"error_score must be 'raise' or a number, got {error_score!r}")
         self.metrics = list(metrics)
@@ -40,7 +40,7 @@ class ResultTable:
         self.tasks: dict[tuple[int, int], TaskResult] = {}
         self.columns: dict[int, dict[str, Any]] = {}  # extra cv_results_ columns (halving: iter, n_resources)
         self.stopped: dict[int, int] = {}  # point -> number of folds it had when fold racing stopped it
-        self.racing = False  # fold racing on: cv_results_ gets a stopped_at_fold column
+        self.racing = racing  # fold racing on: cv_results_ gets a stopped_at_fold column
         self.positions: dict[int, int] = {}  # cv_results_ row order, where it is not the point order
         self._done_folds: Counter[int] = Counter()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from copy import deepcopy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,10 +11,12 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
-from . import engine
+from .lifecycle import RunOptions, SearchRun
 from .racing import DEFAULT_CONFIDENCE
 from .runtime import resolve_comm
 from .space import SearchSpace
+from .spec import SearchSpec
+from .types import Outcome
 
 
 class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
@@ -36,6 +39,16 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
     :class:`mpisearch.strategies.HalvingOptions`); ``cv_results_`` then has
     ``iter`` and ``n_resources``. ``racing=True`` stops a point between its
     folds once it cannot beat the best (``stopped_at_fold`` in ``cv_results_``).
+
+    ``strategy`` may also be ``"package.module:Class"``: a Strategy subclass or an
+    Optuna sampler class. ``batch``: points in flight of ``bayes`` and such
+    strategies (default 4, whatever the number of ranks).
+
+    ``out`` (a directory) keeps the journal and the result files. A directory holding an
+    earlier run is used only with ``resume=True`` (the same search and data: skip its finished
+    tasks) or ``force=True`` (move the earlier run to ``out/earlier-<time>/`` and start afresh;
+    with ``resume``: resume even though the search or data changed); else fit raises
+    :class:`~mpisearch.errors.InputError`. Two searches never share an ``out`` at once.
     """
 
     def __init__(self, estimator: Any, space: Any, strategy: str = "grid", n_iter: int | None = None,
@@ -43,7 +56,8 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
                  error_score: Any = np.nan, max_time: float | None = None, out: Any = None,
                  comm: Any = None, resume: bool = False, task_timeout: float | None = None,
                  verbose: int = 0, shared_memory: bool = True, racing: bool = False,
-                 racing_confidence: float = DEFAULT_CONFIDENCE, halving: dict[str, Any] | None = None) -> None:
+                 racing_confidence: float = DEFAULT_CONFIDENCE, halving: dict[str, Any] | None = None,
+                 batch: int | None = None, force: bool = False) -> None:
         self.estimator = estimator
         self.space = space
         self.strategy = strategy
@@ -63,66 +77,32 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         self.racing = racing
         self.racing_confidence = racing_confidence
         self.halving = halving
+        self.batch = batch
+        self.force = force
 
-    def _spec(self) -> engine.SearchSpec:
-        return engine.SearchSpec(
+    def _spec(self) -> SearchSpec:
+        return SearchSpec(
             estimator=self.estimator, space=SearchSpace(self.space), strategy=self.strategy,
             n_iter=self.n_iter, random_state=self.random_state, scoring=self.scoring, refit=self.refit,
             error_score=self.error_score, max_time=self.max_time, cv=self.cv, task_timeout=self.task_timeout,
             shared_memory=self.shared_memory, halving=self.halving, racing=self.racing,
-            racing_confidence=self.racing_confidence,
+            racing_confidence=self.racing_confidence, batch=self.batch,
         )
 
     def fit(self, X: Any, y: Any = None, groups: Any = None, sample_weight: Any = None) -> MPISearchCV:
         """Search (SPMD under MPI: every rank calls fit; only rank 0 needs X, y, sample_weight)."""
-        comm = resolve_comm(self.comm)
-        spec = self._spec()
-        is_root = comm is None or comm.Get_rank() == 0
-        journal, control, digest = None, engine.RunControl(), None
-        if self.out is not None and is_root:
-            try:
-                journal, control, digest = self._open_out(spec, X, y)
-            except Exception as exc:
-                if comm is not None:
-                    engine.release_workers(comm, exc)
-                raise
-        if is_root and self.verbose > 0:
-            from .progress import Progress
-
-            control.progress = Progress(self.verbose)
-        try:
-            outcome = engine.search(spec, X, y, comm, groups, control, sample_weight)
-        finally:
-            if journal is not None:
-                journal.close()
-        self._store(outcome)
-        status = "interrupted" if outcome.info.get("stopped") else "complete"
-        try:
-            if is_root and self.refit and outcome.best_index is not None:
-                X, y = engine.prepare_data(X, y)
-                status = "refit failed"  # until it has not
-                self.best_estimator_, self.refit_time_ = engine.refit(spec, outcome, X, y, sample_weight)
-                outcome.info["refit_s"] = self.refit_time_
-                status = "complete"
-        finally:  # a failed refit raises (as in scikit-learn), with the search's results written
-            if is_root and self.out is not None:
-                from .output import write_outputs
-
-                write_outputs(self.out, outcome, getattr(self, "best_estimator_", None),
-                              {"config_hash": digest, "status": status})
+        options = RunOptions(out=None if self.out is None else Path(self.out), resume=self.resume,
+                             force=self.force, verbosity=self.verbose)
+        result = SearchRun(self._spec(), resolve_comm(self.comm), options).run(X, y, groups, sample_weight)
+        self._store(result.outcome)
+        if result.best_estimator is not None:
+            self.best_estimator_ = result.best_estimator
+            self.refit_time_ = result.outcome.info["refit_s"]
+        if result.refit_error is not None:  # as scikit-learn: the refit's own error, the search's results kept
+            raise result.refit_error
         return self
 
-    def _open_out(self, spec: engine.SearchSpec, X: Any, y: Any) -> tuple[Any, engine.RunControl, str]:
-        """Journal in ``out``; with ``resume``, the tasks it already holds are skipped."""
-        from .output import Journal, fingerprint, prepare_out_dir
-
-        X, y = engine.prepare_data(X, y)
-        digest = fingerprint(spec.identity(), X, y)
-        prior = prepare_out_dir(self.out, digest, self.resume)
-        journal = Journal.open(self.out)
-        return journal, engine.RunControl(journal=journal, prior=prior), digest
-
-    def _store(self, outcome: engine.Outcome) -> None:
+    def _store(self, outcome: Outcome) -> None:
         self.cv_results_ = outcome.cv_results
         self.n_splits_ = outcome.n_splits
         self.multimetric_ = outcome.metrics != ["score"]
@@ -133,7 +113,6 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
             self.best_index_ = outcome.best_index
             self.best_params_ = outcome.best_params
             self.best_score_ = outcome.best_score
-        self._outcome = outcome
 
     # -- delegation to the refitted best estimator, as scikit-learn's SearchCV -------
     def _best(self) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,8 @@ class Dimension:
         raise TypeError(f"{self!r} is an interval and cannot be enumerated")
 
     def sample(self, rng: np.random.Generator) -> Any:
-        raise NotImplementedError
+        """A value drawn uniformly in unit coordinates (log-uniform for log-scaled intervals)."""
+        return self.from_unit(float(rng.random()))
 
     def to_unit(self, value: Any) -> float:
         """Map a value to [0, 1] (used by model-based strategies)."""
@@ -39,18 +40,23 @@ class Dimension:
 
 
 @dataclass(frozen=True)
-class Real(Dimension):
+class Interval(Dimension):
+    """``[low, high]``, uniform or (``log``) log-uniform; checked on creation."""
+
+    low: Any
+    high: Any
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        _check_bounds(self.low, self.high, self.log, type(self).__name__)
+
+
+@dataclass(frozen=True)
+class Real(Interval):
     """A real interval ``[low, high]``, uniform or log-uniform."""
 
     low: float
     high: float
-    log: bool = False
-
-    def __post_init__(self) -> None:
-        _check_bounds(self.low, self.high, self.log, "Real")
-
-    def sample(self, rng: np.random.Generator) -> float:
-        return self.from_unit(float(rng.random()))
 
     def to_unit(self, value: Any) -> float:
         lo, hi, v = _scaled(self.low, self.high, float(value), self.log)
@@ -64,20 +70,16 @@ class Real(Dimension):
 
 
 @dataclass(frozen=True)
-class Integer(Dimension):
+class Integer(Interval):
     """An integer interval ``[low, high]`` (both included), optionally log-scaled."""
 
     low: int
     high: int
-    log: bool = False
 
     def __post_init__(self) -> None:
         if int(self.low) != self.low or int(self.high) != self.high:
             raise ValueError(f"Integer bounds must be integers, got low={self.low!r}, high={self.high!r}")
-        _check_bounds(self.low, self.high, self.log, "Integer")
-
-    def sample(self, rng: np.random.Generator) -> int:
-        return self.from_unit(float(rng.random()))
+        super().__post_init__()
 
     def to_unit(self, value: Any) -> float:
         if self.log:  # inverse of from_unit: cell [k, k+1) in log space
@@ -206,11 +208,17 @@ class SearchSpace:
 
     def sample(self, n: int, rng: np.random.Generator) -> list[Params]:
         """``n`` random points; without replacement when the space is finite."""
+        return list(self.draws(n, rng))
+
+    def draws(self, n: int, rng: np.random.Generator) -> Iterator[Params]:
+        """The points of :meth:`sample`, drawn one at a time as they are taken: a search of
+        ``n = 10**9`` points over intervals holds only the points drawn so far. A finite
+        space's draws are chosen up front (at most its grid, which is enumerated anyway)."""
         if self.finite:
             grid = self.grid()
             idx = rng.choice(len(grid), size=min(n, len(grid)), replace=False)
-            return [grid[int(i)] for i in idx]
-        return [self._sample_one(rng) for _ in range(n)]
+            return (grid[int(i)] for i in idx)
+        return (self._sample_one(rng) for _ in range(n))
 
     def _sample_one(self, rng: np.random.Generator) -> Params:
         sub = self.subspaces[int(rng.integers(len(self.subspaces)))]

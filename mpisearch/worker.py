@@ -10,13 +10,17 @@ import os
 import socket
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .data.dataset import Dataset
-from .evaluate import Subsample, evaluate
+from .evaluate import evaluate
+from .messages import COORDINATOR, Bye, CancelTask, Result, RunTask, Stop
 from .scoring import Scorers
 from .space import Params
-from .transport._base import COORDINATOR, Bye, CancelTask, Result, RunTask, Stop, Transport
+from .types import Subsample
+
+if TYPE_CHECKING:
+    from .transport import Transport
 
 # How long an idle worker waits in one poll; the transport sleeps inside, so
 # this only bounds how late a worker notices a message (it never spins).
@@ -29,12 +33,13 @@ RESULT_BATCH_SECONDS = 0.002
 
 class Worker:
     def __init__(self, estimator: Any, dataset: Dataset, scorers: Scorers, task_timeout: float | None = None,
-                 origin: str | None = None) -> None:
+                 origin: str | None = None, rank: int | None = None) -> None:
         self.estimator = estimator
         self.dataset = dataset
         self.scorers = scorers
         self.task_timeout = task_timeout
         self.origin = origin  # "rank R (host H)", attached to failures
+        self.rank = rank  # this worker's rank, in every result (the journal's and the report's lanes)
         self.queue: deque[RunTask] = deque()
         self.params: dict[int, Params] = {}
         self.subsample: dict[int, Subsample] = {}
@@ -67,6 +72,7 @@ class Worker:
         start = time.perf_counter()
         result = evaluate(self.estimator, self.params[task.point_id], self.dataset, task.fold, self.scorers,
                           self.task_timeout, self.subsample.get(task.point_id))
+        result.rank = self.rank
         if result.error is not None:
             result.origin = self.origin
         self.busy_seconds += time.perf_counter() - start

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpisearch.transport.mpi import wait_quietly
+from mpisearch.waiting import quiet_barrier
 
 
 def quiet_allgather(comm: Any, obj: Any) -> list[Any]:
     """``comm.allgather(obj)``, waiting for the slowest rank without spinning."""
-    wait_quietly(comm.Ibarrier())
+    quiet_barrier(comm)
     return comm.allgather(obj)

@@ -1,12 +1,12 @@
-"""Bayesian search: finds good points faster than random, asynchronously and reproducibly."""
+"""Bayesian search: finds good points faster than random, in batches, the same at any number of workers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from mpisearch import Categorical, Integer, MPISearchCV, Real
-from mpisearch.errors import InputError
 from mpisearch.space import SearchSpace
 from mpisearch.strategies import PointResult, make_strategy
 
@@ -37,90 +37,108 @@ PROBLEMS = {
 }
 
 
-def minimise(name: str, problem: str, seed: int, budget: int, lag: int = 1) -> float:
-    """Run a strategy on a closed-form function (score = -f); return the regret."""
-    f, space, optimum = PROBLEMS[problem]
-    strategy = make_strategy(name, SearchSpace(space), n_iter=budget, random_state=seed)
-    strategy.bind(lag)
-    best, pending = np.inf, []
+def drive(strategy, f, in_flight: int = 1, order_seed: int | None = None) -> list:
+    """Keep ``in_flight`` points evaluating; the oldest (or a random one) finishes first; score = -f.
+    Returns the points in the order they were proposed."""
+    rng = np.random.default_rng(order_seed)
+    asked, pending = [], []
     while not strategy.finished or pending:
-        pending += strategy.ask(lag - len(pending))
-        point = pending.pop(0)  # finish the oldest pending point
-        value = f(point)
-        best = min(best, value)
-        strategy.tell([PointResult(0, point, -value)])
-    return best - optimum
+        new = strategy.ask(in_flight - len(pending)) if not strategy.finished else []
+        assert new or pending, "the strategy stalled"
+        asked += [p.params for p in new]
+        pending += new
+        done = pending.pop(0 if order_seed is None else int(rng.integers(len(pending))))
+        strategy.tell([PointResult(0, done.params, -f(done.params), done.tag)])
+    return asked
 
 
-@pytest.mark.timeout(900)  # ~15 s on an idle 2-core machine; generous for a loaded one
+def regret(name: str, problem: str, seed: int, budget: int, batch: int = 1) -> float:
+    f, space, optimum = PROBLEMS[problem]
+    kwargs = {"batch": batch} if name == "bayes" else {}
+    strategy = make_strategy(name, SearchSpace(space), n_iter=budget, random_state=seed, **kwargs)
+    if name == "random":
+        points = strategy.ask(budget)
+    else:
+        points = drive(strategy, f, batch)
+    return min(f(p) for p in points) - optimum
+
+
+@pytest.mark.timeout(900)  # ~20 s on an idle 2-core machine; generous for a loaded one
 @pytest.mark.parametrize("problem", list(PROBLEMS))
 def test_bayes_regret_is_five_times_lower_than_random_at_60_evaluations(problem):
-    bayes = np.median([minimise("bayes", problem, s, 60) for s in SEEDS])
-    random = np.median([minimise("random", problem, s, 60) for s in SEEDS])
+    bayes = np.median([regret("bayes", problem, s, 60) for s in SEEDS])
+    random = np.median([regret("random", problem, s, 60) for s in SEEDS])
     assert bayes * 5 <= random, (bayes, random)
 
 
 @pytest.mark.timeout(600)
-def test_asynchronous_batches_still_beat_random():
-    bayes = np.median([minimise("bayes", "branin", s, 40, lag=4) for s in SEEDS])
-    random = np.median([minimise("random", "branin", s, 40, lag=4) for s in SEEDS])
+def test_four_points_in_flight_still_beat_random():
+    bayes = np.median([regret("bayes", "branin", s, 40, batch=4) for s in SEEDS])
+    random = np.median([regret("random", "branin", s, 40) for s in SEEDS])
     assert bayes * 5 <= random, (bayes, random)
 
 
 @pytest.mark.timeout(600)
-def test_points_do_not_depend_on_the_order_results_arrive():
-    def run(order_seed: int) -> list:
-        strategy = make_strategy("bayes", SearchSpace(PROBLEMS["branin"][1]), n_iter=20, random_state=3)
-        strategy.bind(3)
-        rng = np.random.default_rng(order_seed)
-        pending, asked = [], []
-        while not strategy.finished or pending:
-            new = strategy.ask(3 - len(pending))
-            asked += new
-            pending += new
-            point = pending.pop(int(rng.integers(len(pending))))  # any pending point may finish first
-            strategy.tell([PointResult(0, point, -branin(point))])
-        return asked
+def test_points_depend_on_the_batch_not_on_the_workers_nor_the_order_results_arrive():
+    def run(in_flight: int, order_seed: int | None, batch: int = 3) -> list:
+        strategy = make_strategy("bayes", SearchSpace(PROBLEMS["branin"][1]), n_iter=16, random_state=3,
+                                 batch=batch)
+        return drive(strategy, PROBLEMS["branin"][0], in_flight, order_seed)
 
-    assert run(0) == run(1) == run(2)
+    reference = run(3, None)
+    assert run(1, None) == run(2, 0) == run(3, 1) == run(8, 2) == reference
+    assert run(3, None, batch=2) != reference
 
 
-def test_k_idle_workers_get_k_distinct_points():
-    strategy = make_strategy("bayes", SearchSpace(PROBLEMS["branin"][1]), n_iter=30, random_state=0)
-    strategy.bind(4)
-    first = strategy.ask(4)
-    assert len(first) == 4
-    for p in first:
-        strategy.tell([PointResult(0, p, -branin(p))])
-    while len(strategy.points) < strategy.n_initial:
-        for p in strategy.ask(1):
-            strategy.tell([PointResult(0, p, -branin(p))])
-    batch = strategy.ask(4)
-    assert len(batch) == 4 and len({tuple(sorted(p.items())) for p in batch}) == 4
+def test_at_most_batch_points_are_in_flight_and_all_are_distinct():
+    strategy = make_strategy("bayes", SearchSpace(PROBLEMS["branin"][1]), n_iter=30, random_state=0, batch=4)
+    design = strategy.ask(100)  # the design does not depend on scores: all of it at once
+    assert len(design) == strategy.n_initial == 5 + 3  # 3 more than at batch 1: the first model sees 5 scores
+    assert strategy.ask(10) == []
+    asked = list(design)
+    for k, p in enumerate(design):
+        strategy.tell([PointResult(0, p.params, -branin(p.params), p.tag)])
+        asked += strategy.ask(10)
+        assert len(asked) - (k + 1) == max(len(design) - (k + 1), 4)  # in flight: the design's rest, then 4
+    assert len({str(sorted(p.params.items())) for p in asked}) == len(asked) == 12
 
 
 def test_failed_points_count_as_worst_and_mixed_spaces_work():
     space = {"C": Real(1e-3, 1e3, log=True), "n": Integer(1, 64, log=True), "k": Categorical(["a", "b", "c"])}
-    strategy = make_strategy("bayes", SearchSpace(space), n_iter=25, random_state=0)
-    seen = []
-    while not strategy.finished:
-        for p in strategy.ask(2):
-            seen.append(p)
-            score = np.nan if p["k"] == "c" else -abs(np.log10(p["C"])) - abs(p["n"] - 8) / 8
-            strategy.tell([PointResult(0, p, score)])
+    strategy = make_strategy("bayes", SearchSpace(space), n_iter=25, random_state=0, batch=2)
+
+    def f(p):
+        return np.nan if p["k"] == "c" else abs(np.log10(p["C"])) + abs(p["n"] - 8) / 8
+
+    seen = drive(strategy, f, 2)
     assert len(seen) == 25
     assert all(1e-3 <= p["C"] <= 1e3 and 1 <= p["n"] <= 64 and isinstance(p["n"], int) for p in seen)
-    late = seen[15:]
-    assert sum(p["k"] == "c" for p in late) <= 2  # failing region avoided once learnt
+    assert sum(p["k"] == "c" for p in seen[15:]) <= 2  # failing region avoided once learnt
 
 
-def test_bayes_rejects_distributions_and_subspace_lists():
-    from scipy import stats
+def test_scipy_distributions_are_searched_through_their_cdf():
+    space = {"C": stats.loguniform(1e-3, 1e3), "n": stats.randint(1, 30), "k": ["a", "b"]}
+    strategy = make_strategy("bayes", SearchSpace(space), n_iter=30, random_state=0, batch=1)
+    seen = drive(strategy, lambda p: (np.log10(p["C"]) - 1) ** 2 + (p["n"] - 20) ** 2 / 50 + (p["k"] == "a"))
+    assert all(1e-3 <= p["C"] <= 1e3 and isinstance(p["n"], int) and 1 <= p["n"] < 30 for p in seen)
+    best = min(seen, key=lambda p: (np.log10(p["C"]) - 1) ** 2 + (p["n"] - 20) ** 2 / 50 + (p["k"] == "a"))
+    assert abs(np.log10(best["C"]) - 1) < 0.5 and abs(best["n"] - 20) <= 3 and best["k"] == "b"
 
-    with pytest.raises(InputError, match="space.C: strategy 'bayes' needs"):
-        make_strategy("bayes", SearchSpace({"C": stats.loguniform(1e-3, 1e3)}), n_iter=5)
-    with pytest.raises(InputError, match="single"):
-        make_strategy("bayes", SearchSpace([{"C": [1, 2]}, {"C": [3]}]), n_iter=5)
+
+def test_a_list_of_subspaces_finds_the_better_one_and_its_optimum():
+    space = [{"kernel": ["linear"], "C": Real(1e-3, 1e3, log=True)},
+             {"kernel": ["rbf"], "C": Real(1e-3, 1e3, log=True), "gamma": Real(1e-4, 1.0, log=True)}]
+
+    def f(p):
+        if p["kernel"] == "linear":
+            return 1.0 + abs(np.log10(p["C"]))
+        return abs(np.log10(p["C"]) - 1) + abs(np.log10(p["gamma"]) + 2)
+
+    seen = drive(make_strategy("bayes", SearchSpace(space), n_iter=35, random_state=0, batch=1), f)
+    assert all(set(p) in ({"kernel", "C"}, {"kernel", "C", "gamma"}) for p in seen)
+    assert all(("gamma" in p) == (p["kernel"] == "rbf") for p in seen)
+    assert sum(p["kernel"] == "rbf" for p in seen[20:]) >= 12  # most late points in the better subspace
+    assert min(f(p) for p in seen) < 0.3
 
 
 def test_bayes_search_on_a_real_estimator_beats_its_initial_design():
@@ -130,7 +148,7 @@ def test_bayes_search_on_a_real_estimator_beats_its_initial_design():
     X, y = load_digits(return_X_y=True)
     X, y = X[::3], y[::3]
     space = {"C": Real(1e-2, 1e3, log=True), "gamma": Real(1e-5, 1e-1, log=True)}
-    search = MPISearchCV(SVC(), space, strategy="bayes", n_iter=16, cv=3, random_state=0).fit(X, y)
+    search = MPISearchCV(SVC(), space, strategy="bayes", n_iter=16, cv=3, random_state=0, batch=2).fit(X, y)
     means = search.cv_results_["mean_test_score"]
     assert len(means) == 16
     assert means[5:].max() >= means[:5].max() and search.best_score_ > 0.95
@@ -146,9 +164,53 @@ def test_a_small_finite_space_is_covered_once_then_the_search_ends():
     assert sorted(p["n_neighbors"] for p in search.cv_results_["params"]) == [1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("workers", [1, 3, 8, 40])
-def test_any_number_of_workers_gets_a_first_model_with_data(workers):
-    strategy = make_strategy("bayes", SearchSpace(PROBLEMS["branin"][1]), n_iter=60, random_state=0)
-    strategy.bind(workers)
-    assert strategy.n_initial > strategy.lag or strategy.n_initial == strategy.n_iter
-    assert minimise("bayes", "branin", 0, 60, lag=workers) < 10.0  # runs to the end, no crash, no stall
+@pytest.mark.parametrize("batch", [1, 4, 40])
+def test_any_batch_runs_to_the_end(batch):
+    strategy = make_strategy("bayes", SearchSpace(PROBLEMS["branin"][1]), n_iter=45, random_state=0, batch=batch)
+    assert strategy.n_initial > batch or strategy.n_initial == strategy.n_iter  # the first model has data
+    assert len(drive(strategy, branin, batch)) == 45
+
+
+@pytest.mark.parametrize("workers", [2, 5])
+def test_the_coordinator_gets_the_same_cv_results_with_any_number_of_workers(workers):
+    """In one process: the coordinator with 1 and with ``workers`` in-process workers."""
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+    from test_coordinator import Workers
+
+    from mpisearch.coordinator import Coordinator
+    from mpisearch.cv import make_folds
+    from mpisearch.data.dataset import Dataset
+    from mpisearch.results import ResultTable
+    from mpisearch.scoring import make_scorers
+    from mpisearch.worker import Worker
+
+    X, y = load_iris(return_X_y=True)
+    estimator = DecisionTreeClassifier(random_state=0)
+    space = SearchSpace({"ccp_alpha": Real(1e-4, 0.3, log=True), "min_samples_leaf": Integer(1, 40)})
+
+    def run(n: int):
+        strategy = make_strategy("bayes", space, n_iter=12, random_state=0, batch=3)
+        table = ResultTable(["score"], 3)
+        dataset = Dataset(X, y, make_folds(3, estimator, X, y))
+        ids = list(range(1, n + 1))
+        transport = Workers(lambda: Worker(estimator, dataset, make_scorers(None, estimator)), ids)
+        Coordinator(strategy, table, "score", transport, ids).run()
+        return table
+
+    one, many = run(1), run(workers)
+    assert one.points == many.points and len(one.points) == 12
+    np.testing.assert_array_equal(one.cv_results()["split0_test_score"], many.cv_results()["split0_test_score"])
+    np.testing.assert_array_equal(one.cv_results()["mean_test_score"], many.cv_results()["mean_test_score"])
+
+
+def test_the_config_batch_reaches_the_strategy(tmp_path):
+    from mpisearch import config
+
+    path = tmp_path / "search.toml"
+    path.write_text('[data]\npath = "x.h5"\n[estimator]\nclass = "sklearn.svm.SVC"\n'
+                    '[space]\nC = { low = 0.1, high = 10.0, log = true }\n'
+                    '[search]\nstrategy = "bayes"\nn_iter = 12\nbatch = 3\n')
+    spec = config.load(path).spec
+    strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state, batch=spec.batch)
+    assert spec.batch == 3 and strategy.batch == 3

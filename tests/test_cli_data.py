@@ -106,6 +106,21 @@ def test_make_zero_rows_is_an_error(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+@pytest.mark.parametrize("rows", ["100000000000", "1e11"])
+def test_make_more_rows_than_memory_is_one_line(tmp_path: Path, rows: str) -> None:
+    out = tmp_path / "huge.h5"
+    input_error(cli("data", "make", "classification", "--out", out, "--rows", rows), "--rows 100000000000",
+                "GiB of memory")
+    assert not out.exists()
+
+
+def test_import_empty_target_cell_is_refused(tmp_path: Path) -> None:
+    src = tmp_path / "gap.csv"
+    src.write_text("a,label\n1,x\n2,\n3,y\n")
+    input_error(cli("data", "import", src, "--target", "label", "--out", tmp_path / "gap.h5"),
+                "line 3", "target column 'label' is empty")
+
+
 def test_make_unknown_name(tmp_path: Path) -> None:
     out = tmp_path / "x.h5"
     input_error(cli("data", "make", "irs", "--out", out), "'irs'", "did you mean 'iris'")
@@ -118,7 +133,8 @@ def test_import_numeric_target(tmp_path: Path) -> None:
     src = tmp_path / "num.csv"
     src.write_text("a,label,b\n1.5,0,2\n-3,1,4e1\n0,1,\n7,0,8\n")
     out = tmp_path / "num.h5"
-    ok(cli("data", "import", src, "--target", "label", "--out", out))
+    done = ok(cli("data", "import", src, "--target", "label", "--out", out))
+    assert "1 empty (or NaN) feature cells are NaN" in done.stdout
     X, y = hdf5.read(out)
     assert X.shape == (4, 2)
     np.testing.assert_array_equal(X[:2], [[1.5, 2.0], [-3.0, 40.0]])

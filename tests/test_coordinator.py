@@ -7,17 +7,18 @@ import time
 import numpy as np
 import pytest
 
+from mpisearch import batching
 from mpisearch import coordinator as coord
-from mpisearch.coordinator import Coordinator
+from mpisearch.coordinator import Coordinator, Limits
 from mpisearch.cv import make_folds
 from mpisearch.data.dataset import Dataset
+from mpisearch.messages import Bye
 from mpisearch.racing import Racer
 from mpisearch.results import ResultTable
 from mpisearch.scoring import make_scorers
 from mpisearch.space import SearchSpace
 from mpisearch.strategies import GridStrategy
 from mpisearch.testing import NoopClassifier, SleepClassifier
-from mpisearch.transport._base import Bye
 from mpisearch.worker import Worker
 
 FOLDS = 2
@@ -76,26 +77,26 @@ def run(estimator, grid: dict, workers: int = 1, max_time: float | None = None, 
     dataset = Dataset(X, y, make_folds(FOLDS, estimator, X, y))
     ids = list(range(1, workers + 1))
     transport = Workers(lambda: Worker(estimator, dataset, make_scorers(None, estimator)), ids)
-    stats = Coordinator(strategy, table, transport, ids, "score", max_time=max_time, racer=racer).run()
+    stats = Coordinator(strategy, table, "score", transport, ids, limits=Limits(max_time=max_time), racer=racer).run()
     return strategy, transport, stats
 
 
 def test_a_small_grid_is_asked_for_whole_at_the_start():
-    points = coord.UPFRONT_TASKS_PER_WORKER * 4 // FOLDS  # exactly at the limit for 4 workers
+    points = batching.UPFRONT_TASKS_PER_WORKER * 4 // FOLDS  # exactly at the limit for 4 workers
     strategy, _, stats = run(NoopClassifier(), {"tag": list(range(points))}, workers=4)
     assert strategy.asks[0] == points
     assert stats.n_tasks == points * FOLDS
 
 
 def test_a_large_grid_or_a_time_limit_is_asked_for_in_batches():
-    points = coord.UPFRONT_TASKS_PER_WORKER * 4 // FOLDS + 1
+    points = batching.UPFRONT_TASKS_PER_WORKER * 4 // FOLDS + 1
     strategy, _, stats = run(NoopClassifier(), {"tag": list(range(points))}, workers=4)
-    assert strategy.asks[0] == coord.BATCH_POINTS_PER_WORKER * 4  # a first batch, not the whole grid
+    assert strategy.asks[0] == batching.BATCH_POINTS_PER_WORKER * 4  # a first batch, not the whole grid
     assert stats.n_tasks == points * FOLDS
     strategy, _, _ = run(NoopClassifier(), {"tag": list(range(20))}, workers=4, max_time=600.0)
-    assert strategy.asks[0] == coord.BATCH_POINTS_PER_WORKER * 4  # small, but points must finish steadily
+    assert strategy.asks[0] == batching.BATCH_POINTS_PER_WORKER * 4  # small, but points must finish steadily
     strategy, _, _ = run(NoopClassifier(), {"tag": list(range(20))}, workers=4, racer=Racer(FOLDS))
-    assert strategy.asks[0] == coord.BATCH_POINTS_PER_WORKER * 4  # racing needs points finishing early
+    assert strategy.asks[0] == batching.BATCH_POINTS_PER_WORKER * 4  # racing needs points finishing early
 
 
 def test_rank_0_sleeps_longer_between_polls_when_tasks_are_long():

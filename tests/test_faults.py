@@ -96,8 +96,8 @@ def test_a_strategy_that_stalls_ends_the_search_with_an_error():
         def stats(self):
             return {}
 
-    coordinator = Coordinator(Stuck(SearchSpace({"C": [1]})), ResultTable(["score"], 2), LocalTransport(Idle()),
-                              [1], "score")
+    coordinator = Coordinator(Stuck(SearchSpace({"C": [1]})), ResultTable(["score"], 2), "score",
+                              LocalTransport(Idle()), [1])
     with pytest.raises(SearchFailedError, match="proposed no point while none is running"):
         coordinator.run()
 

@@ -20,10 +20,10 @@ from sklearn.svm import SVC
 
 from mpisearch import MPISearchCV
 from mpisearch.errors import InputError
-from mpisearch.evaluate import Subsample
 from mpisearch.space import SearchSpace
 from mpisearch.strategies import HalvingOptions, HalvingStrategy, PointResult
 from mpisearch.strategies.halving import DataFacts, make_halving, top_k
+from mpisearch.types import Subsample
 
 DIGITS = load_digits(return_X_y=True)
 SVC_GRID = {"C": [0.1, 1, 10, 100], "gamma": [1e-4, 1e-3, 1e-2, 1e-1]}

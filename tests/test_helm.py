@@ -316,6 +316,13 @@ BAD_VALUES = [
     ({"backoffLimit": -1}, "search", r"/backoffLimit': minimum"),
     ({"ssh": {"wrapper": "mpiexec-ssh"}}, "search", r"/ssh/wrapper': 'mpiexec-ssh' does not match pattern"),
     ({"ssh": {"keepaliveSeconds": 0}}, "search", r"/ssh/keepaliveSeconds': minimum"),
+    ({"securityContext": {"privileged": True}}, "search", r"/securityContext/privileged'"),
+    ({"securityContext": {"allowPrivilegeEscalation": True}}, "search", r"/securityContext/allowPrivilegeEscalation'"),
+    ({"securityContext": {"runAsNonRoot": False, "runAsUser": 0}}, "search", r"/securityContext/runAs"),
+    ({"securityContext": {"capabilities": {"drop": []}}}, "search", r"/securityContext/capabilities/drop'"),
+    ({"securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}}, "search", r"/securityContext/capabilities/add"),
+    ({"podSecurityContext": {"seccompProfile": {"type": "Unconfined"}}}, "search",
+     r"/podSecurityContext/seccompProfile/type'"),
 ]
 
 
@@ -324,6 +331,59 @@ BAD_VALUES = [
 def test_bad_values_are_rejected(chart: Any, values: dict[str, Any], name: str, message: str) -> None:
     with pytest.raises(helm.HelmError, match=message):
         chart.render(values, name=name, namespace="default")
+
+
+# --- Pod Security "restricted" --------------------------------------------------------------------
+
+# Volume types the "restricted" Pod Security Standard allows.
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                      "projected", "secret"}
+
+
+def restricted_violations(pod: dict[str, Any]) -> list[str]:
+    """What in a pod spec breaks Pod Security "restricted" (Kubernetes' Pod Security Standards),
+    plus what this chart promises beyond it: a read-only root filesystem, no service-account token."""
+    found = [f"host namespace {k}" for k in ("hostNetwork", "hostPID", "hostIPC") if pod.get(k)]
+    found += [f"volume {v['name']}: type {sorted(set(v) - {'name'})}" for v in pod.get("volumes", [])
+              if not set(v) - {"name"} <= RESTRICTED_VOLUMES]
+    if pod.get("automountServiceAccountToken") is not False:
+        found.append("the service-account token is mounted")
+    pod_ctx = pod.get("securityContext", {})
+    for c in pod.get("initContainers", []) + pod["containers"]:
+        ctx, name = c.get("securityContext", {}), c["name"]
+        found += [f"{name}: {problem}" for problem, bad in [
+            ("privileged", ctx.get("privileged") is True),
+            ("allowPrivilegeEscalation is not false", ctx.get("allowPrivilegeEscalation") is not False),
+            ("capabilities.drop lacks ALL", "ALL" not in ctx.get("capabilities", {}).get("drop", [])),
+            ("adds capabilities", set(ctx.get("capabilities", {}).get("add", [])) - {"NET_BIND_SERVICE"}),
+            ("may run as root", not ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot"))
+             or ctx.get("runAsUser", pod_ctx.get("runAsUser")) == 0),
+            ("no RuntimeDefault/Localhost seccomp", ctx.get("seccompProfile", pod_ctx.get("seccompProfile", {}))
+             .get("type") not in ("RuntimeDefault", "Localhost")),
+            ("writable root filesystem", ctx.get("readOnlyRootFilesystem") is not True),
+        ] if bad]
+    return found
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_pods_meet_pod_security_restricted(chart: Any, case: str) -> None:
+    job = render(chart, CASES[case], name=RELEASE.get(case, "search"))["MPIJob"]
+    for role in ("Launcher", "Worker"):
+        pod = replica(job, role)["template"]["spec"]
+        assert restricted_violations(pod) == [], role
+        for c in pod.get("initContainers", []) + pod["containers"]:  # what Python, MPICH and sshd write
+            assert "/tmp" in {m["mountPath"] for m in c.get("volumeMounts", [])}, c["name"]
+
+
+def test_the_restricted_check_sees_a_privileged_pod(chart: Any) -> None:
+    pod = replica(render(chart)["MPIJob"], "Worker")["template"]["spec"]
+    pod["containers"][0]["securityContext"] = {"privileged": True}
+    pod["hostNetwork"] = True
+    pod.pop("automountServiceAccountToken")
+    assert restricted_violations(pod) == [  # runAsNonRoot and seccomp still come from the pod's context
+        "host namespace hostNetwork", "the service-account token is mounted", "worker: privileged",
+        "worker: allowPrivilegeEscalation is not false", "worker: capabilities.drop lacks ALL",
+        "worker: writable root filesystem"]
 
 
 # --- the launcher command, run here ----------------------------------------------------------------

@@ -21,6 +21,8 @@ from parity import assert_bitwise_equal
 from sklearn.linear_model import LogisticRegression
 from spmd import quiet_allgather
 
+from mpisearch.waiting import quiet_barrier
+
 pytestmark = pytest.mark.mpi(min_size=1)
 
 MPI = pytest.importorskip("mpi4py.MPI")
@@ -213,10 +215,10 @@ def test_ranks_of_a_node_see_one_copy(topology):
     if block is not None and node_rank == 0:
         block.memory()[:8].view(np.float64)[0] = marker  # X is the first array of the window
     if block is not None:
-        shm.quiet_barrier(block.node)
+        quiet_barrier(block.node)
         if not ROOT:
             assert got.X[0, 0] == marker
-        shm.quiet_barrier(block.node)
+        quiet_barrier(block.node)
     if ROOT:
         assert want.X[0, 0] != marker  # the root's own copy is separate
 
@@ -255,12 +257,12 @@ def test_sum_of_pss_shows_one_copy_per_node(shared):
     X = np.random.default_rng(1).random((size_mib * 2**20 // 8 // 64, 64)) if ROOT else None
     shm.release(COMM)
     gc.collect()
-    shm.quiet_barrier(COMM)
+    quiet_barrier(COMM)
     before = pss_kib()
     got = ship(Dataset(X, None, [(np.arange(2), np.arange(2, 4))]) if ROOT else None, shared)
     if not ROOT:
         assert float(got.X[:, 0].sum()) > 0  # touch every page, as a worker reading the data does
-    shm.quiet_barrier(COMM)
+    quiet_barrier(COMM)
     grown = COMM.allreduce(pss_kib() - before) / 1024
     copies = grown / size_mib
     if shared:
@@ -366,8 +368,9 @@ class Float32LogisticRegression(LogisticRegression):
 
 @pytest.mark.parametrize("shared", [True, False], ids=["shared", "private"])
 def test_search_on_float32_and_strings_equals_one_process(shared):
-    from mpisearch.engine import SearchSpec, search
+    from mpisearch.engine import search
     from mpisearch.space import SearchSpace
+    from mpisearch.spec import SearchSpec
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(150, 5)).astype(np.float32)

@@ -16,6 +16,9 @@ import pytest
 from mpisearch import report
 from mpisearch.data.make import make_file
 from mpisearch.errors import InputError
+from mpisearch.journal import JournalEntry
+from mpisearch.space import point_key
+from mpisearch.types import TaskResult
 
 TESTS = Path(__file__).parent
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
@@ -98,6 +101,11 @@ def mpi_run(iris: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "out"
 
 
+def task(params: dict, n_resources: int | None = None, **result: object) -> JournalEntry:
+    """A journal entry of one task (fold 0) with these TaskResult fields."""
+    return JournalEntry(params, n_resources, 0, TaskResult(**result))  # type: ignore[arg-type]
+
+
 def summary_of(out: Path, capsys: pytest.CaptureFixture[str], plot: bool = False) -> str:
     assert report.main(str(out), plot) == 0
     return capsys.readouterr().out
@@ -138,8 +146,8 @@ def test_summary_failures_single_metric(fail_run: Path, capsys: pytest.CaptureFi
 
 def test_failures_grouped_by_last_traceback_line() -> None:
     trace = 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: bad C\n'
-    journal = [{"error": trace, "reason": "fit"}, {"error": trace, "reason": "fit"}, {"error": None},
-               {"error": "TaskTimeout: task timed out after 1s and was killed\n", "reason": "timeout"}]
+    journal = [task({}, error=trace, reason="fit"), task({}, error=trace, reason="fit"), task({}),
+               task({}, error="TaskTimeout: task timed out after 1s and was killed\n", reason="timeout")]
     assert report.failures(journal) == [(2, "fit", "ValueError: bad C"),
                                         (1, "timeout", "TaskTimeout: task timed out after 1s and was killed")]
 
@@ -248,16 +256,23 @@ def test_best_so_far(multi_run: Path) -> None:
 
 
 def test_completion_order_is_last_fold_end() -> None:
-    journal = [{"params": {"C": 1}, "start": 0.0, "fit_time": 1.0, "score_time": 0.0},
-               {"params": {"C": 2}, "start": 0.5, "fit_time": 1.0, "score_time": 0.0},
-               {"params": {"C": 1}, "start": 1.0, "fit_time": 2.0, "score_time": 0.5}]
+    journal = [task({"C": 1}, started=0.1, fit_time=1.0), task({"C": 2}, started=0.5, fit_time=1.0),
+               task({"C": 1}, started=1.0, fit_time=2.0, score_time=0.5)]
     assert report.completion_order(journal) == ['{"C": 2}', '{"C": 1}']
 
 
+def test_halving_rungs_with_the_same_parameters_stay_apart() -> None:
+    journal = [task({"C": 1}, started=1.0, fit_time=1.0, n_resources=10),
+               task({"C": 1}, started=5.0, fit_time=1.0, n_resources=30),
+               task({"C": 2}, started=2.0, fit_time=1.0, n_resources=10)]
+    assert report.completion_order(journal) == [point_key({"C": 1}, 10), point_key({"C": 2}, 10),
+                                                point_key({"C": 1}, 30)]
+
+
 def test_timeline_lanes() -> None:
-    journal = [{"rank": 2, "start": 10.0, "fit_time": 1.0, "score_time": 0.5, "error": None},
-               {"rank": 1, "start": 10.2, "fit_time": 0.3, "score_time": 0.0, "error": "ValueError: x"},
-               {"rank": 2, "start": 11.5, "fit_time": 1.0, "score_time": 0.0, "error": None}]
+    journal = [task({}, rank=2, started=10.0, fit_time=1.0, score_time=0.5),
+               task({}, rank=1, started=10.2, fit_time=0.3, error="ValueError: x"),
+               task({}, rank=2, started=11.5, fit_time=1.0)]
     assert report.timeline(journal) == {1: [(pytest.approx(0.2), pytest.approx(0.5), True)],
                                         2: [(0.0, 1.5, False), (1.5, 2.5, False)]}
 

@@ -120,8 +120,9 @@ def test_sigterm_writes_partial_results_and_resume_with_other_n_is_identical(set
     proc = start(3, configs[strategy], out)
     wait_for_journal(out, 4)
     proc.send_signal(signal.SIGTERM)  # mpiexec forwards it to every rank; rank 0 decides
-    _, err = proc.communicate(timeout=60)
+    said, err = proc.communicate(timeout=60)
     assert proc.returncode == 99, err
+    assert f"resume with `mpiexec -n 3 mpisearch run {configs[strategy]} --out {out} --resume`" in said
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "interrupted" and info["stopped"] == "signal"
     done_before = journal_lines(out)
@@ -181,15 +182,6 @@ def test_changed_config_is_refused_unless_forced(setup, tmp_path):
     assert forced.returncode == 0, forced.stderr
 
 
-def test_a_new_run_keeps_the_old_journal_aside(setup, tmp_path):
-    configs, _ = setup
-    out = tmp_path / "run"
-    assert run(None, configs["fast"], out).returncode == 0
-    assert run(None, configs["fast"], out).returncode == 0
-    assert journal_lines(out) == N_TASKS
-    assert len((out / "journal.jsonl.bak").read_text().splitlines()) == N_TASKS
-
-
 def test_second_signal_exits_at_once(setup, tmp_path):
     configs, _ = setup
     slow = tmp_path / "slow.toml"
@@ -239,3 +231,20 @@ def test_a_failed_refit_keeps_the_search_results_and_is_one_line(setup, tmp_path
     assert journal_lines(out) == N_TASKS and (out / "cv_results.csv").exists() and (out / "best.json").exists()
     assert not (out / "best_model.pkl").exists()
     assert json.loads((out / "run.json").read_text())["status"] == "refit failed"
+
+
+def test_sigterm_ends_a_search_of_a_billion_points_within_the_grace_time(setup, tmp_path):
+    """Points are drawn as they are handed out: nothing is drawn up front, a signal is honoured."""
+    configs, _ = setup
+    huge = tmp_path / "huge.toml"
+    huge.write_text(configs["random"].read_text().replace("n_iter = 8", "n_iter = 1000000000")
+                    .replace("C = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0]",
+                             "C = { low = 0.001, high = 1000.0, log = true }")
+                    .replace("delay = 0.25", "delay = 0.0").replace("[cv]", 'grace = "5s"\n[cv]'))
+    out = tmp_path / "run"
+    proc = start(None, huge, out)
+    wait_for_journal(out, 6)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 99, err
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"

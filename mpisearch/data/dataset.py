@@ -19,14 +19,6 @@ class Dataset:
     folds: list[Fold] = field(default_factory=list)
     sample_weight: np.ndarray | None = None  # passed to fit (train part of each fold)
 
-    @property
-    def n_samples(self) -> int:
-        return int(self.X.shape[0])
-
-    @property
-    def n_folds(self) -> int:
-        return len(self.folds)
-
 
 def weight_problem(weights: np.ndarray) -> str | None:
     """What is wrong with sample weights that every fit would reject (NaN or

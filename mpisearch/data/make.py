@@ -30,6 +30,7 @@ def make(name: str, rows: int | None = None, features: int | None = None, seed: 
     features = DEFAULT_FEATURES if features is None else features
     if rows < 2 or features < 1:
         raise InputError(f"--rows must be >= 2 and --features >= 1, got rows={rows}, features={features}")
+    _check_memory(rows, features)
     if name == "classification":
         informative = max(1, min(features, features // 2 + 1))
         return datasets.make_classification(n_samples=rows, n_features=features, n_informative=informative,
@@ -38,6 +39,18 @@ def make(name: str, rows: int | None = None, features: int | None = None, seed: 
         return datasets.make_regression(n_samples=rows, n_features=features, noise=1.0, random_state=seed)
     choices = BUNDLED + SYNTHETIC
     raise InputError(f"data make: unknown dataset '{name}'{did_you_mean(name, choices)}; expected one of {choices}")
+
+
+def _check_memory(rows: int, features: int) -> None:
+    """Refuse a synthetic dataset larger than this machine's memory (X and y as float64)."""
+    need = rows * (features + 1) * 8
+    try:
+        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > have:
+        raise InputError(f"--rows {rows} x --features {features} needs {need / 2**30:,.0f} GiB of memory, "
+                         f"more than this machine's {have / 2**30:,.0f} GiB")
 
 
 def import_csv(path: str | os.PathLike[str], target: str) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +71,8 @@ def import_csv(path: str | os.PathLike[str], target: str) -> tuple[np.ndarray, n
     for line_no, row in enumerate(body, start=2):
         if len(row) != len(header):
             raise InputError(f"{path}, line {line_no}: {len(row)} fields, the header has {len(header)}")
+        if not row[t].strip():
+            raise InputError(f"{path}, line {line_no}: the target column '{target}' is empty")
         labels.append(row[t])
         X[line_no - 2] = _floats(row[:t] + row[t + 1 :], header[:t] + header[t + 1 :], path, line_no)
     return X, _labels(labels)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from mpi4py import MPI
 
-from ..transport.mpi import wait_quietly
+from ..waiting import quiet_barrier, wait_quietly
 
 # Offsets of the arrays inside a window are multiples of this: a cache line,
 # and the widest alignment numpy or a SIMD kernel asks for.
@@ -46,11 +46,6 @@ def node_comm(comm: MPI.Comm, key: int) -> MPI.Comm:
 
     Tests replace this to pretend that one machine is several nodes."""
     return comm.Split_type(MPI.COMM_TYPE_SHARED, key=key)
-
-
-def quiet_barrier(comm: MPI.Comm) -> None:
-    """A barrier that sleeps instead of spinning (MPICH's blocking calls burn a core)."""
-    wait_quietly(comm.Ibarrier())
 
 
 def aligned(offset: int) -> int:

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from mpi4py import MPI
 
 from ..errors import InputError
-from ..transport.mpi import wait_quietly
+from ..waiting import wait_quietly
 from . import shared as shm
 from .dataset import Dataset
 

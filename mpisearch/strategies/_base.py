@@ -12,6 +12,16 @@ Who calls what, and when (the coordinator on rank 0 is the only caller):
 - ``finished`` is True once ``ask`` will never return another point.
 
 Strategies never evaluate anything and never see data.
+
+Open strategies: ``strategy = "package.module:Class"`` (config) or
+``MPISearchCV(strategy="package.module:Class")`` builds ``Class(space, settings)``
+with the :class:`SearchSpace` and a :class:`StrategySettings`; ``Class`` must
+subclass :class:`Strategy`. Its points must depend only on the settings and the
+scores told (never on the number of workers or on when results arrive), so that
+a search gives the same ``cv_results_`` at any number of ranks and a resumed
+search (which tells the journal's results again) proposes the same points.
+An Optuna sampler class (``optuna.samplers:TPESampler``) is run through
+:class:`mpisearch.strategies.optuna_sampler.OptunaStrategy`.
 """
 
 from __future__ import annotations
@@ -21,8 +31,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..evaluate import Subsample
 from ..space import Params, SearchSpace
+from ..types import Subsample
+
+# Points in flight of a model-based strategy (bayes, open strategies) unless
+# ``[search] batch`` says otherwise: a constant, so that the points do not depend
+# on the number of workers. 4 keeps 4 x cv folds tasks running (20 with cv=5)
+# and costs little regret (bench_bayes.py: 4 in flight against 1).
+DEFAULT_BATCH = 4
+
+
+@dataclass(frozen=True)
+class StrategySettings:
+    """What a search tells its strategy besides the space (see "Open strategies")."""
+
+    n_iter: int  # points to propose
+    random_state: int | None = None  # seed: the same seed and scores give the same points
+    batch: int = DEFAULT_BATCH  # at most this many points proposed and not yet scored
 
 
 @dataclass(frozen=True)
@@ -69,14 +94,11 @@ class Strategy(ABC):
     fixed_points = False
 
     def __init__(self, space: SearchSpace) -> None:
-        self.space = space
+        self.space = space  # what the strategy searches (open strategies read it here)
 
     @abstractmethod
     def ask(self, n: int) -> list[Params] | list[Proposal]:
         """Return up to ``n`` new points to evaluate."""
-
-    def bind(self, n_workers: int) -> None:  # noqa: B027 - optional hook
-        """Told once, before the first ask, how many workers evaluate points."""
 
     def tell(self, results: Sequence[PointResult]) -> None:  # noqa: B027 - optional hook
         """Learn from finished points (all folds done). Default: ignore."""

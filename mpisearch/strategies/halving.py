@@ -3,7 +3,7 @@
 Rungs ("iterations", as scikit-learn calls them) use ``min_resources * factor**i``
 of the resource; the top ``1/factor`` of a rung go on to the next. The resource
 is ``n_samples`` (each fold's train part subsampled, see
-:class:`mpisearch.evaluate.Subsample`) or an integer estimator parameter such
+:class:`mpisearch.types.Subsample`) or an integer estimator parameter such
 as ``n_estimators``. Rungs and resources are computed exactly as scikit-learn's
 ``HalvingGridSearchCV`` computes them.
 
@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, did_you_mean
-from ..evaluate import Subsample
 from ..space import Params, SearchSpace
+from ..types import Subsample
 from ._base import PointResult, Proposal, Strategy
 
 MODES = ("async", "sync")

@@ -1,22 +1,28 @@
 """Random search: ``n_iter`` points drawn from the space, seeded.
 
 Without replacement when every dimension is finite (as scikit-learn's
-ParameterSampler does); the points are drawn once, up front, so they do not
-depend on the order in which results come back.
+ParameterSampler does). The points are a fixed sequence of the seed, drawn
+lazily as the coordinator asks for them (the same points as drawing them all up
+front), so they do not depend on the order in which results come back, and a
+huge ``n_iter`` costs memory only for the points handed out.
 """
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
 
-from ..space import SearchSpace
-from ._base import ListStrategy
+from ..space import Params, SearchSpace
+from ._base import Strategy
 
 
-class RandomStrategy(ListStrategy):
+class RandomStrategy(Strategy):
+    fixed_points = True
+
     def __init__(self, space: SearchSpace, n_iter: int, random_state: int | None = None) -> None:
+        super().__init__(space)
         if n_iter < 1:
             raise ValueError(f"n_iter must be at least 1, got {n_iter}")
         if space.finite and n_iter > space.grid_size():
@@ -26,5 +32,19 @@ class RandomStrategy(ListStrategy):
                 UserWarning,
                 stacklevel=2,
             )
-        rng = np.random.default_rng(random_state)
-        super().__init__(space, space.sample(n_iter, rng))
+        self._total = min(n_iter, space.grid_size()) if space.finite else n_iter
+        self._draws = space.draws(n_iter, np.random.default_rng(random_state))
+        self._next = 0
+
+    def ask(self, n: int) -> list[Params]:
+        batch = list(itertools.islice(self._draws, max(n, 0)))
+        self._next += len(batch)
+        return batch
+
+    @property
+    def finished(self) -> bool:
+        return self._next >= self._total
+
+    @property
+    def total(self) -> int:
+        return self._total

@@ -1,6 +1,6 @@
-"""Transports between the coordinator (rank 0) and the workers."""
+"""Transports between the coordinator (rank 0) and the workers: the interface here;
+``local`` (in-process) and ``mpi`` (mpi4py) implement it."""
 
-from ._base import COORDINATOR, Bye, CancelTask, Result, RunTask, Stop, Transport
-from .local import LocalTransport
+from ._base import Transport
 
-__all__ = ["COORDINATOR", "Bye", "CancelTask", "LocalTransport", "Result", "RunTask", "Stop", "Transport"]
+__all__ = ["Transport"]

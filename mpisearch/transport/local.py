@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..messages import Bye, Result
 from ..worker import Worker
-from ._base import Bye, Result
 
 WORKER_RANK = 1
 

@@ -16,8 +16,8 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
-from ..evaluate import TaskResult
-from ._base import Result, RunTask
+from ..messages import Result, RunTask
+from ..types import TaskResult
 
 RESULTS = "mpisearch.wire.results"  # tags of the compact forms
 TASKS = "mpisearch.wire.tasks"

@@ -136,7 +136,7 @@ done
 # The launcher is in the hostfile too (runLauncherAsWorker): serve ssh in case
 # the MPI launcher does not recognise its own name and connects to itself.
 if [ -n "${SSHD_CONFIG:-}" ] && [ -f "$SSHD_CONFIG" ]; then
-  /usr/sbin/sshd -f "$SSHD_CONFIG" || echo "mpisearch: warning: could not start sshd on the launcher" >&2
+  /usr/sbin/sshd -f "$SSHD_CONFIG" -o PidFile=/tmp/sshd.pid || echo "mpisearch: warning: could not start sshd on the launcher" >&2
 fi
 # A restarted launcher (backoffLimit) resumes the search from its journal.
 resume=""
@@ -188,6 +188,18 @@ exec mpiexec "$@" -f "$hostfile" -n {{ $ranks }} \
 {{- end -}}
 
 {{/* A memory-backed /dev/shm (the container runtime's default is 64 MiB). */}}
+{{/* A writable /tmp (the root filesystem is read-only): Python's and MPICH's temporary
+files, sshd's pid file. */}}
+{{- define "mpisearch.tmpVolume" -}}
+- name: tmp
+  emptyDir: {}
+{{- end -}}
+
+{{- define "mpisearch.tmpMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end -}}
+
 {{- define "mpisearch.shmVolume" -}}
 - name: dshm
   emptyDir:

@@ -1,0 +1,45 @@
+"""What defines a search, apart from the data: the one description the CLI and the API both build."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .racing import DEFAULT_CONFIDENCE
+from .space import SearchSpace
+
+# Seconds running tasks may take to finish after a stop signal (search.grace).
+DEFAULT_GRACE_SECONDS = 60.0
+
+
+@dataclass
+class SearchSpec:
+    """Everything that defines a search, apart from the data."""
+
+    estimator: Any
+    space: SearchSpace
+    strategy: str = "grid"
+    n_iter: int | None = None
+    batch: int | None = None  # points in flight of bayes / open strategies (None: DEFAULT_BATCH)
+    random_state: int | None = None
+    scoring: Any = None
+    refit: bool | str = True
+    error_score: Any = np.nan
+    max_time: float | None = None
+    cv: Any = 5
+    grace: float = DEFAULT_GRACE_SECONDS
+    shared_memory: bool = True  # one read-only copy of the data per node (MPI-3 shared window)
+    task_timeout: float | None = None  # seconds; a longer fit is killed and recorded as failed
+    halving: Mapping[str, Any] | None = None  # options of strategy "halving" (see HalvingOptions)
+    racing: bool = False  # stop a point between folds once it cannot beat the best (mpisearch.racing)
+    racing_confidence: float = DEFAULT_CONFIDENCE
+
+    def identity(self) -> dict[str, Any]:
+        """What makes journal entries of two runs comparable (hashed into run.json)."""
+        parts = {"estimator": self.estimator, "space": self.space, "cv": self.cv, "scoring": self.scoring}
+        if self.strategy == "halving":  # subsamples depend on these
+            parts["halving"] = {**dict(self.halving or {}), "random_state": self.random_state}
+        return parts
