@@ -11,7 +11,7 @@ from typing import Any
 
 from .cv import KFoldSpec
 from .errors import InputError, did_you_mean
-from .estimator_config import build_estimator, build_from_factory, none_strings
+from .estimator_config import _param_hint, build_estimator, build_from_factory, none_strings
 from .racing import DEFAULT_CONFIDENCE, check_confidence
 from .space import Categorical, Dimension, Integer, Real, SearchSpace
 from .spec import SearchSpec
@@ -21,6 +21,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str, Any]]] = {
     "data": {"path": ((str,), "a file path", None), "X": ((str,), "a dataset name", "X"),
              "y": ((str,), "a dataset name", "y"),
              "sample_weight": ((str,), "a dataset name", None),
+             "groups": ((str,), "a dataset name", None),
              "shared_memory": ((bool,), "true or false", True)},
     "estimator": {"class": ((str,), "a scikit-learn estimator class like 'sklearn.svm.SVC'", None),
                   "factory": ((str,), "\"module:function\", a function returning an estimator", None),
@@ -37,7 +38,9 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str, Any]]] = {
                "racing_confidence": ((float,), "a number between 0.5 and 1", DEFAULT_CONFIDENCE),
                "halving": ((dict,), "a table of halving options", None)},
     "cv": {"folds": ((int,), "an integer >= 2", 5), "shuffle": ((bool,), "true or false", False),
-           "random_state": ((int,), "an integer", None)},
+           "random_state": ((int,), "an integer", None),
+           "class": ((str,), "a splitter of sklearn.model_selection like 'GroupKFold'", None),
+           "params": ((dict,), "a table of the splitter's parameters", {})},
     "scoring": {"metrics": ((list, str), "a list of scorer names", None),
                 "refit": ((bool, str), "true, false or a metric name", True)},
     "output": {"dir": ((str,), "a directory path", "results")},
@@ -55,6 +58,7 @@ class DataSource:
     x_name: str
     y_name: str | None
     w_name: str | None  # sample weights, if any
+    groups_name: str | None = None  # group labels for the splitter (GroupKFold, ...), if any
 
 
 @dataclass(frozen=True)
@@ -118,11 +122,12 @@ def _build(raw: dict[str, Any], path: Path) -> RunConfig:
         task_timeout=parse_duration(search["task_timeout"], "search.task_timeout"), racing=search["racing"],
         racing_confidence=check_confidence(search["racing_confidence"]), halving=_halving(search),
         error_score=_error_score(search["error_score"]),
-        cv=KFoldSpec(_folds(sec), sec["cv"]["shuffle"], sec["cv"]["random_state"]),
+        cv=_cv(raw.get("cv", {}), sec),
         scoring=_metrics(sec["scoring"]["metrics"]), refit=sec["scoring"]["refit"],
         shared_memory=sec["data"]["shared_memory"],
     )
-    data = DataSource(data_path, sec["data"]["X"], sec["data"]["y"], sec["data"]["sample_weight"])
+    data = DataSource(data_path, sec["data"]["X"], sec["data"]["y"], sec["data"]["sample_weight"],
+                      sec["data"]["groups"])
     return RunConfig(source=path, data=data, spec=spec, out_dir=Path(sec["output"]["dir"]))
 
 
@@ -204,12 +209,35 @@ def _error_score(value: Any) -> Any:
 
 
 def _metrics(value: Any) -> Any:
-    """One metric is named ``score`` (scikit-learn's convention); several keep their names."""
-    if isinstance(value, list):
-        if not value or not all(isinstance(v, str) for v in value):
-            raise InputError(f"scoring.metrics: expected a non-empty list of scorer names, got {value!r}")
-        return value[0] if len(value) == 1 else value
+    """As scikit-learn names them: a list names the columns after each metric (also a list
+    of one); a single name gives ``score``."""
+    if isinstance(value, list) and (not value or not all(isinstance(v, str) for v in value)):
+        raise InputError(f"scoring.metrics: expected a non-empty list of scorer names, got {value!r}")
     return value
+
+
+def _cv(given: dict[str, Any], sec: dict[str, dict[str, Any]]) -> Any:
+    """k folds (stratified for classifiers), or the sklearn.model_selection splitter named in
+    cv.class with cv.params (only there: a config never imports other code)."""
+    import sklearn.model_selection as ms
+
+    name, params = sec["cv"]["class"], none_strings(dict(sec["cv"]["params"]))
+    if name is None:
+        if params:
+            raise InputError("cv.params: given without cv.class; name the splitter, e.g. class = \"GroupKFold\"")
+        return KFoldSpec(_folds(sec), sec["cv"]["shuffle"], sec["cv"]["random_state"])
+    clash = [k for k in ("folds", "shuffle", "random_state") if k in given]
+    if clash:
+        raise InputError(f"cv.{clash[0]}: not used with cv.class; give the splitter's own parameters in cv.params")
+    short = name.removeprefix("sklearn.model_selection.")
+    factory = getattr(ms, short, None) if not short.startswith("_") else None
+    if not (isinstance(factory, type) and hasattr(factory, "split") and hasattr(factory, "get_n_splits")):
+        hint = did_you_mean(short, [n for n in dir(ms) if n.endswith(("Fold", "Split", "Out"))])
+        raise InputError(f"cv.class: '{name}' is not a splitter of sklearn.model_selection{hint}")
+    try:
+        return factory(**params)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"cv.params: {_param_hint(factory, params, exc)}") from None
 
 
 def parse_duration(value: Any, key: str = "search.max_time") -> float | None:

@@ -34,6 +34,7 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
         cfg = config_mod.load(path, overrides)
         X, y = hdf5.read(cfg.data.path, cfg.data.x_name, cfg.data.y_name)
         w = hdf5.read_sample_weight(cfg.data.path, cfg.data.w_name, X.shape[0]) if cfg.data.w_name else None
+        g = hdf5.read_groups(cfg.data.path, cfg.data.groups_name, X.shape[0]) if cfg.data.groups_name else None
         load_s = time.perf_counter() - t0
     except Exception as exc:
         if comm is not None:
@@ -43,7 +44,7 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
     info = {"config": str(cfg.source), "data": str(cfg.data.path), "load_s": load_s, "strategy": cfg.spec.strategy}
     options = RunOptions(out=out_dir, resume=resume, force=force, verbosity=verbosity, signals=True,
                          refit_after_stop=False, info=info)
-    result = SearchRun(cfg.spec, comm, options).run(X, y, sample_weight=w)
+    result = SearchRun(cfg.spec, comm, options).run(X, y, g, sample_weight=w)
     _report(result, out_dir, resume_command(cfg.source, overrides or [], comm))
     return result.outcome
 

@@ -187,7 +187,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subpro
         "[space]\nC = { low = 0.1, high = 10.0, log = true }\n\n"
         '[search]\nstrategy = "grid"\nn_iter = 10\nrandom_state = 0\n\n'
         "[cv]\nfolds = 2\n\n"
-        '[scoring]\nmetrics = ["accuracy"]\nrefit = true\n\n'
+        '[scoring]\nmetrics = "accuracy"\nrefit = true\n\n'
         '[output]\ndir = "not_used"\n'
     )
     out = root / "out"

@@ -105,8 +105,18 @@ def _csr_problem(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shap
     return None
 
 
-def _read_y(fh: h5py.File, path: Path, name: str) -> np.ndarray:
-    node = _lookup(fh, path, name, "data.y")
+def read_groups(path: str | os.PathLike[str], name: str, n_rows: int) -> np.ndarray:
+    """A 1-D dataset of one group label (number or string) per row of X, for the splitter."""
+    path = Path(path)
+    with h5py.File(path, "r") as fh:
+        groups = _read_y(fh, path, name, "data.groups")
+    if groups.shape[0] != n_rows:
+        raise InputError(f"{path}: dataset '{name}' (groups) has {groups.shape[0]} labels but X has {n_rows} rows")
+    return groups
+
+
+def _read_y(fh: h5py.File, path: Path, name: str, key: str = "data.y") -> np.ndarray:
+    node = _lookup(fh, path, name, key)
     if not isinstance(node, h5py.Dataset) or node.ndim != 1:
         raise InputError(f"{path}: dataset '{name}' must be 1-D, got {getattr(node, 'shape', 'a group')}")
     if node.dtype.kind in "OSU" or h5py.check_string_dtype(node.dtype):
