@@ -97,20 +97,26 @@ class Journal:
         if params_json is None:
             params_json = self._params_json[point_id] = json.dumps(jsonable(params))
         # the same line as json.dumps({"point": ..., "params": ..., **rest})
-        self.fh.write(f'{{"point": {int(point_id)}, "params": {params_json}, {json.dumps(rest)[1:]}\n')
+        self._put(f'{{"point": {int(point_id)}, "params": {params_json}, {json.dumps(rest)[1:]}\n')
 
     def stop(self, point_id: int, params: Any, n_resources: int | None = None) -> None:
         """Fold racing stopped the point: a resumed run stops it at the same place."""
         line = {"point": point_id, "params": jsonable(params), "stopped": True}
         if n_resources is not None:
             line["n_resources"] = int(n_resources)
-        self.fh.write(json.dumps(line) + "\n")
+        self._put(json.dumps(line) + "\n")
 
     def flush(self) -> None:
-        """Put the written lines on disk; a full disk is an OutputError (the last line may be torn:
-        the next run cuts it off)."""
+        """Put the written lines on disk."""
+        self._put("", flush=True)
+
+    def _put(self, line: str, flush: bool = False) -> None:
+        """Write (a full buffer goes to disk then too); a full disk is an OutputError (the last line
+        may be torn: the next run cuts it off)."""
         try:
-            self.fh.flush()
+            self.fh.write(line)
+            if flush:
+                self.fh.flush()
         except OSError as exc:
             raise OutputError(f"cannot write {self.fh.name}: {exc.strerror}; every task before this one is in it: "
                               "make room, then run again with --resume") from None
