@@ -22,7 +22,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str, Any]]] = {
     "data": {"path": ((str,), "a file path", None), "X": ((str,), "a dataset name", "X"),
              "y": ((str,), "a dataset name", "y"),
              "sample_weight": ((str,), "a dataset name", None),
-             "shared_memory": ((bool,), "true or false", True)},
+             "shared_memory": ((bool,), "true or false", True),
+             "shared_folds": ((bool,), "true or false", True)},
     "estimator": {"class": ((str,), "an importable name like 'sklearn.svm.SVC'", None),
                   "params": ((dict,), "a table of constructor parameters", {})},
     "search": {"strategy": ((str,), "a strategy name", "grid"), "n_iter": ((int,), "an integer", None),
@@ -53,6 +54,7 @@ class RunConfig:
     y_name: str
     w_name: str | None
     shared_memory: bool
+    shared_folds: bool
     estimator: Any
     space: SearchSpace
     strategy: str
@@ -117,6 +119,7 @@ def _build(raw: dict[str, Any], path: Path) -> RunConfig:
     return RunConfig(
         source=path, data_path=data_path, x_name=sec["data"]["X"], y_name=sec["data"]["y"],
         w_name=sec["data"]["sample_weight"], shared_memory=sec["data"]["shared_memory"],
+        shared_folds=sec["data"]["shared_folds"],
         estimator=estimator, space=parse_space(raw.get("space")),
         strategy=sec["search"]["strategy"], n_iter=_positive(sec, "search", "n_iter"),
         random_state=sec["search"]["random_state"], max_time=parse_duration(sec["search"]["max_time"]),

@@ -50,6 +50,7 @@ class SearchSpec:
     cv: Any = 5
     grace: float = DEFAULT_GRACE_SECONDS
     shared_memory: bool = True  # one read-only copy of the data per node (MPI-3 shared window)
+    shared_folds: bool = True  # with shared_memory: each fold's parts built once per node (data.foldstore)
     task_timeout: float | None = None  # seconds; a longer fit is killed and recorded as failed
     halving: Mapping[str, Any] | None = None  # options of strategy "halving" (see HalvingOptions)
     racing: bool = False  # stop a point between folds once it cannot beat the best (mpisearch.racing)
@@ -154,7 +155,7 @@ def plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None,
         strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state, spec.halving,
                                  spec.estimator, facts)
     table = ResultTable(list(scorers), len(folds), spec.error_score)
-    return Dataset(X, y, folds, sample_weight), table, strategy, metric
+    return Dataset(X, y, folds, sample_weight, shared_folds=spec.shared_folds), table, strategy, metric
 
 
 def search(spec: SearchSpec, X: Any, y: Any, comm: Any = None, groups: Any = None,

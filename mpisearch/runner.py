@@ -45,7 +45,7 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
             estimator=cfg.estimator, space=cfg.space, strategy=cfg.strategy, n_iter=cfg.n_iter,
             random_state=cfg.random_state, scoring=cfg.scoring, refit=cfg.refit, error_score=cfg.error_score,
             max_time=cfg.max_time, cv=cfg.cv, grace=cfg.grace, shared_memory=cfg.shared_memory,
-            task_timeout=cfg.task_timeout, halving=cfg.halving, racing=cfg.racing,
+            shared_folds=cfg.shared_folds, task_timeout=cfg.task_timeout, halving=cfg.halving, racing=cfg.racing,
             racing_confidence=cfg.racing_confidence,
         )
         digest = fingerprint(spec.identity(), X, y)

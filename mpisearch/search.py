@@ -43,7 +43,8 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
                  error_score: Any = np.nan, max_time: float | None = None, out: Any = None,
                  comm: Any = None, resume: bool = False, task_timeout: float | None = None,
                  verbose: int = 0, shared_memory: bool = True, racing: bool = False,
-                 racing_confidence: float = DEFAULT_CONFIDENCE, halving: dict[str, Any] | None = None) -> None:
+                 racing_confidence: float = DEFAULT_CONFIDENCE, halving: dict[str, Any] | None = None,
+                 shared_folds: bool = True) -> None:
         self.estimator = estimator
         self.space = space
         self.strategy = strategy
@@ -63,13 +64,14 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         self.racing = racing
         self.racing_confidence = racing_confidence
         self.halving = halving
+        self.shared_folds = shared_folds
 
     def _spec(self) -> engine.SearchSpec:
         return engine.SearchSpec(
             estimator=self.estimator, space=SearchSpace(self.space), strategy=self.strategy,
             n_iter=self.n_iter, random_state=self.random_state, scoring=self.scoring, refit=self.refit,
             error_score=self.error_score, max_time=self.max_time, cv=self.cv, task_timeout=self.task_timeout,
-            shared_memory=self.shared_memory, halving=self.halving, racing=self.racing,
+            shared_memory=self.shared_memory, shared_folds=self.shared_folds, halving=self.halving, racing=self.racing,
             racing_confidence=self.racing_confidence,
         )
 

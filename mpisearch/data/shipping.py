@@ -18,7 +18,10 @@ Two ways to hold the data on the receiving ranks:
 
 from __future__ import annotations
 
+import os
 import pickle
+import secrets
+import weakref
 from typing import Any
 
 import numpy as np
@@ -74,7 +77,22 @@ def bcast_dataset(dataset: Dataset | None, comm: MPI.Comm, root: int = 0, shared
     arrays = _ship_shared(specs, wire, comm, root) if shared else _ship_private(specs, wire, comm, root)
     if is_root:
         return dataset  # type: ignore[return-value]
-    return _assemble(header, arrays)
+    dataset = _assemble(header, arrays)
+    if shared and header["shared_folds"] and dataset.folds:
+        dataset.store = _open_store(dataset, header["token"], comm)
+    return dataset
+
+
+def _open_store(dataset: Dataset, token: str, comm: MPI.Comm) -> Any:
+    """This rank's handle on its node's fold store, named after the run and the node's first
+    rank; closed when the dataset goes (the node's last rank to close removes its files)."""
+    from .foldstore import PREFIX, NodeFoldStore
+
+    node = shm.window_info(comm)
+    first = min(node["ranks"]) if node else comm.Get_rank()
+    store = NodeFoldStore(f"{PREFIX}{token}-n{first}", dataset.X, dataset.y, dataset.sample_weight, dataset.folds)
+    weakref.finalize(dataset, store.close)
+    return store
 
 
 def _root_parts(dataset: Dataset | None, comm: MPI.Comm, root: int) -> tuple[dict[str, Any], list[np.ndarray]]:
@@ -108,7 +126,8 @@ def _parts(dataset: Dataset) -> tuple[dict[str, Any], list[np.ndarray]]:
     named.append(("folds", np.concatenate(flat) if flat else np.empty(0, np.int64)))
     wire = [_wire(name, a) for name, a in named]
     header = {"X": x_meta, "has_y": y is not None, "has_w": dataset.sample_weight is not None, "folds": lengths,
-              "arrays": [(w.shape, w.dtype, t) for w, t in wire]}
+              "arrays": [(w.shape, w.dtype, t) for w, t in wire], "shared_folds": dataset.shared_folds,
+              "token": f"{os.getpid()}-{secrets.token_hex(4)}"}
     return header, [w for w, _ in wire]
 
 
@@ -217,7 +236,7 @@ def _assemble(header: dict[str, Any], arrays: list[np.ndarray]) -> Dataset:
     for arr in arrays:
         arr.flags.writeable = False
     it = iter(arrays)
-    X = _csr(next(it), next(it), next(it), header["X"]["shape"]) if header["X"]["sparse"] else next(it)
+    X = csr_over(next(it), next(it), next(it), header["X"]["shape"]) if header["X"]["sparse"] else next(it)
     y = next(it) if header["has_y"] else None
     w = next(it) if header["has_w"] else None
     flat, folds, pos = next(it), [], 0
@@ -227,7 +246,7 @@ def _assemble(header: dict[str, Any], arrays: list[np.ndarray]) -> Dataset:
     return Dataset(X, y, folds, w)
 
 
-def _csr(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+def csr_over(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
     """A CSR matrix over these very arrays: the tuple constructor would copy int64 indices
     down to int32 when the values fit, and so leave the shared copy."""
     X = sp.csr_matrix(shape, dtype=data.dtype)
