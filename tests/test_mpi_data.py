@@ -492,3 +492,34 @@ def test_a_fit_that_writes_into_its_input_gets_a_private_copy_and_a_counted_warn
         counted = {k: v for k, v in outcome.info["warnings"].items() if k.startswith("ReadOnlyInputWarning")}
         assert sum(counted.values()) == (6 if SIZE > 1 else 0), outcome.info["warnings"]
         assert any("ReadOnlyInputWarning" in str(w.message) for w in caught) == (SIZE > 1)
+
+
+@pytest.mark.skipif(SIZE == 1, reason="nothing is shipped to a single rank")
+def test_x_read_by_rank_0_is_the_copy_its_node_maps(topology):
+    """hdf5.read puts X in a node-shareable file: the other ranks of rank 0's node map that
+    very copy (rank 0 writes a marker, they see it); other nodes get their own window."""
+    from mpisearch.data import hdf5, segment
+    from mpisearch.data.dataset import Dataset
+
+    ds = None
+    if ROOT:
+        with tempfile.TemporaryDirectory() as tmp:
+            hdf5.write(Path(tmp) / "d.h5", np.arange(60.0).reshape(20, 3), np.arange(20) % 2)
+            X, y = hdf5.read(Path(tmp) / "d.h5")
+        assert segment.name_of(X) is not None
+        ds = Dataset(X, y, [(np.arange(10), np.arange(10, 20))])
+    got = ship(ds, True)
+    color = TOPOLOGIES[topology] or (lambda rank: 0)
+    COMM.barrier()
+    if ROOT:
+        got.X[0, 0] = -7.0
+    COMM.barrier()
+    if not ROOT:
+        assert got.X[0, 0] == (-7.0 if color(RANK) == color(0) else 0.0)
+        assert not got.X.flags.writeable
+        np.testing.assert_array_equal(got.X[1:], np.arange(60.0).reshape(20, 3)[1:])
+    COMM.barrier()
+    del got, ds
+    from mpisearch.data import shared as shm
+
+    shm.release(COMM)

@@ -209,6 +209,16 @@ def live_blocks() -> list[SharedBlock]:
     return list(_BLOCKS)
 
 
+def first_rank(node: MPI.Comm, comm: MPI.Comm) -> int:
+    """The rank in ``comm`` of rank 0 of ``node`` (a node communicator split from ``comm``)."""
+    node_group, group = node.Get_group(), comm.Get_group()
+    try:
+        return int(MPI.Group.Translate_ranks(node_group, [0], group)[0])
+    finally:
+        node_group.Free()
+        group.Free()
+
+
 def window_info(comm: MPI.Comm) -> dict[str, Any] | None:
     """The newest window shipped on ``comm``, as this rank sees it: ``ranks``, the ranks of
     ``comm`` that map it (this rank's node), and ``bytes``, the data it holds. None: no window."""

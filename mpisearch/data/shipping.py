@@ -30,6 +30,7 @@ from mpi4py import MPI
 
 from ..errors import InputError
 from ..transport.mpi import wait_quietly
+from . import segment
 from . import shared as shm
 from .dataset import Dataset
 
@@ -74,7 +75,10 @@ def bcast_dataset(dataset: Dataset | None, comm: MPI.Comm, root: int = 0, shared
     if "error" in header:
         raise header["error"]
     specs = header["arrays"]
-    arrays = _ship_shared(specs, wire, comm, root) if shared else _ship_private(specs, wire, comm, root)
+    if shared:
+        arrays = _ship_shared(specs, wire, comm, root, header["x_segment"])
+    else:
+        arrays = _ship_private(specs, wire, comm, root)
     if is_root:
         return dataset  # type: ignore[return-value]
     dataset = _assemble(header, arrays)
@@ -127,6 +131,7 @@ def _parts(dataset: Dataset) -> tuple[dict[str, Any], list[np.ndarray]]:
     wire = [_wire(name, a) for name, a in named]
     header = {"X": x_meta, "has_y": y is not None, "has_w": dataset.sample_weight is not None, "folds": lengths,
               "arrays": [(w.shape, w.dtype, t) for w, t in wire], "shared_folds": dataset.shared_folds,
+              "x_segment": None if x_meta["sparse"] else segment.name_of(wire[0][0]),
               "token": f"{os.getpid()}-{secrets.token_hex(4)}"}
     return header, [w for w, _ in wire]
 
@@ -154,19 +159,25 @@ def _ship_private(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, roo
     return _finish(wire, specs)
 
 
-def _ship_shared(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, root: int) -> list[np.ndarray]:
-    """One copy per node in a shared window, filled by the node's leader; the root keeps its own."""
+def _ship_shared(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, root: int,
+                 x_segment: str | None = None) -> list[np.ndarray]:
+    """One copy per node in a shared window, filled by the node's leader; the root keeps its own.
+    ``x_segment``: the root's X is in this shared file, which its node's ranks map instead."""
     is_root = comm.Get_rank() == root
     key = 0 if is_root else comm.Get_rank() + 1  # the root is rank 0 of its node and of the leaders
     node = shm.node_comm(comm, key)
     leaders = comm.Split(0 if node.Get_rank() == 0 else MPI.UNDEFINED, key)
-    offsets, total = shm.layout([int(np.prod(shape)) * dtype.itemsize for shape, dtype, _ in specs])
+    mapped = x_segment is not None and shm.first_rank(node, comm) == root
+    local = [((0,), s[1], s[2]) if mapped and i == 0 else s for i, s in enumerate(specs)]
+    offsets, total = shm.layout([int(np.prod(shape)) * dtype.itemsize for shape, dtype, _ in local])
     block, targets, problem = None, None, None
     try:
         if node.Get_size() > 1 or not is_root:  # some rank here needs the data: a window
             block = shm.SharedBlock(comm, node, total)
         if block is not None and leaders != MPI.COMM_NULL:
-            targets = _views(block.fill_target(), offsets, specs)
+            targets = _views(block.fill_target(), offsets, local)
+            if mapped:
+                targets[0] = None  # type: ignore[call-overload]  # X: sent on, not copied here
     except (MPI.Exception, MemoryError) as exc:
         problem = shm.no_room_message(total, exc)
     problem = _first_problem(comm, problem)
@@ -182,7 +193,10 @@ def _ship_shared(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, root
     shm.register(block)
     if is_root:
         return wire
-    return _finish(block.views(offsets, [(shape, dtype) for shape, dtype, _ in specs]), specs)
+    arrays = block.views(offsets, [(shape, dtype) for shape, dtype, _ in local])
+    if mapped:
+        arrays[0] = segment.open_readonly(x_segment, specs[0][0], specs[0][1])  # type: ignore[arg-type]
+    return _finish(arrays, specs)
 
 
 def _first_problem(comm: MPI.Comm, problem: str | None) -> str | None:
@@ -205,14 +219,16 @@ def _view(base: np.ndarray, offset: int, spec: Spec) -> np.ndarray:
     return base[offset : offset + nbytes].view(dtype).reshape(shape)
 
 
-def _leader_fill(leaders: MPI.Comm, sources: list[np.ndarray] | None, targets: list[np.ndarray] | None) -> None:
+def _leader_fill(leaders: MPI.Comm, sources: list[np.ndarray] | None,
+                 targets: list[np.ndarray | None] | None) -> None:
     """Root (``sources``): send each array to the other leaders and copy it into its node's
     window (``targets``, None when it is alone on its node). Other leaders: receive each
     array straight into their window."""
     send = leaders.Get_size() > 1
     for i in range(len(sources if sources is not None else targets)):  # type: ignore[arg-type]
         src = _bytes(sources[i]) if sources is not None else None
-        out = _bytes(targets[i]) if targets is not None else None
+        target = targets[i] if targets is not None else None
+        out = _bytes(target) if target is not None else None
         _fill_one(leaders, src, out, send)
 
 
