@@ -15,7 +15,12 @@ file, plus a tiny file of 1,000 rows. Each contestant runs as a whole process tr
   ``--sleep`` seconds, so many oversubscribed workers fit at once), a grid of
   ``--points`` points x 5 folds;
 * ``sklearn``: this file's ``_sklearn`` mode: h5py-load the same file, then
-  ``GridSearchCV(SleepClassifier(), same grid, cv=5, n_jobs=W)``.
+  ``GridSearchCV(SleepClassifier(), same grid, cv=5, n_jobs=W)``;
+* ``fold-major`` (what a scheduler hook would give; not part of mpisearch): the same
+  ``mpisearch run`` through this file's ``_fold_major`` mode, which makes rank 0 queue
+  every point of a grid at once and replaces the scheduler's choice of the next task by
+  "lowest fold first, then longest expected" before calling mpisearch's CLI, so that a
+  node has about two folds in use.
 
 While a run goes, the parent samples every ``--period`` seconds the memory of the
 whole tree (mpiexec and every descendant): the sum of ``Pss`` over all processes
@@ -166,6 +171,42 @@ def run_mpisearch(args: argparse.Namespace, work: Path, data: Path, workers: int
     return got
 
 
+def run_fold_major(args: argparse.Namespace, work: Path, data: Path, workers: int, tag: str) -> dict[str, Any]:
+    space = f"duration = [{args.sleep}]\ntag = {list(range(args.points))}"
+    cfg = config(work, data, "mpisearch.testing.SleepClassifier", space, not args.no_shared_folds, f"fm-{tag}")
+    out = work / f"out-fm-{tag}-{workers}"
+    cmd = [mpiexec(), "-n", str(workers + 1), sys.executable, str(THIS), "_fold_major", "run", str(cfg),
+           "--out", str(out), "--quiet"]
+    got = watch(cmd, args.period, args.timeout)
+    got.pop("stdout")
+    return got
+
+
+def fold_major_child(cli_args: list[str]) -> int:
+    """mpisearch's CLI with the scheduler taking the queued task of the lowest fold first
+    (then the longest expected, then the oldest): the order a scheduler hook would give."""
+    from mpisearch import cli, coordinator, scheduler
+
+    def pop(self: Any) -> Any:
+        best, best_key = None, None
+        for task_id in self._queued:
+            task = self._open[task_id]
+            expected = self.expected(task.point_id)
+            key = (task.fold, expected is not None, -(expected or 0.0), task_id)
+            if best_key is None or key < best_key:
+                best, best_key = task, key
+        return best
+
+    def batch(self: Any) -> int:  # a search of fixed points: all of them at once (all of fold 0 first)
+        total = self.strategy.total
+        return total if self.strategy.fixed_points and total is not None else original(self)
+
+    original = coordinator.Coordinator._batch_points
+    scheduler.Scheduler._pop = pop
+    coordinator.Coordinator._batch_points = batch
+    return cli.main(cli_args)
+
+
 def run_sklearn(args: argparse.Namespace, data: Path, workers: int) -> dict[str, Any]:
     cmd = [sys.executable, str(THIS), "_sklearn", str(data), str(workers), str(args.points), str(args.sleep)]
     got = watch(cmd, args.period, args.timeout)
@@ -210,12 +251,16 @@ def run_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                            "points": args.points, "sleep_s": args.sleep, "shared_folds": not args.no_shared_folds,
                            "load_average_before": os.getloadavg(), "runs": []}
     for workers in args.workers:
-        for system in ("mpisearch", "sklearn"):
+        for system in args.systems:
             row: dict[str, Any] = {"system": system, "workers": workers}
             for size, path in (("tiny", tiny), ("big", big)):
                 log(f"{system} W={workers} {size}")
-                row[size] = (run_mpisearch(args, work, path, workers, size) if system == "mpisearch"
-                             else run_sklearn(args, path, workers))
+                if system == "mpisearch":
+                    row[size] = run_mpisearch(args, work, path, workers, size)
+                elif system == "fold-major":
+                    row[size] = run_fold_major(args, work, path, workers, size)
+                else:
+                    row[size] = run_sklearn(args, path, workers)
             row["copies"] = (row["big"]["peak_bytes"] - row["tiny"]["peak_bytes"]) / nbytes
             log(f"{system} W={workers}: {row['copies']:.2f}x the data")
             doc["runs"].append(row)
@@ -243,9 +288,13 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for system, style in (("mpisearch", "-o"), ("sklearn", "--s")):
+    labels = {"mpisearch": "mpisearch", "sklearn": "GridSearchCV(n_jobs=W)",
+              "fold-major": "mpisearch, fold-major order (scheduler hook)"}
+    for system, style in (("mpisearch", "-o"), ("sklearn", "--s"), ("fold-major", ":^")):
         sel = [r for r in doc["runs"] if r["system"] == system]
-        label = "mpisearch" if system == "mpisearch" else "GridSearchCV(n_jobs=W)"
+        if not sel:
+            continue
+        label = labels[system]
         ax.plot([r["workers"] for r in sel], [r["copies"] for r in sel], style, label=label)
     ax.axhline(TARGET_MEMORY, color="red", lw=0.8, ls=":", label="target (3x)")
     ax.axhline(2.0, color="grey", lw=0.8, ls=":", label="floor (X + one fold)")
@@ -261,10 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["_sklearn"]:
         sklearn_child(argv[1], int(argv[2]), int(argv[3]), float(argv[4]))
         return 0
+    if argv[:1] == ["_fold_major"]:
+        return fold_major_child(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="60 MB, workers 1, 2, 5")
     parser.add_argument("--mb", type=float, default=600.0, help="size of X in MB")
     parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 5, 8, 15])
+    parser.add_argument("--systems", type=lambda s: s.split(","), default=["mpisearch", "sklearn", "fold-major"],
+                        help="contestants: mpisearch, sklearn, fold-major")
     parser.add_argument("--points", type=int, default=12, help="grid points (x 5 folds)")
     parser.add_argument("--sleep", type=float, default=0.4, help="seconds each fit sleeps")
     parser.add_argument("--noop-points", type=int, default=200, help="points of the overhead run (x 5 folds)")

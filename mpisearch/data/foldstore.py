@@ -15,8 +15,11 @@ running task uses (its file is unlinked; its pages go when the last view of it d
 When every resident fold is in use the new one is built all the same (``over_cap`` in
 the stats): a task never waits for another rank's fit. A fold evicted and then needed
 again (the tasks' order went back to it) makes the node keep one more fold from then
-on (``cap`` grows, up to the number of folds), so an order that cycles through the folds
-builds each at most twice instead of once per task (see README: the order of tasks).
+on (``cap`` grows, up to the number of folds and at most to the number of ranks using
+the store), so an order that cycles through the folds builds each at most twice once
+the node has as many ranks as folds, and a node with fewer ranks never holds more than
+X plus one fold per rank: less than private copies per task (X, rank 0's copy, plus one
+fold per rank), and a rebuild costs what one task's private copy costs.
 
 Files are removed by the last rank that closes the store, and at exit.
 """
@@ -166,7 +169,7 @@ class NodeFoldStore:
         if row[STATE] != ABSENT:
             return False, int(row[GEN])
         if row[BUILT] > 0:  # evicted before and needed again: keep one more fold from now on
-            ctl[-1, CAP] = min(ctl[-1, CAP] + 1, len(self.folds))
+            ctl[-1, CAP] = min(ctl[-1, CAP] + 1, len(self.folds), max(self.cap, ctl[-1, ATTACHED]))
         self._make_room(fold)
         row[STATE], row[GEN], row[BUILT] = BUILDING, row[GEN] + 1, row[BUILT] + 1
         return True, int(row[GEN])
