@@ -226,12 +226,13 @@ def sklearn_child(data: str, workers: int, points: int, sleep: float) -> None:
     GridSearchCV(SleepClassifier(), grid, cv=FOLDS, n_jobs=workers, refit=False).fit(X, y)
 
 
-def overhead(args: argparse.Namespace, work: Path, data: Path, tag: str) -> dict[str, Any]:
+def overhead(args: argparse.Namespace, work: Path, data: Path, tag: str, fold_major: bool = False) -> dict[str, Any]:
     """Workers' busy seconds per task with a no-op fit (2 workers)."""
     space = f"tag = {list(range(args.noop_points))}"
     cfg = config(work, data, "mpisearch.testing.NoopClassifier", space, not args.no_shared_folds, f"noop-{tag}")
-    out = work / f"out-noop-{tag}"
-    cmd = [mpiexec(), "-n", "3", sys.executable, "-m", "mpisearch", "run", str(cfg), "--out", str(out), "--quiet"]
+    out = work / f"out-noop-{tag}-{int(fold_major)}"
+    entry = [str(THIS), "_fold_major"] if fold_major else ["-m", "mpisearch"]
+    cmd = [mpiexec(), "-n", "3", sys.executable, *entry, "run", str(cfg), "--out", str(out), "--quiet"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-4000:]}")
@@ -268,6 +269,11 @@ def run_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     tiny_o, big_o = overhead(args, work, tiny, "tiny"), overhead(args, work, big, "big")
     doc["overhead"] = {"tiny": tiny_o, "big": big_o,
                        "ms_per_task": big_o["busy_ms_per_task"] - tiny_o["busy_ms_per_task"]}
+    if "fold-major" in args.systems:
+        log("per-task overhead, fold-major order")
+        tiny_f, big_f = overhead(args, work, tiny, "tiny", True), overhead(args, work, big, "big", True)
+        doc["overhead_fold_major"] = {"tiny": tiny_f, "big": big_f,
+                                      "ms_per_task": big_f["busy_ms_per_task"] - tiny_f["busy_ms_per_task"]}
     doc["load_average_after"] = os.getloadavg()
     doc["targets"] = targets(doc)
     return doc

@@ -190,6 +190,7 @@ def _ship_shared(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, root
         node.Free()
         return wire
     block.publish()
+    block.mapped_bytes = int(np.prod(specs[0][0])) * specs[0][1].itemsize if mapped else 0
     shm.register(block)
     if is_root:
         return wire
