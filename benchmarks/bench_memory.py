@@ -88,9 +88,11 @@ def descendants(pid: int) -> list[int]:
 
 
 def tree_memory(pid: int) -> int:
-    """Sum of PSS over the tree (bytes), fold-store mappings replaced by their files' sizes."""
+    """Sum of PSS over the tree (bytes), fold-store mappings replaced by their files' sizes
+    (the files of this tree's processes only: ``mpisearch-[x-]PID-...``)."""
     total = 0
-    for p in descendants(pid):
+    pids = descendants(pid)
+    for p in pids:
         try:
             text = Path(f"/proc/{p}/smaps").read_text()
         except OSError:
@@ -103,10 +105,12 @@ def tree_memory(pid: int) -> int:
             elif not line[:1].isupper() or "-" in line.split(" ", 1)[0]:
                 in_store = f"{SHM}/{FOLD_FILES}" in line  # a mapping's header line
     for f in SHM.glob(f"{FOLD_FILES}*"):
-        try:
-            total += f.stat().st_blocks * 512
-        except OSError:
-            pass
+        owner = f.name[len(FOLD_FILES):].removeprefix("x-").split("-")[0]
+        if owner.isdigit() and int(owner) in pids:
+            try:
+                total += f.stat().st_blocks * 512
+            except OSError:
+                pass
     return total
 
 

@@ -180,3 +180,24 @@ def test_a_fit_writing_into_its_input_is_refitted_on_a_private_copy_with_a_warni
     assert [(k.split(":")[0], n) for k, n in got.warnings.items()] == [("ReadOnlyInputWarning", 1)]
     np.testing.assert_array_equal(store.acquire(0).parts.X_train, X[folds[0][0]])  # the node's copy is intact
     store.close()
+
+
+def test_a_task_killed_while_building_its_fold_leaves_it_to_the_next_task():
+    """A task with a time limit runs in a forked child (mpisearch.limits); killed mid-build, it
+    holds no lock any more and the next task that needs the fold builds it again."""
+    import os
+
+    X, y, w, folds = data("float64")
+    store = open_store(X, y, w, folds)
+    pid = os.fork()
+    if pid == 0:  # the child: dies in the middle of cutting fold 0
+        foldstore._write_fold = lambda *args: os._exit(0)
+        store.acquire(0)
+        os._exit(1)
+    os.waitpid(pid, 0)
+    assert store.acquire(0) is None and store.stats.failed == 1  # found it half-built: a private copy
+    lease = store.acquire(0)
+    assert lease is not None and store.stats.built == 1
+    np.testing.assert_array_equal(lease.parts.X_train, X[folds[0][0]])
+    store.release(lease)
+    store.close()

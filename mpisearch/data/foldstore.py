@@ -21,7 +21,10 @@ the node has as many ranks as folds, and a node with fewer ranks never holds mor
 X plus one fold per rank: less than private copies per task (X, rank 0's copy, plus one
 fold per rank), and a rebuild costs what one task's private copy costs.
 
-Files are removed by the last rank that closes the store, and at exit.
+Files are removed by the last rank that closes the store, and at exit. A task killed
+for its time limit (it runs in a forked child, :mod:`mpisearch.limits`) never releases its
+fold, which then stays resident (the node may keep one more fold); one killed while
+building its fold leaves it to the next task that needs it.
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ class NodeFoldStore:
     def __post_init__(self) -> None:
         path = SHM_DIR / f"{self.name}.ctl"
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._pid = os.getpid()
         nbytes = (len(self.folds) + 1) * COLUMNS * 8
         with self._locked():
             if os.fstat(self._fd).st_size == 0:
@@ -113,8 +117,9 @@ class NodeFoldStore:
         None when it cannot be built (no room in /dev/shm): the task copies privately."""
         with self._locked():
             build, gen = self._claim(fold)
-        if build:
-            return self._build(fold, gen)
+            fd = self._create(fold, gen) if build else None
+        if fd is not None:
+            return self._build(fold, gen, fd)
         parts = self._open(fold, gen)
         if parts is None:
             self.release(Lease(fold, FoldParts(None, None, None, None, None)))
@@ -153,6 +158,9 @@ class NodeFoldStore:
     # -- inside the lock ---------------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        if os.getpid() != self._pid:  # a forked child (a task with a time limit): a lock of its own,
+            self._pid = os.getpid()  # which the kernel drops if the child is killed holding it
+            self._fd = os.open(SHM_DIR / f"{self.name}.ctl", os.O_RDWR)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             yield
@@ -191,12 +199,17 @@ class NodeFoldStore:
     def _path(self, fold: int, gen: int) -> Path:
         return SHM_DIR / f"{self.name}-f{fold}-g{gen}"
 
-    def _build(self, fold: int, gen: int) -> Lease | None:
-        """Cut the fold into a new file (exclusively locked while it is written), then map it."""
+    def _create(self, fold: int, gen: int) -> int:
+        """The fold's new file, exclusively locked until it is written (inside the control lock,
+        so no rank sees the fold being built before its builder holds that lock)."""
+        fd = os.open(self._path(fold, gen), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    def _build(self, fold: int, gen: int, fd: int) -> Lease | None:
+        """Cut the fold into its new file, then map it."""
         start = time.perf_counter()
         path = self._path(fold, gen)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
         ok = False
         try:
             _write_fold(fd, self.X, self.y, self.w, *self.folds[fold])
@@ -233,7 +246,13 @@ class NodeFoldStore:
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
-        return _map_fold(self._path(fold, gen))
+        parts = _map_fold(self._path(fold, gen))
+        if parts is None:  # its builder died mid-build (a killed task): the next task builds it again
+            with self._locked():
+                if self._ctl[fold, GEN] == gen and self._ctl[fold, STATE] == BUILDING:
+                    _unlink(self._path(fold, gen))
+                    self._ctl[fold, STATE] = ABSENT
+        return parts
 
 
 def _unlink(path: Path) -> None:
