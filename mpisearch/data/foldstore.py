@@ -302,7 +302,7 @@ def _write_fold(fd: int, X: Any, y: Any, w: Any, train: np.ndarray, test: np.nda
         for (_name, shape, dtype, offset), (_, a) in zip(layout, arrays, strict=True):
             out = np.frombuffer(mem, dtype=dtype, count=int(np.prod(shape)), offset=offset).reshape(shape)
             if isinstance(a, tuple):
-                np.take(a[0], a[1], axis=0, out=out)
+                np.take(a[0], a[1], axis=0, out=out, mode="clip")  # "raise" would copy via a temporary
             else:
                 out[...] = a
             del out
