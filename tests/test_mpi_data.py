@@ -468,7 +468,8 @@ def test_each_fold_is_built_once_per_node_and_the_files_go_at_the_end(topology):
             if built != 2 or built + reused != sum(s["tasks"] for s in stores) or any(s["failed"] for s in stores):
                 problem = f"node {node}: {stores}"
     assert quiet_allgather(COMM, problem) == [None] * SIZE
-    assert not glob.glob(str(SHM_DIR / f"{PREFIX}{os.getpid() if ROOT else ''}*"))  # removed at the end
+    root_pid = quiet_allgather(COMM, os.getpid())[0]  # the stores of this run are named after it
+    assert not glob.glob(str(SHM_DIR / f"{PREFIX}{root_pid}-*"))  # removed at the end
 
 
 class ScalingInPlace(LogisticRegression):

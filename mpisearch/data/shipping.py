@@ -189,14 +189,16 @@ def _ship_shared(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, root
     if block is None:
         node.Free()
         return wire
+    # rank 0's X is mapped before the node's barrier (in publish), so rank 0 keeps it until then
+    x = segment.open_readonly(x_segment, *specs[0][:2]) if mapped and not is_root else None  # type: ignore[arg-type]
     block.publish()
     block.mapped_bytes = int(np.prod(specs[0][0])) * specs[0][1].itemsize if mapped else 0
     shm.register(block)
     if is_root:
         return wire
     arrays = block.views(offsets, [(shape, dtype) for shape, dtype, _ in local])
-    if mapped:
-        arrays[0] = segment.open_readonly(x_segment, specs[0][0], specs[0][1])  # type: ignore[arg-type]
+    if x is not None:
+        arrays[0] = x
     return _finish(arrays, specs)
 
 
