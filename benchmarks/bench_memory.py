@@ -273,7 +273,7 @@ def overhead(args: argparse.Namespace, work: Path, data: Path, tag: str, fold_ma
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-4000:]}")
     info = json.loads((out / "run.json").read_text())
     stores = [w.get("fold_store") or {} for w in info["workers"].values()]
-    build_s = sum(s.get("build_s", 0.0) for s in stores)
+    build_s = sum(s.get("build_s", 0.0) + s.get("wait_s", 0.0) for s in stores)  # builds, and waits for them
     return {"tasks": info["tasks"], "busy_s": info["busy_s"], "search_s": info["search_s"],
             "busy_ms_per_task": 1e3 * info["busy_s"] / info["tasks"], "fold_store": stores,
             "builds": sum(s.get("built", 0) for s in stores), "build_s": build_s,

@@ -78,6 +78,7 @@ class StoreStats:
     reused: int = 0  # tasks that found their fold resident (or being built by another rank)
     over_cap: int = 0  # folds built while every resident fold was in use
     evicted: int = 0  # folds this rank evicted to make room
+    wait_s: float = 0.0  # time spent waiting for another rank to finish building a fold
     failed: int = 0  # tasks that fell back to private copies (the fold could not be built)
 
     def as_dict(self) -> dict[str, Any]:
@@ -241,11 +242,13 @@ class NodeFoldStore:
             fd = os.open(self._path(fold, gen), os.O_RDONLY)
         except FileNotFoundError:  # its build failed and was removed
             return None
+        start = time.perf_counter()
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+        self.stats.wait_s += time.perf_counter() - start
         parts = _map_fold(self._path(fold, gen))
         if parts is None:  # its builder died mid-build (a killed task): the next task builds it again
             with self._locked():
