@@ -22,7 +22,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str, Any]]] = {
              "y": ((str,), "a dataset name", "y"),
              "sample_weight": ((str,), "a dataset name", None),
              "groups": ((str,), "a dataset name", None),
-             "shared_memory": ((bool,), "true or false", True)},
+             "shared_memory": ((bool,), "true or false", True),
+             "shared_folds": ((bool,), "true or false", True)},
     "estimator": {"class": ((str,), "a scikit-learn estimator class like 'sklearn.svm.SVC'", None),
                   "factory": ((str,), "\"module:function\", a function returning an estimator", None),
                   "params": ((dict,), "a table of constructor parameters", {})},
@@ -124,7 +125,7 @@ def _build(raw: dict[str, Any], path: Path) -> RunConfig:
         error_score=_error_score(search["error_score"]),
         cv=_cv(raw.get("cv", {}), sec),
         scoring=_metrics(sec["scoring"]["metrics"]), refit=sec["scoring"]["refit"],
-        shared_memory=sec["data"]["shared_memory"],
+        shared_memory=sec["data"]["shared_memory"], shared_folds=sec["data"]["shared_folds"],
     )
     data = DataSource(data_path, sec["data"]["X"], sec["data"]["y"], sec["data"]["sample_weight"],
                       sec["data"]["groups"])

@@ -12,13 +12,10 @@ import traceback
 import warnings
 from typing import Any
 
-import numpy as np
-import scipy.sparse as sp
 from sklearn.base import clone
-from sklearn.utils import get_tags
-from sklearn.utils.metaestimators import _safe_split
 
 from .data.dataset import Dataset
+from .data.parts import FoldParts
 from .limits import TaskTimeout, call_with_timeout
 from .scoring import Scorers
 from .space import Params
@@ -55,34 +52,50 @@ def _limited(estimator: Any, params: Params, dataset: Dataset, fold: int, scorer
 def fit_and_score(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers,
                   subsample: Subsample | None = None) -> TaskResult:
     """Fit ``clone(estimator).set_params(**params)`` on fold ``fold`` (or a subsample of it) and score it."""
-    train, test = dataset.folds[fold]
-    if subsample is not None:
-        train, test = subsample.apply(train, test)
     est = clone(estimator).set_params(**clone(params, safe=False))
     start = time.perf_counter()
-    X_train, y_train, X_test, y_test = split(est, dataset.X, dataset.y, train, test)
-    fit_params = {} if dataset.sample_weight is None else {"sample_weight": dataset.sample_weight[train]}
+    with dataset.fold_parts(fold, subsample, est) as parts:
+        return _fit_score(est, parts, scorers, start)
+
+
+def _fit_score(est: Any, parts: FoldParts, scorers: Scorers, start: float) -> TaskResult:
     try:
-        est.fit(X_train, **fit_params) if y_train is None else est.fit(X_train, y_train, **fit_params)
-    except Exception:
-        return TaskResult(fit_time=time.perf_counter() - start, error=traceback.format_exc(), reason=Failure.FIT)
+        _fit(est, parts)
+    except Exception as exc:
+        if not (parts.shared and _writes_input(exc)):
+            return TaskResult(fit_time=time.perf_counter() - start, error=traceback.format_exc(), reason=Failure.FIT)
+        warnings.warn(f"{type(est).__name__}.fit writes into its input, which is read-only node-shared "
+                      f"memory: it was refitted on a private copy", ReadOnlyInputWarning, stacklevel=1)
+        est, parts = clone(est), parts.private()  # a fresh estimator: the failed fit may have set attributes
+        try:
+            _fit(est, parts)
+        except Exception:
+            return TaskResult(fit_time=time.perf_counter() - start, error=traceback.format_exc(), reason=Failure.FIT)
     fit_time = time.perf_counter() - start
     try:
-        scores = {name: _score(scorer, est, X_test, y_test) for name, scorer in scorers.items()}
+        scores = {name: _score(scorer, est, parts.X_test, parts.y_test) for name, scorer in scorers.items()}
     except Exception:
         return TaskResult(fit_time=fit_time, score_time=time.perf_counter() - start - fit_time,
                           error=traceback.format_exc(), reason=Failure.SCORE)
     return TaskResult(scores, fit_time, time.perf_counter() - start - fit_time)
 
 
-def split(est: Any, X: Any, y: Any, train: np.ndarray, test: np.ndarray) -> tuple[Any, Any, Any, Any]:
-    """Train and test parts; plain indexing for numpy/CSR data (what scikit-learn's
-    _safe_split does for them, without its ~0.4 ms of type checks per call)."""
-    if (isinstance(X, np.ndarray) or sp.issparse(X)) and not get_tags(est).input_tags.pairwise:
-        return X[train], None if y is None else y[train], X[test], None if y is None else y[test]
-    X_train, y_train = _safe_split(est, X, y, train)
-    X_test, y_test = _safe_split(est, X, y, test, train)
-    return X_train, y_train, X_test, y_test
+class ReadOnlyInputWarning(UserWarning):
+    """A fit wrote into its read-only input; it ran again on a private copy (counted in run.json)."""
+
+
+def _fit(est: Any, parts: FoldParts) -> None:
+    fit_params = {} if parts.w_train is None else {"sample_weight": parts.w_train}
+    if parts.y_train is None:
+        est.fit(parts.X_train, **fit_params)
+    else:
+        est.fit(parts.X_train, parts.y_train, **fit_params)
+
+
+def _writes_input(exc: BaseException) -> bool:
+    """Whether a fit failed because it wrote into a read-only array (numpy: "assignment
+    destination is read-only"; Cython memoryviews: "buffer source array is read-only")."""
+    return isinstance(exc, (ValueError, TypeError, BufferError)) and "read-only" in str(exc)
 
 
 def _score(scorer: Any, est: Any, X: Any, y: Any) -> float:

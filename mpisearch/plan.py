@@ -100,4 +100,5 @@ def make_plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None, sample_weigh
         strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state, spec.halving,
                                  spec.estimator, facts, batch=spec.batch)
     table = ResultTable(list(scorers), len(folds), spec.error_score, racing=spec.racing)
-    return Plan(Dataset(X, y, folds, sample_weight), table, strategy, scorers, metric)
+    dataset = Dataset(X, y, folds, sample_weight, shared_folds=spec.shared_folds)
+    return Plan(dataset, table, strategy, scorers, metric)

@@ -57,7 +57,7 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
                  comm: Any = None, resume: bool = False, task_timeout: float | None = None,
                  verbose: int = 0, shared_memory: bool = True, racing: bool = False,
                  racing_confidence: float = DEFAULT_CONFIDENCE, halving: dict[str, Any] | None = None,
-                 batch: int | None = None, force: bool = False) -> None:
+                 batch: int | None = None, force: bool = False, shared_folds: bool = True) -> None:
         self.estimator = estimator
         self.space = space
         self.strategy = strategy
@@ -79,13 +79,14 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         self.halving = halving
         self.batch = batch
         self.force = force
+        self.shared_folds = shared_folds
 
     def _spec(self) -> SearchSpec:
         return SearchSpec(
             estimator=self.estimator, space=SearchSpace(self.space), strategy=self.strategy,
             n_iter=self.n_iter, random_state=self.random_state, scoring=self.scoring, refit=self.refit,
             error_score=self.error_score, max_time=self.max_time, cv=self.cv, task_timeout=self.task_timeout,
-            shared_memory=self.shared_memory, halving=self.halving, racing=self.racing,
+            shared_memory=self.shared_memory, shared_folds=self.shared_folds, halving=self.halving, racing=self.racing,
             racing_confidence=self.racing_confidence, batch=self.batch,
         )
 

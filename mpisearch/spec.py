@@ -32,6 +32,7 @@ class SearchSpec:
     cv: Any = 5
     grace: float = DEFAULT_GRACE_SECONDS
     shared_memory: bool = True  # one read-only copy of the data per node (MPI-3 shared window)
+    shared_folds: bool = True  # with shared_memory: each fold's parts built once per node (data.foldstore)
     task_timeout: float | None = None  # seconds; a longer fit is killed and recorded as failed
     halving: Mapping[str, Any] | None = None  # options of strategy "halving" (see HalvingOptions)
     racing: bool = False  # stop a point between folds once it cannot beat the best (mpisearch.racing)

@@ -85,6 +85,8 @@ class Worker:
                  "busy_s": self.busy_seconds, "idle_s": max(wall - self.busy_seconds, 0.0)}
         if self.shared is not None:
             stats["shared"] = self.shared
+        if self.dataset.store is not None:
+            stats["fold_store"] = self.dataset.store.stats.as_dict()
         return stats
 
 

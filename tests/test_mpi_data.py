@@ -10,8 +10,10 @@ broadcast into their windows as they would on a cluster.
 from __future__ import annotations
 
 import gc
+import os
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -390,3 +392,145 @@ def test_search_on_float32_and_strings_equals_one_process(shared):
     from mpisearch.data import shared as shm
 
     assert not [b for b in shm.live_blocks() if b.parent == COMM]  # windows freed when the search ended
+
+
+# -- the node fold store: each fold's parts built once per node, every fit on zero-copy views
+
+def strategy_search(name: str, shared_folds: bool, comm):
+    from sklearn.linear_model import LogisticRegression as LR
+
+    from mpisearch import MPISearchCV, Real
+
+    grid = {"C": [0.01, 0.1, 1.0, 10.0], "fit_intercept": [True, False]}
+    space = {"C": Real(1e-3, 1e2, log=True)}
+    est = LR(max_iter=300)
+    options = {
+        "grid": dict(space=grid),
+        "random": dict(space=space, strategy="random", n_iter=6, random_state=3),
+        "bayes": dict(space=space, strategy="bayes", n_iter=6, random_state=3),
+        "halving": dict(space=grid, strategy="halving", random_state=0, halving={"mode": "sync", "factor": 2}),
+        "racing": dict(space=grid, racing=True),
+    }[name]
+    return MPISearchCV(est, cv=4, shared_folds=shared_folds, comm=comm, refit=False, **options)
+
+
+def float32_problem():
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(240, 5)).astype(np.float32)
+    y = np.array(["a", "bb", "ccc"])[(X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5).astype(int)]
+    return X, y, rng.random(240) + 0.5
+
+
+@pytest.mark.parametrize("strategy", ["grid", "random", "bayes", "halving", "racing"])
+def test_every_strategy_scores_the_same_with_shared_folds_on_and_off(strategy):
+    """Bit for bit with the one-process run (for racing: each fold that ran, against the
+    grid's; which folds run depends on arrival order; for bayes, whose points depend on the
+    number of workers: on against off), shared folds on and off."""
+    X, y, w = float32_problem()
+    runs = {}
+    for flag in (True, False):
+        search = strategy_search(strategy, flag, COMM)
+        search.fit(X if ROOT else None, y if ROOT else None, sample_weight=w if ROOT else None)
+        runs[flag] = search.cv_results_
+        stores = [s.get("fold_store") for s in search.run_info_["workers"].values()] if ROOT else []
+        if ROOT and SIZE > 1:
+            assert all((s is not None) == flag for s in stores)
+    if not ROOT:
+        return
+    if strategy == "bayes":
+        assert_bitwise_equal(runs[True], runs[False])
+        return
+    local = strategy_search("grid" if strategy == "racing" else strategy, True, MPI.COMM_SELF)
+    local.fit(X, y, sample_weight=w)
+    for flag, got in runs.items():
+        if strategy != "racing":
+            assert_bitwise_equal(got, local.cv_results_)
+            continue
+        for key in [k for k in got if k.startswith("split") and k.endswith("_test_score")]:
+            ran = ~np.isnan(got[key])
+            np.testing.assert_array_equal(got[key][ran], local.cv_results_[key][ran], err_msg=f"{key} {flag}")
+
+
+@pytest.mark.mpi(min_size=2)
+def test_each_fold_is_built_once_per_node_and_the_files_go_at_the_end(topology):
+    """Two folds (what a node keeps at first): each node builds each fold once, its other
+    ranks reuse it, and the node's last rank removes the files."""
+    import glob
+
+    from mpisearch import MPISearchCV
+    from mpisearch.data.foldstore import PREFIX, SHM_DIR
+    from mpisearch.testing import NoopClassifier
+
+    X, y, _ = float32_problem()
+    search = MPISearchCV(NoopClassifier(), {"tag": list(range(30))}, cv=2, comm=COMM, refit=False)
+    search.fit(X if ROOT else None, y if ROOT else None)
+    problem = None
+    if ROOT:
+        color = TOPOLOGIES[topology] or (lambda rank: 0)
+        nodes: dict[int, list[dict]] = {}
+        for rank, stats in search.run_info_["workers"].items():
+            nodes.setdefault(color(int(rank)), []).append({**stats["fold_store"], "tasks": stats["tasks"]})
+        for node, stores in nodes.items():
+            built, reused = sum(s["built"] for s in stores), sum(s["reused"] for s in stores)
+            if built != 2 or built + reused != sum(s["tasks"] for s in stores) or any(s["failed"] for s in stores):
+                problem = f"node {node}: {stores}"
+    assert quiet_allgather(COMM, problem) == [None] * SIZE
+    root_pid = quiet_allgather(COMM, os.getpid())[0]  # the stores of this run are named after it
+    assert not glob.glob(str(SHM_DIR / f"{PREFIX}{root_pid}-*"))  # removed at the end
+
+
+class ScalingInPlace(LogisticRegression):
+    """Writes into its input, as some third-party estimators do (scikit-learn's never)."""
+
+    def fit(self, X, y, sample_weight=None):
+        X *= 1.0
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def test_a_fit_that_writes_into_its_input_gets_a_private_copy_and_a_counted_warning():
+    from mpisearch.engine import SearchSpec, search
+    from mpisearch.space import SearchSpace
+
+    X, y, _ = float32_problem()
+    X = X.astype(np.float64)
+    spec = SearchSpec(ScalingInPlace(max_iter=300), SearchSpace({"C": [0.1, 1.0]}), cv=3, error_score="raise")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outcome = search(spec, X if ROOT else None, y if ROOT else None, COMM if SIZE > 1 else None)
+    if ROOT:
+        local = search(SearchSpec(LogisticRegression(max_iter=300), spec.space, cv=3), X, y, None)
+        assert_bitwise_equal(outcome.cv_results, local.cv_results)
+        counted = {k: v for k, v in outcome.info["warnings"].items() if k.startswith("ReadOnlyInputWarning")}
+        assert sum(counted.values()) == (6 if SIZE > 1 else 0), outcome.info["warnings"]
+        assert any("ReadOnlyInputWarning" in str(w.message) for w in caught) == (SIZE > 1)
+
+
+@pytest.mark.skipif(SIZE == 1, reason="nothing is shipped to a single rank")
+def test_x_read_by_rank_0_is_the_copy_its_node_maps(topology):
+    """hdf5.read puts X in a node-shareable file: the other ranks of rank 0's node map that
+    very copy (rank 0 writes a marker, they see it); other nodes get their own window."""
+    from mpisearch.data import hdf5, segment
+    from mpisearch.data.dataset import Dataset
+
+    ds = None
+    if ROOT:
+        with tempfile.TemporaryDirectory() as tmp:
+            hdf5.write(Path(tmp) / "d.h5", np.arange(60.0).reshape(20, 3), np.arange(20) % 2)
+            X, y = hdf5.read(Path(tmp) / "d.h5")
+        assert segment.name_of(X) is not None
+        ds = Dataset(X, y, [(np.arange(10), np.arange(10, 20))])
+    got = ship(ds, True)
+    color = TOPOLOGIES[topology] or (lambda rank: 0)
+    COMM.barrier()
+    if ROOT:
+        got.X[0, 0] = -7.0
+    COMM.barrier()
+    if not ROOT:
+        assert got.X[0, 0] == (-7.0 if color(RANK) == color(0) else 0.0)
+        assert not got.X.flags.writeable
+        np.testing.assert_array_equal(got.X[1:], np.arange(60.0).reshape(20, 3)[1:])
+    COMM.barrier()
+    del got, ds
+    from mpisearch.data import shared as shm
+
+    shm.release(COMM)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from .parts import FoldParts, Pick, split, storable
 
 Fold = tuple[np.ndarray, np.ndarray]  # (train indices, test indices)
 
@@ -18,6 +22,25 @@ class Dataset:
     y: np.ndarray | None
     folds: list[Fold] = field(default_factory=list)
     sample_weight: np.ndarray | None = None  # passed to fit (train part of each fold)
+    store: Any = None  # a NodeFoldStore: each fold's parts built once per node (set on worker ranks)
+    shared_folds: bool = True  # whether worker ranks open a node fold store (shipped with the data)
+
+    @contextmanager
+    def fold_parts(self, fold: int, pick: Pick | None = None, est: Any = None) -> Iterator[FoldParts]:
+        """Fold ``fold``'s train and test parts for one task (subsampled by ``pick``), rows in
+        the order of ``X[train]``. With a node fold store: read-only zero-copy views of the
+        node's copy (only a subsample is private), held for the block; else private copies."""
+        lease = self.store.acquire(fold) if self.store is not None and storable(est, self.X) else None
+        if lease is None:
+            train, test = self.folds[fold]
+            if pick is not None:
+                train, test = pick.indices(train), pick.indices(test) if pick.test else test
+            yield split(est, self.X, self.y, self.sample_weight, train, test)
+            return
+        try:
+            yield lease.parts.pick(pick)
+        finally:
+            self.store.release(lease)
 
 
 def weight_problem(weights: np.ndarray) -> str | None:

@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import InputError
+from . import segment
 from .dataset import weight_problem
 
 SPARSE_PARTS = ("data", "indices", "indptr")
@@ -69,7 +70,19 @@ def _read_X(fh: h5py.File, path: Path, name: str) -> Any:
         raise InputError(f"{path}: dataset '{name}' must be 2-D (samples x features), got shape {node.shape}")
     if node.dtype.kind not in "biuf":
         raise InputError(f"{path}: dataset '{name}' must be numeric, got dtype {node.dtype}")
-    return node[()]
+    return _read_shareable(node)
+
+
+def _read_shareable(node: h5py.Dataset) -> np.ndarray:
+    """The dataset's values in a node-shareable segment (the ranks of this node then map
+    this very copy), or in private memory where shared memory has no room."""
+    try:
+        out = segment.empty(node.shape, node.dtype)
+    except (MemoryError, OSError):
+        return node[()]
+    if out.size:
+        node.read_direct(out)
+    return out
 
 
 def _read_csr(group: h5py.Group, path: Path, name: str) -> sp.csr_matrix:

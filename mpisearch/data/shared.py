@@ -72,6 +72,7 @@ class SharedBlock:
         self.parent = parent  # the communicator the data was shipped on (release() matches it)
         self.node = node
         self.nbytes = nbytes
+        self.mapped_bytes = 0  # data the node's ranks share outside the window (rank 0's own X)
         size = HEADER + ALIGN + nbytes
         self.win = MPI.Win.Allocate_shared(size if node.Get_rank() == 0 else 0, 1, comm=node)
         self._refs: list[weakref.ref[np.ndarray]] = []  # the arrays views() handed out
@@ -204,9 +205,20 @@ def live_blocks() -> list[SharedBlock]:
     return list(_BLOCKS)
 
 
+def first_rank(node: MPI.Comm, comm: MPI.Comm) -> int:
+    """The rank in ``comm`` of rank 0 of ``node`` (a node communicator split from ``comm``)."""
+    node_group, group = node.Get_group(), comm.Get_group()
+    try:
+        return int(MPI.Group.Translate_ranks(node_group, [0], group)[0])
+    finally:
+        node_group.Free()
+        group.Free()
+
+
 def window_info(comm: MPI.Comm) -> dict[str, Any] | None:
     """The newest window shipped on ``comm``, as this rank sees it: ``ranks``, the ranks of
-    ``comm`` that map it (this rank's node), and ``bytes``, the data it holds. None: no window."""
+    ``comm`` that map it (this rank's node), and ``bytes``, the data they share (the window's,
+    and on rank 0's node rank 0's X, which they map beside it). None: no window."""
     block = next((b for b in reversed(_BLOCKS) if _same(b.parent, comm)), None)
     if block is None:
         return None
@@ -216,7 +228,7 @@ def window_info(comm: MPI.Comm) -> dict[str, Any] | None:
     finally:
         node_group.Free()
         group.Free()
-    return {"ranks": sorted(int(r) for r in ranks), "bytes": int(block.nbytes)}
+    return {"ranks": sorted(int(r) for r in ranks), "bytes": int(block.nbytes + block.mapped_bytes)}
 
 
 def block_of(arr: np.ndarray) -> SharedBlock | None:

@@ -18,7 +18,10 @@ Two ways to hold the data on the receiving ranks:
 
 from __future__ import annotations
 
+import os
 import pickle
+import secrets
+import weakref
 from typing import Any
 
 import numpy as np
@@ -27,8 +30,10 @@ from mpi4py import MPI
 
 from ..errors import InputError
 from ..waiting import wait_quietly
+from . import segment
 from . import shared as shm
 from .dataset import Dataset
+from .parts import csr_over
 
 # 256 MiB per Ibcast: far below the 2 GiB count limit of MPI-3 libraries and
 # large enough that per-call latency is negligible (measured: 1 GiB in 4 chunks
@@ -71,10 +76,28 @@ def bcast_dataset(dataset: Dataset | None, comm: MPI.Comm, root: int = 0, shared
     if "error" in header:
         raise header["error"]
     specs = header["arrays"]
-    arrays = _ship_shared(specs, wire, comm, root) if shared else _ship_private(specs, wire, comm, root)
+    if shared:
+        arrays = _ship_shared(specs, wire, comm, root, header["x_segment"])
+    else:
+        arrays = _ship_private(specs, wire, comm, root)
     if is_root:
         return dataset  # type: ignore[return-value]
-    return _assemble(header, arrays)
+    dataset = _assemble(header, arrays)
+    if shared and header["shared_folds"] and dataset.folds:
+        dataset.store = _open_store(dataset, header["token"], comm)
+    return dataset
+
+
+def _open_store(dataset: Dataset, token: str, comm: MPI.Comm) -> Any:
+    """This rank's handle on its node's fold store, named after the run and the node's first
+    rank; closed when the dataset goes (the node's last rank to close removes its files)."""
+    from .foldstore import PREFIX, NodeFoldStore
+
+    node = shm.window_info(comm)
+    first = min(node["ranks"]) if node else comm.Get_rank()
+    store = NodeFoldStore(f"{PREFIX}{token}-n{first}", dataset.X, dataset.y, dataset.sample_weight, dataset.folds)
+    weakref.finalize(dataset, store.close)
+    return store
 
 
 def _root_parts(dataset: Dataset | None, comm: MPI.Comm, root: int) -> tuple[dict[str, Any], list[np.ndarray]]:
@@ -108,7 +131,9 @@ def _parts(dataset: Dataset) -> tuple[dict[str, Any], list[np.ndarray]]:
     named.append(("folds", np.concatenate(flat) if flat else np.empty(0, np.int64)))
     wire = [_wire(name, a) for name, a in named]
     header = {"X": x_meta, "has_y": y is not None, "has_w": dataset.sample_weight is not None, "folds": lengths,
-              "arrays": [(w.shape, w.dtype, t) for w, t in wire]}
+              "arrays": [(w.shape, w.dtype, t) for w, t in wire], "shared_folds": dataset.shared_folds,
+              "x_segment": None if x_meta["sparse"] else segment.name_of(wire[0][0]),
+              "token": f"{os.getpid()}-{secrets.token_hex(4)}"}
     return header, [w for w, _ in wire]
 
 
@@ -135,19 +160,25 @@ def _ship_private(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, roo
     return _finish(wire, specs)
 
 
-def _ship_shared(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, root: int) -> list[np.ndarray]:
-    """One copy per node in a shared window, filled by the node's leader; the root keeps its own."""
+def _ship_shared(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, root: int,
+                 x_segment: str | None = None) -> list[np.ndarray]:
+    """One copy per node in a shared window, filled by the node's leader; the root keeps its own.
+    ``x_segment``: the root's X is in this shared file, which its node's ranks map instead."""
     is_root = comm.Get_rank() == root
     key = 0 if is_root else comm.Get_rank() + 1  # the root is rank 0 of its node and of the leaders
     node = shm.node_comm(comm, key)
     leaders = comm.Split(0 if node.Get_rank() == 0 else MPI.UNDEFINED, key)
-    offsets, total = shm.layout([int(np.prod(shape)) * dtype.itemsize for shape, dtype, _ in specs])
+    mapped = x_segment is not None and shm.first_rank(node, comm) == root
+    local = [((0,), s[1], s[2]) if mapped and i == 0 else s for i, s in enumerate(specs)]
+    offsets, total = shm.layout([int(np.prod(shape)) * dtype.itemsize for shape, dtype, _ in local])
     block, targets, problem = None, None, None
     try:
         if node.Get_size() > 1 or not is_root:  # some rank here needs the data: a window
             block = shm.SharedBlock(comm, node, total)
         if block is not None and leaders != MPI.COMM_NULL:
-            targets = _views(block.fill_target(), offsets, specs)
+            targets = _views(block.fill_target(), offsets, local)
+            if mapped:
+                targets[0] = None  # type: ignore[call-overload]  # X: sent on, not copied here
     except (MPI.Exception, MemoryError) as exc:
         problem = shm.no_room_message(total, exc)
     problem = _first_problem(comm, problem)
@@ -159,11 +190,17 @@ def _ship_shared(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, root
     if block is None:
         node.Free()
         return wire
+    # rank 0's X is mapped before the node's barrier (in publish), so rank 0 keeps it until then
+    x = segment.open_readonly(x_segment, *specs[0][:2]) if mapped and not is_root else None  # type: ignore[arg-type]
     block.publish()
+    block.mapped_bytes = int(np.prod(specs[0][0])) * specs[0][1].itemsize if mapped else 0
     shm.register(block)
     if is_root:
         return wire
-    return _finish(block.views(offsets, [(shape, dtype) for shape, dtype, _ in specs]), specs)
+    arrays = block.views(offsets, [(shape, dtype) for shape, dtype, _ in local])
+    if x is not None:
+        arrays[0] = x
+    return _finish(arrays, specs)
 
 
 def _first_problem(comm: MPI.Comm, problem: str | None) -> str | None:
@@ -186,14 +223,16 @@ def _view(base: np.ndarray, offset: int, spec: Spec) -> np.ndarray:
     return base[offset : offset + nbytes].view(dtype).reshape(shape)
 
 
-def _leader_fill(leaders: MPI.Comm, sources: list[np.ndarray] | None, targets: list[np.ndarray] | None) -> None:
+def _leader_fill(leaders: MPI.Comm, sources: list[np.ndarray] | None,
+                 targets: list[np.ndarray | None] | None) -> None:
     """Root (``sources``): send each array to the other leaders and copy it into its node's
     window (``targets``, None when it is alone on its node). Other leaders: receive each
     array straight into their window."""
     send = leaders.Get_size() > 1
     for i in range(len(sources if sources is not None else targets)):  # type: ignore[arg-type]
         src = _bytes(sources[i]) if sources is not None else None
-        out = _bytes(targets[i]) if targets is not None else None
+        target = targets[i] if targets is not None else None
+        out = _bytes(target) if target is not None else None
         _fill_one(leaders, src, out, send)
 
 
@@ -217,7 +256,7 @@ def _assemble(header: dict[str, Any], arrays: list[np.ndarray]) -> Dataset:
     for arr in arrays:
         arr.flags.writeable = False
     it = iter(arrays)
-    X = _csr(next(it), next(it), next(it), header["X"]["shape"]) if header["X"]["sparse"] else next(it)
+    X = csr_over(next(it), next(it), next(it), header["X"]["shape"]) if header["X"]["sparse"] else next(it)
     y = next(it) if header["has_y"] else None
     w = next(it) if header["has_w"] else None
     flat, folds, pos = next(it), [], 0
@@ -225,12 +264,3 @@ def _assemble(header: dict[str, Any], arrays: list[np.ndarray]) -> Dataset:
         folds.append((flat[pos : pos + n_train], flat[pos + n_train : pos + n_train + n_test]))
         pos += n_train + n_test
     return Dataset(X, y, folds, w)
-
-
-def _csr(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
-    """A CSR matrix over these very arrays: the tuple constructor would copy int64 indices
-    down to int32 when the values fit, and so leave the shared copy."""
-    X = sp.csr_matrix(shape, dtype=data.dtype)
-    X.data, X.indices, X.indptr = data, indices, indptr
-    X.check_format(full_check=False)
-    return X

@@ -1,0 +1,396 @@
+#!/usr/bin/env python
+"""Data-attributable memory against the number of workers, mpisearch and GridSearchCV.
+
+Usage (from the repository root, with the venv active):
+
+    python benchmarks/bench_memory.py                  # 600 MB, workers 1, 2, 5, 8, 15 (~6 min on 2 cores)
+    python benchmarks/bench_memory.py --quick          # 60 MB, workers 1, 2, 5 (~1 min)
+    python benchmarks/bench_memory.py --no-shared-folds   # mpisearch with data.shared_folds = false
+
+Method. The parent writes X (float64, 100 columns, ``--mb`` MB) and y to an HDF5
+file, plus a tiny file of 1,000 rows. Each contestant runs as a whole process tree:
+
+* ``mpisearch``: ``mpiexec -n W+1 mpisearch run`` (rank 0 reads the file; W workers)
+  with :class:`mpisearch.testing.SleepClassifier` (the fit touches nothing and sleeps
+  ``--sleep`` seconds, so many oversubscribed workers fit at once), a grid of
+  ``--points`` points x 5 folds;
+* ``sklearn``: this file's ``_sklearn`` mode: h5py-load the same file, then
+  ``GridSearchCV(SleepClassifier(), same grid, cv=5, n_jobs=W)``;
+* ``fold-major`` (what a scheduler hook would give; not part of mpisearch): the same
+  ``mpisearch run`` through this file's ``_fold_major`` mode, which makes rank 0 queue
+  every point of a grid at once and replaces the scheduler's choice of the next task by
+  "lowest fold first, then longest expected" before calling mpisearch's CLI, so that a
+  node has about two folds in use.
+
+While a run goes, the parent samples every ``--period`` seconds the memory of the
+whole tree (mpiexec and every descendant): the sum of ``Pss`` over all processes
+(from /proc/PID/smaps), where the ``Pss`` of mappings of mpisearch's node fold store
+(files ``/dev/shm/mpisearch-*``) is replaced by the sizes of those files (a resident
+fold between two tasks is mapped by no process but still holds memory). The peak
+over the run, minus the peak of the same run on the tiny file, divided by the bytes
+of X and y, is the data-attributable memory in copies of the data.
+
+Per-task overhead: ``mpiexec -n 3`` (2 workers) with :class:`TouchNothing` (a fit
+and a score that read nothing), ``--noop-points`` points x 5 folds, on the big and on
+the tiny file; from run.json, the workers' busy seconds per task (big) minus
+the same (tiny): what a task costs because the data is big. Figures from a shared,
+loaded machine are noisy: compare the two systems from the same run.
+
+Prints one JSON document; saves benchmarks/out/bench_memory.json and bench_memory.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+THIS = Path(__file__).resolve()
+DEFAULT_OUT = HERE / "out"
+
+COLS = 100  # float64 columns of X
+FOLDS = 5
+TINY_ROWS = 1000
+FOLD_FILES = "mpisearch-"  # prefix of the node fold store's files in /dev/shm
+SHM = Path("/dev/shm")
+TARGET_MEMORY = 3.0  # data-attributable memory / data size, every worker count
+TARGET_OVERHEAD_MS = 5.0  # per-task overhead, 600 MB, trivial fit
+
+
+def log(msg: str) -> None:
+    print(f"[bench_memory] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- memory of a process tree
+
+def descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                todo += [int(c) for c in Path(f"/proc/{p}/task/{t}/children").read_text().split()]
+            except OSError:
+                pass
+    return out
+
+
+def tree_memory(pid: int) -> int:
+    """Sum of PSS over the tree (bytes), fold-store mappings replaced by their files' sizes
+    (the files of this tree's processes only: ``mpisearch-[x-]PID-...``)."""
+    total = 0
+    pids = descendants(pid)
+    for p in pids:
+        try:
+            text = Path(f"/proc/{p}/smaps").read_text()
+        except OSError:
+            continue
+        in_store = False
+        for line in text.splitlines():
+            if line.startswith("Pss:"):
+                if not in_store:
+                    total += int(line.split()[1]) * 1024
+            elif not line[:1].isupper() or "-" in line.split(" ", 1)[0]:
+                in_store = f"{SHM}/{FOLD_FILES}" in line  # a mapping's header line
+    for f in SHM.glob(f"{FOLD_FILES}*"):
+        owner = f.name[len(FOLD_FILES):].removeprefix("x-").split("-")[0]
+        if owner.isdigit() and int(owner) in pids:
+            try:
+                total += f.stat().st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def watch(cmd: list[str], period: float, timeout: float, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``cmd``, sampling its tree's memory; the peak, the wall time and the output."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    peak, samples = 0, 0
+    while proc.poll() is None:
+        if time.perf_counter() - start > timeout:
+            proc.kill()
+            raise RuntimeError(f"{' '.join(cmd)}: timed out after {timeout} s")
+        peak = max(peak, tree_memory(proc.pid))
+        samples += 1
+        time.sleep(period)
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-2000:]}\n{err[-4000:]}")
+    return {"peak_bytes": peak, "samples": samples, "wall_s": time.perf_counter() - start, "stdout": out}
+
+
+# --------------------------------------------------------------------------- contestants
+
+def mpiexec() -> str:
+    here = Path(sys.executable).parent / "mpiexec"
+    return str(here) if here.exists() else "mpiexec"
+
+
+def write_data(path: Path, rows: int) -> int:
+    import h5py
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as fh:
+        X = fh.create_dataset("X", (rows, COLS), dtype=np.float64)
+        step = 50_000
+        for i in range(0, rows, step):
+            X[i : i + step] = rng.random((min(step, rows - i), COLS))
+        fh["y"] = rng.integers(0, 2, rows)
+    return rows * COLS * 8 + rows * 8
+
+
+def config(work: Path, data: Path, estimator: str, space: str, shared_folds: bool, name: str) -> Path:
+    path = work / f"{name}.toml"
+    folds_line = "" if shared_folds else "shared_folds = false\n"
+    path.write_text(f'[data]\npath = "{data}"\n{folds_line}\n[estimator]\nclass = "{estimator}"\n\n'
+                    f"[space]\n{space}\n\n[search]\nstrategy = \"grid\"\n\n[cv]\nfolds = {FOLDS}\n\n"
+                    f"[scoring]\nrefit = false\n")
+    return path
+
+
+def run_mpisearch(args: argparse.Namespace, work: Path, data: Path, workers: int, tag: str) -> dict[str, Any]:
+    space = f"duration = [{args.sleep}]\ntag = {list(range(args.points))}"
+    cfg = config(work, data, "mpisearch.testing.SleepClassifier", space, not args.no_shared_folds, f"mem-{tag}")
+    out = work / f"out-mem-{tag}-{workers}"
+    cmd = [mpiexec(), "-n", str(workers + 1), sys.executable, "-m", "mpisearch", "run", str(cfg), "--out", str(out),
+           "--quiet"]
+    got = watch(cmd, args.period, args.timeout)
+    got.pop("stdout")
+    info = json.loads((out / "run.json").read_text())
+    got["fold_store"] = info.get("fold_store")
+    return got
+
+
+def run_fold_major(args: argparse.Namespace, work: Path, data: Path, workers: int, tag: str) -> dict[str, Any]:
+    space = f"duration = [{args.sleep}]\ntag = {list(range(args.points))}"
+    cfg = config(work, data, "mpisearch.testing.SleepClassifier", space, not args.no_shared_folds, f"fm-{tag}")
+    out = work / f"out-fm-{tag}-{workers}"
+    cmd = [mpiexec(), "-n", str(workers + 1), sys.executable, str(THIS), "_fold_major", "run", str(cfg),
+           "--out", str(out), "--quiet"]
+    got = watch(cmd, args.period, args.timeout)
+    got.pop("stdout")
+    return got
+
+
+def fold_major_child(cli_args: list[str]) -> int:
+    """mpisearch's CLI with the scheduler taking the queued task of the lowest fold first
+    (then the longest expected, then the oldest): the order a scheduler hook would give."""
+    from mpisearch import cli, coordinator, scheduler
+
+    def pop(self: Any) -> Any:
+        best, best_key = None, None
+        for task_id in self._queued:
+            task = self._open[task_id]
+            expected = self.expected(task.point_id)
+            key = (task.fold, expected is not None, -(expected or 0.0), task_id)
+            if best_key is None or key < best_key:
+                best, best_key = task, key
+        return best
+
+    def batch(self: Any) -> int:  # a search of fixed points: all of them at once (all of fold 0 first)
+        total = self.strategy.total
+        return total if self.strategy.fixed_points and total is not None else original(self)
+
+    original = coordinator.Coordinator._batch_points
+    scheduler.Scheduler._pop = pop
+    coordinator.Coordinator._batch_points = batch
+    return cli.main(cli_args)
+
+
+def run_sklearn(args: argparse.Namespace, data: Path, workers: int) -> dict[str, Any]:
+    cmd = [sys.executable, str(THIS), "_sklearn", str(data), str(workers), str(args.points), str(args.sleep)]
+    got = watch(cmd, args.period, args.timeout)
+    got.pop("stdout")
+    return got
+
+
+def sklearn_child(data: str, workers: int, points: int, sleep: float) -> None:
+    import h5py
+    from sklearn.model_selection import GridSearchCV
+
+    from mpisearch.testing import SleepClassifier
+
+    with h5py.File(data, "r") as fh:
+        X, y = fh["X"][()], fh["y"][()]
+    grid = {"duration": [sleep], "tag": list(range(points))}
+    GridSearchCV(SleepClassifier(), grid, cv=FOLDS, n_jobs=workers, refit=False).fit(X, y)
+
+
+class TouchNothing:
+    """A classifier whose fit and score read nothing of their input (NoopClassifier's fit
+    sorts y, 30 ms for 750,000 labels: the fit's cost, not the framework's)."""
+
+    def __init__(self, tag: int = 0) -> None:
+        self.tag = tag
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"tag": self.tag}
+
+    def set_params(self, **params: Any) -> TouchNothing:
+        self.tag = params.get("tag", self.tag)
+        return self
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import Tags, TargetTags
+
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True))
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> TouchNothing:
+        return self
+
+    def score(self, X: Any, y: Any = None) -> float:
+        return 0.0
+
+
+def bench_env() -> dict[str, str]:
+    """This directory on the ranks' path (for TouchNothing)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+
+
+def overhead(args: argparse.Namespace, work: Path, data: Path, tag: str, fold_major: bool = False) -> dict[str, Any]:
+    """Workers' busy seconds per task with a fit that touches nothing (2 workers)."""
+    space = f"tag = {list(range(args.noop_points))}"
+    cfg = config(work, data, "bench_memory.TouchNothing", space, not args.no_shared_folds, f"noop-{tag}")
+    out = work / f"out-noop-{tag}-{int(fold_major)}"
+    entry = [str(THIS), "_fold_major"] if fold_major else ["-m", "mpisearch"]
+    cmd = [mpiexec(), "-n", "3", sys.executable, *entry, "run", str(cfg), "--out", str(out), "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=bench_env())
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-4000:]}")
+    info = json.loads((out / "run.json").read_text())
+    stores = [w.get("fold_store") or {} for w in info["workers"].values()]
+    build_s = sum(s.get("build_s", 0.0) + s.get("wait_s", 0.0) for s in stores)  # builds, and waits for them
+    return {"tasks": info["tasks"], "busy_s": info["busy_s"], "search_s": info["search_s"],
+            "busy_ms_per_task": 1e3 * info["busy_s"] / info["tasks"], "fold_store": stores,
+            "builds": sum(s.get("built", 0) for s in stores), "build_s": build_s,
+            "busy_ms_per_task_without_builds": 1e3 * (info["busy_s"] - build_s) / info["tasks"]}
+
+
+# --------------------------------------------------------------------------- driver
+
+def run_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    big, tiny = work / "big.h5", work / "tiny.h5"
+    rows = int(args.mb * 1e6 / (COLS * 8))
+    nbytes = write_data(big, rows)
+    write_data(tiny, TINY_ROWS)
+    doc: dict[str, Any] = {"data_bytes": nbytes, "rows": rows, "cols": COLS, "folds": FOLDS,
+                           "points": args.points, "sleep_s": args.sleep, "shared_folds": not args.no_shared_folds,
+                           "load_average_before": os.getloadavg(), "runs": []}
+    for workers in args.workers:
+        for system in args.systems:
+            row: dict[str, Any] = {"system": system, "workers": workers}
+            for size, path in (("tiny", tiny), ("big", big)):
+                log(f"{system} W={workers} {size}")
+                if system == "mpisearch":
+                    row[size] = run_mpisearch(args, work, path, workers, size)
+                elif system == "fold-major":
+                    row[size] = run_fold_major(args, work, path, workers, size)
+                else:
+                    row[size] = run_sklearn(args, path, workers)
+            row["copies"] = (row["big"]["peak_bytes"] - row["tiny"]["peak_bytes"]) / nbytes
+            log(f"{system} W={workers}: {row['copies']:.2f}x the data")
+            doc["runs"].append(row)
+    for key, system, fold_major in (("overhead", "mpisearch", False), ("overhead_fold_major", "fold-major", True)):
+        if system in args.systems:
+            log(f"per-task overhead (no-op fit, 2 workers), {system}")
+            doc[key] = overheads(args, work, tiny, big, fold_major)
+    doc["load_average_after"] = os.getloadavg()
+    doc["targets"] = targets(doc)
+    return doc
+
+
+def overheads(args: argparse.Namespace, work: Path, tiny: Path, big: Path, fold_major: bool) -> dict[str, Any]:
+    """Per-task cost of big data: all of it, and without the one-off fold builds."""
+    tiny_o, big_o = overhead(args, work, tiny, "tiny", fold_major), overhead(args, work, big, "big", fold_major)
+    return {"tiny": tiny_o, "big": big_o, "ms_per_task": big_o["busy_ms_per_task"] - tiny_o["busy_ms_per_task"],
+            "ms_per_task_without_builds": big_o["busy_ms_per_task_without_builds"]
+            - tiny_o["busy_ms_per_task_without_builds"]}
+
+
+def targets(doc: dict[str, Any]) -> dict[str, Any]:
+    mine = [r["copies"] for r in doc["runs"] if r["system"] == "mpisearch"]
+    out: dict[str, Any] = {"memory_target": TARGET_MEMORY, "overhead_target_ms": TARGET_OVERHEAD_MS}
+    if mine:
+        out.update(memory_max_copies=max(mine), memory_met=max(mine) <= TARGET_MEMORY)
+    if "overhead" in doc:
+        out.update(overhead_ms=doc["overhead"]["ms_per_task"],
+                   overhead_met=doc["overhead"]["ms_per_task"] <= TARGET_OVERHEAD_MS)
+    return out
+
+
+def plot(doc: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    labels = {"mpisearch": "mpisearch", "sklearn": "GridSearchCV(n_jobs=W)",
+              "fold-major": "mpisearch, fold-major order (scheduler hook)"}
+    for system, style in (("mpisearch", "-o"), ("sklearn", "--s"), ("fold-major", ":^")):
+        sel = [r for r in doc["runs"] if r["system"] == system]
+        if not sel:
+            continue
+        label = labels[system]
+        ax.plot([r["workers"] for r in sel], [r["copies"] for r in sel], style, label=label)
+    ax.axhline(TARGET_MEMORY, color="red", lw=0.8, ls=":", label="target (3x)")
+    ax.axhline(2.0, color="grey", lw=0.8, ls=":", label="floor (X + one fold)")
+    ax.set(title=f"Data-attributable memory, {doc['data_bytes'] / 1e6:.0f} MB data, {FOLDS} folds",
+           xlabel="workers W", ylabel="copies of the data (sum of PSS)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_sklearn"]:
+        sklearn_child(argv[1], int(argv[2]), int(argv[3]), float(argv[4]))
+        return 0
+    if argv[:1] == ["_fold_major"]:
+        return fold_major_child(argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="60 MB, workers 1, 2, 5")
+    parser.add_argument("--mb", type=float, default=600.0, help="size of X in MB")
+    parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",") if x], default=[1, 2, 5, 8, 15],
+                        help="worker counts of the memory runs (\"\": none, only the overhead)")
+    parser.add_argument("--systems", type=lambda s: s.split(","), default=["mpisearch", "sklearn", "fold-major"],
+                        help="contestants: mpisearch, sklearn, fold-major")
+    parser.add_argument("--points", type=int, default=12, help="grid points (x 5 folds)")
+    parser.add_argument("--sleep", type=float, default=0.4, help="seconds each fit sleeps")
+    parser.add_argument("--noop-points", type=int, default=200, help="points of the overhead run (x 5 folds)")
+    parser.add_argument("--period", type=float, default=0.1, help="seconds between memory samples")
+    parser.add_argument("--no-shared-folds", action="store_true", help="mpisearch with data.shared_folds = false")
+    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.mb, args.workers, args.noop_points = 60.0, [1, 2, 5], 60
+    with tempfile.TemporaryDirectory(prefix="bench_memory-") as tmp:
+        doc = run_all(args, Path(tmp))
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    name = "bench_memory" if not args.no_shared_folds else "bench_memory_private_folds"
+    text = json.dumps(doc, indent=2)
+    (args.out_dir / f"{name}.json").write_text(text + "\n")
+    if doc["runs"]:
+        plot(doc, args.out_dir / f"{name}.png")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

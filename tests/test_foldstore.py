@@ -1,0 +1,203 @@
+"""The node fold store in one process: two handles on one store stand for two ranks of a node."""
+
+from __future__ import annotations
+
+import glob
+import uuid
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+
+from mpisearch.data import foldstore
+from mpisearch.data.dataset import Dataset
+from mpisearch.data.foldstore import PREFIX, SHM_DIR, NodeFoldStore
+from mpisearch.evaluate import Subsample, evaluate
+from mpisearch.scoring import make_scorers
+
+
+def data(kind: str):
+    rng = np.random.default_rng(4)
+    n = 90
+    X = rng.random((n, 6))
+    y = rng.integers(0, 3, n)
+    if kind == "float32-fortran":
+        X = np.asfortranarray(X.astype(np.float32))
+    if kind == "csr":
+        X = sp.random(n, 30, density=0.2, format="csr", random_state=4)
+    if kind == "csr-int64":
+        X = sp.random(n, 30, density=0.2, format="csr", random_state=4)
+        X.indices, X.indptr = X.indices.astype(np.int64), X.indptr.astype(np.int64)
+    if kind == "strings":
+        y = np.array(["ant", "bee", "wolverine"])[y]
+    perm = rng.permutation(n)  # folds in no particular order, as a custom cv gives
+    folds = [(perm[30:], perm[:30]), (np.sort(perm[:60]), perm[60:]), (perm[::2], perm[1::2])]
+    return X, y, rng.random(n) + 0.5, folds
+
+
+def open_store(X, y, w, folds, name=None, cap=foldstore.RESIDENT_FOLDS):
+    return NodeFoldStore(name or f"{PREFIX}test-{uuid.uuid4().hex[:8]}", X, y, w, folds, cap=cap)
+
+
+def as_dense(a):
+    return a.toarray() if sp.issparse(a) else a
+
+
+@pytest.fixture(autouse=True)
+def no_files_left():
+    before = set(glob.glob(str(SHM_DIR / f"{PREFIX}test-*")))
+    yield
+    assert set(glob.glob(str(SHM_DIR / f"{PREFIX}test-*"))) <= before  # this test's stores only
+
+
+@pytest.mark.parametrize("kind", ["float64", "float32-fortran", "csr", "csr-int64", "strings"])
+def test_parts_are_the_rows_of_x_train_bit_for_bit_and_read_only(kind):
+    X, y, w, folds = data(kind)
+    store = open_store(X, y, w, folds)
+    for fold, (train, test) in enumerate(folds):
+        lease = store.acquire(fold)
+        parts = lease.parts
+        for got, want in ((parts.X_train, X[train]), (parts.X_test, X[test]), (parts.y_train, y[train]),
+                          (parts.y_test, y[test]), (parts.w_train, w[train])):
+            assert type(got) is type(want) and got.dtype == want.dtype and got.shape == want.shape
+            np.testing.assert_array_equal(as_dense(got), as_dense(want))
+            arrays = [got.data, got.indices, got.indptr] if sp.issparse(got) else [got]
+            for a in arrays:
+                assert not a.flags.writeable
+                with pytest.raises(ValueError):
+                    a.flags.writeable = True
+            if sp.issparse(want):
+                assert got.indices.dtype == want.indices.dtype and got.indptr.dtype == want.indptr.dtype
+            else:
+                assert got.flags.c_contiguous == want.flags.c_contiguous
+        store.release(lease)
+    store.close()
+
+
+def test_a_fold_is_built_once_for_the_node_and_shared():
+    X, y, w, folds = data("float64")
+    a = open_store(X, y, w, folds)
+    b = open_store(X, y, w, folds, name=a.name)
+    la, lb = a.acquire(0), b.acquire(0)
+    assert (a.stats.built, b.stats.built, b.stats.reused) == (1, 0, 1)
+    assert len(glob.glob(str(SHM_DIR / f"{a.name}-f0-*"))) == 1
+    np.testing.assert_array_equal(la.parts.X_train, lb.parts.X_train)
+    a.release(la)
+    b.release(lb)
+    a.close()
+    assert glob.glob(str(SHM_DIR / f"{a.name}*"))  # b is still attached
+    b.close()
+    assert not glob.glob(str(SHM_DIR / f"{a.name}*"))
+
+
+@pytest.mark.parametrize("ranks", [1, 3])
+def test_at_most_cap_folds_are_resident_and_a_returning_order_keeps_one_more(ranks):
+    """Two folds at first; a fold evicted and needed again makes the node keep one more, as long
+    as that keeps it below one fold per rank (else a rebuild costs what a private copy costs)."""
+    X, y, w, folds = data("float64")
+    store = open_store(X, y, w, folds, cap=2)
+    others = [open_store(X, y, w, folds, name=store.name) for _ in range(ranks - 1)]
+    for fold in (0, 1, 2):
+        store.release(store.acquire(fold))
+        assert len(store.resident()) <= 2
+    assert store.resident() == [1, 2] and store.stats.evicted == 1  # the least recently used went
+    store.release(store.acquire(0))  # fold 0 again: evicted too early
+    assert store.stats.built == 4
+    assert store.resident() == ([0, 1, 2] if ranks == 3 else [0, 2])
+    for handle in [store, *others]:
+        handle.close()
+
+
+def test_a_fold_in_use_is_never_evicted_and_a_task_never_waits():
+    X, y, w, folds = data("float64")
+    store = open_store(X, y, w, folds, cap=2)
+    held = [store.acquire(0), store.acquire(1)]
+    third = store.acquire(2)
+    assert third is not None and store.stats.over_cap == 1 and store.resident() == [0, 1, 2]
+    np.testing.assert_array_equal(held[0].parts.X_train, X[folds[0][0]])  # still intact
+    for lease in [*held, third]:
+        store.release(lease)
+    store.close()
+
+
+def test_no_room_for_a_fold_falls_back_to_private_copies(monkeypatch):
+    X, y, w, folds = data("float64")
+    store = open_store(X, y, w, folds)
+
+    def full(arr):
+        raise MemoryError("/dev/shm has 0 GB free")
+
+    monkeypatch.setattr("mpisearch.data.shared.prefault", full)
+    assert store.acquire(1) is None and store.stats.failed == 1 and store.resident() == []
+    ds = Dataset(X, y, folds, w, store=store)
+    with ds.fold_parts(1) as parts:
+        assert not parts.shared
+        np.testing.assert_array_equal(parts.X_train, X[folds[1][0]])
+    store.close()
+
+
+@pytest.mark.parametrize("test_too", [False, True])
+def test_a_subsample_indexes_into_the_shared_fold(test_too):
+    """Halving's subsample of the stored fold: the rows X[Subsample.indices(train)], in that order."""
+    X, y, w, folds = data("csr")
+    pick = Subsample(0.3, random_state=5, test=test_too)
+    store = open_store(X, y, w, folds)
+    ds = Dataset(X, y, folds, w, store=store)
+    train, test = folds[0]
+    with ds.fold_parts(0, pick) as parts:
+        assert parts.shared
+        rows = pick.indices(train)
+        np.testing.assert_array_equal(parts.X_train.toarray(), X[rows].toarray())
+        np.testing.assert_array_equal(parts.w_train, w[rows])
+        np.testing.assert_array_equal(parts.y_test, y[pick.indices(test) if test_too else test])
+    store.close()
+
+
+class WritesIntoX(BaseEstimator):
+    """A third-party-style estimator that scales its input in place."""
+
+    def __init__(self, factor=1.0):
+        self.factor = factor
+
+    def fit(self, X, y, sample_weight=None):
+        X *= self.factor
+        self.mean_ = float(np.asarray(X).mean())
+        return self
+
+    def score(self, X, y):
+        return self.mean_
+
+
+def test_a_fit_writing_into_its_input_is_refitted_on_a_private_copy_with_a_warning():
+    X, y, w, folds = data("float64")
+    store = open_store(X, y, None, folds)
+    shared, private = Dataset(X, y, folds, store=store), Dataset(X, y, folds)
+    scorers = make_scorers(None, WritesIntoX())
+    got = evaluate(WritesIntoX(), {"factor": 2.0}, shared, 0, scorers)
+    want = evaluate(WritesIntoX(), {"factor": 2.0}, private, 0, scorers)
+    assert got.error is None and got.scores == want.scores and not want.warnings
+    assert [(k.split(":")[0], n) for k, n in got.warnings.items()] == [("ReadOnlyInputWarning", 1)]
+    np.testing.assert_array_equal(store.acquire(0).parts.X_train, X[folds[0][0]])  # the node's copy is intact
+    store.close()
+
+
+def test_a_task_killed_while_building_its_fold_leaves_it_to_the_next_task():
+    """A task with a time limit runs in a forked child (mpisearch.limits); killed mid-build, it
+    holds no lock any more and the next task that needs the fold builds it again."""
+    import os
+
+    X, y, w, folds = data("float64")
+    store = open_store(X, y, w, folds)
+    pid = os.fork()
+    if pid == 0:  # the child: dies in the middle of cutting fold 0
+        foldstore._write_fold = lambda *args: os._exit(0)
+        store.acquire(0)
+        os._exit(1)
+    os.waitpid(pid, 0)
+    assert store.acquire(0) is None and store.stats.failed == 1  # found it half-built: a private copy
+    lease = store.acquire(0)
+    assert lease is not None and store.stats.built == 1
+    np.testing.assert_array_equal(lease.parts.X_train, X[folds[0][0]])
+    store.release(lease)
+    store.close()
