@@ -14,6 +14,7 @@ from typing import Any
 
 from .cv import KFoldSpec
 from .errors import InputError, did_you_mean
+from .limits import parse_memory
 from .racing import DEFAULT_CONFIDENCE
 from .space import Categorical, Dimension, Integer, Real, SearchSpace
 
@@ -31,6 +32,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str, Any]]] = {
                "error_score": ((int, float, str), "a number or \"raise\"", math.nan),
                "grace": ((str, int, float), "a duration like \"60s\"", "60s"),
                "task_timeout": ((str, int, float), "a duration like \"10m\"", None),
+               "task_memory": ((str, int), "an amount of memory like \"8GiB\"", None),
                "racing": ((bool,), "true or false", False),
                "racing_confidence": ((float,), "a number between 0.5 and 1", DEFAULT_CONFIDENCE),
                "halving": ((dict,), "a table of halving options", None)},
@@ -61,6 +63,7 @@ class RunConfig:
     max_time: float | None
     grace: float
     task_timeout: float | None
+    task_memory: int | None
     racing: bool
     racing_confidence: float
     halving: dict[str, Any] | None
@@ -122,6 +125,7 @@ def _build(raw: dict[str, Any], path: Path) -> RunConfig:
         random_state=sec["search"]["random_state"], max_time=parse_duration(sec["search"]["max_time"]),
         grace=parse_duration(sec["search"]["grace"], "search.grace"),
         task_timeout=parse_duration(sec["search"]["task_timeout"], "search.task_timeout"),
+        task_memory=parse_memory(sec["search"]["task_memory"]),
         racing=sec["search"]["racing"], racing_confidence=_confidence(sec["search"]["racing_confidence"]),
         halving=_halving(sec["search"]),
         error_score=_error_score(sec["search"]["error_score"]),

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from .errors import SearchFailedError
 from .evaluate import TaskResult
+from .liveness import Heartbeat, Watch, on_lost
 from .progress import Progress, Snapshot
 from .racing import Racer
 from .results import ResultTable
@@ -141,6 +142,7 @@ class Coordinator:
         self._next_task = 0
         self._grace_end = math.inf
         self._asked_nothing = False  # the last ask returned no point
+        self.watch = Watch(self.workers, clock(), on_lost(transport))  # ends the job if a worker goes silent
 
     def run(self) -> RunStats:
         start, cpu_start = self.clock(), time.process_time()
@@ -155,7 +157,10 @@ class Coordinator:
                 self._check_stalled()
                 self._dispatch()
                 got = self.transport.poll(POLL_SECONDS, self._patience())
-                if got is not None:
+                if got is None:
+                    self.watch.check(self.clock(), self._doing)
+                else:
+                    self.watch.heard(got[0], self.clock())
                     self._handle(*got)
                     if self.journal is not None:
                         self.journal.flush()  # on disk before any more work is handed out
@@ -281,6 +286,8 @@ class Coordinator:
             self.stats.workers[source] = msg.stats
             return
         if not isinstance(msg, Result):
+            if isinstance(msg, Heartbeat):
+                return
             raise TypeError(f"coordinator got an unexpected message {msg!r} from rank {source}")
         r = msg.result
         r.rank = source
@@ -357,6 +364,15 @@ class Coordinator:
             self.progress.point_done(f"point {point_id} {params}: stopped after {n_seen} folds "
                                      f"(mean {self.rank_metric} {score:.5g} so far)")
 
+    def _doing(self, rank: int) -> str:
+        """What a worker was doing, in words (for the lost-rank error)."""
+        running = self.scheduler.running(rank)
+        if running is None:
+            return "it had no task"
+        task, since = running
+        return (f"it was running fold {task.fold} of point {task.point_id} {self.table.points[task.point_id]}, "
+                f"started {self.clock() - since:.0f} s ago")
+
     def snapshot(self) -> Snapshot:
         """Where the search stands, for the progress display."""
         total = self.strategy.total
@@ -373,5 +389,9 @@ class Coordinator:
             self.transport.send(Stop(), w)
         while len(self.stats.workers) < len(self.workers):
             got = self.transport.poll(POLL_SECONDS * 20)
-            if got is not None and isinstance(got[1], Bye):
+            if got is None:
+                self.watch.check(self.clock(), lambda rank: "the search was over and it had been told to stop")
+                continue
+            self.watch.heard(got[0], self.clock())
+            if isinstance(got[1], Bye):
                 self.stats.workers[got[0]] = got[1].stats

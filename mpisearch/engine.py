@@ -5,6 +5,7 @@ Used by both :class:`mpisearch.MPISearchCV` and ``mpisearch run``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
@@ -22,8 +23,10 @@ from sklearn.base import clone, is_classifier
 from .coordinator import DEFAULT_GRACE_SECONDS, Coordinator, JournalLike, StopRequest
 from .cv import make_folds
 from .data.dataset import Dataset, weight_problem
-from .errors import InputError, did_you_mean
+from .errors import InputError, SearchFailedError, did_you_mean
 from .hotpath import search_loop
+from .limits import TaskLimits
+from .liveness import announce, await_ranks
 from .progress import Progress
 from .racing import DEFAULT_CONFIDENCE, Racer
 from .results import ResultTable, best_index
@@ -51,6 +54,7 @@ class SearchSpec:
     grace: float = DEFAULT_GRACE_SECONDS
     shared_memory: bool = True  # one read-only copy of the data per node (MPI-3 shared window)
     task_timeout: float | None = None  # seconds; a longer fit is killed and recorded as failed
+    task_memory: int | None = None  # bytes a task may allocate in its fit process (mpisearch.limits)
     halving: Mapping[str, Any] | None = None  # options of strategy "halving" (see HalvingOptions)
     racing: bool = False  # stop a point between folds once it cannot beat the best (mpisearch.racing)
     racing_confidence: float = DEFAULT_CONFIDENCE
@@ -166,7 +170,9 @@ def search(spec: SearchSpec, X: Any, y: Any, comm: Any = None, groups: Any = Non
     from .data.shipping import bcast_object
 
     if comm.Get_rank() == 0:
+        await_ranks(comm)  # fit on rank 0 only: one line after a while, not a hang
         return _search_root(spec, X, y, comm, groups, control, sample_weight)
+    announce(comm)
     header = bcast_object(None, comm)
     if header[0] == "error":
         raise header[1]
@@ -189,6 +195,8 @@ def release_workers(comm: Any, exc: BaseException) -> None:
     """Rank 0 failed before the search started: every worker rank raises ``exc`` too."""
     from .data.shipping import bcast_object
 
+    with contextlib.suppress(SearchFailedError):  # the ranks that joined get exc; the others never will
+        await_ranks(comm)
     bcast_object(("error", exc), comm)
 
 
@@ -206,7 +214,8 @@ def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, sample_weight: 
     t0 = time.perf_counter()
     planned = plan(spec, X, y, groups, sample_weight)
     dataset, table, _, metric = planned
-    worker = Worker(spec.estimator, dataset, make_scorers(spec.scoring, spec.estimator), spec.task_timeout)
+    worker = Worker(spec.estimator, dataset, make_scorers(spec.scoring, spec.estimator),
+                    TaskLimits(spec.task_timeout, spec.task_memory))
     with search_loop(spec.estimator):  # cheaper clone per task, no full GC passes over the imports
         stats = _coordinator(spec, planned, LocalTransport(worker), [WORKER_RANK], control).run()
     info = {"ranks": 1, "setup_s": time.perf_counter() - t0 - stats.search_s, "bcast_s": 0.0}
@@ -226,7 +235,8 @@ def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any, contr
         release_workers(comm, exc)
         raise
     t1 = time.perf_counter()
-    bcast_object(("ok", (spec.estimator, spec.scoring, spec.shared_memory, spec.task_timeout)), comm)
+    bcast_object(("ok", (spec.estimator, spec.scoring, spec.shared_memory,
+                         TaskLimits(spec.task_timeout, spec.task_memory))), comm)
     dataset = bcast_dataset(dataset, comm, shared=spec.shared_memory)
     t2 = time.perf_counter()
     transport = MPITransport(comm)
@@ -253,13 +263,13 @@ def _work(comm: Any, job: tuple[Any, Any]) -> None:
     from .runtime import limit_worker_threads
     from .transport.mpi import MPITransport
 
-    estimator, scoring, shared, task_timeout = job
+    estimator, scoring, shared, limits = job
     dataset = bcast_dataset(None, comm, shared=shared)
     origin = f"rank {comm.Get_rank()} (host {socket.gethostname()})"
     transport = MPITransport(comm)
-    limits = limit_worker_threads()
+    threads = limit_worker_threads()
     try:
-        worker = Worker(estimator, dataset, make_scorers(scoring, estimator), task_timeout, origin)
+        worker = Worker(estimator, dataset, make_scorers(scoring, estimator), limits, origin, isolate=True)
         if shared:
             from .data.shared import window_info
 
@@ -268,8 +278,8 @@ def _work(comm: Any, job: tuple[Any, Any]) -> None:
             serve(worker, transport)
     finally:
         transport.flush()
-        if limits is not None:
-            limits.restore_original_limits()
+        if threads is not None:
+            threads.restore_original_limits()
 
 
 def _outcome(table: ResultTable, metric: str, stats: Any, info: dict[str, Any]) -> Outcome:

@@ -20,7 +20,6 @@ from sklearn.utils import get_tags, resample
 from sklearn.utils.metaestimators import _safe_split
 
 from .data.dataset import Dataset
-from .limits import TaskTimeout, call_with_timeout
 from .scoring import Scorers
 from .space import Params
 
@@ -51,7 +50,7 @@ class TaskResult:
     fit_time: float = 0.0
     score_time: float = 0.0
     error: str | None = None
-    reason: str | None = None  # short failure kind: "fit", "score", "timeout"
+    reason: str | None = None  # short failure kind: "fit", "score", "timeout", "crash" (see mpisearch.isolation)
     warnings: dict[str, int] = field(default_factory=dict)  # "Category: message" -> count
     origin: str | None = None  # "rank R (host H)" where it ran, set by MPI workers
     started: float = 0.0  # wall-clock time (time.time()) when the task started, for timelines
@@ -59,30 +58,17 @@ class TaskResult:
 
 
 def evaluate(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers,
-             timeout: float | None = None, subsample: Subsample | None = None) -> TaskResult:
-    """fit_and_score, with its warnings counted and, if ``timeout`` is set, killed when too slow."""
+             subsample: Subsample | None = None) -> TaskResult:
+    """fit_and_score, with the warnings it raised counted (time limits: see mpisearch.isolation)."""
     started = time.time()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if timeout is None:
-            result = fit_and_score(estimator, params, dataset, fold, scorers, subsample)
-        else:
-            result = _limited(estimator, params, dataset, fold, scorers, timeout, subsample)
+        result = fit_and_score(estimator, params, dataset, fold, scorers, subsample)
     for w in caught:
         key = f"{w.category.__name__}: {str(w.message).strip().splitlines()[0] if str(w.message).strip() else ''}"
         result.warnings[key] = result.warnings.get(key, 0) + 1
     result.started = started
     return result
-
-
-def _limited(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers,
-             timeout: float, subsample: Subsample | None) -> TaskResult:
-    start = time.perf_counter()
-    try:
-        return call_with_timeout(lambda: fit_and_score(estimator, params, dataset, fold, scorers, subsample),
-                                 timeout)
-    except TaskTimeout as exc:
-        return TaskResult(fit_time=time.perf_counter() - start, error=f"TaskTimeout: {exc}\n", reason="timeout")
 
 
 def fit_and_score(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers,

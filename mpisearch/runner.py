@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from . import engine
 from .coordinator import StopRequest
 from .errors import SearchFailedError
+from .failures import write_errors
 from .output import Journal, fingerprint, prepare_out_dir, write_outputs
 from .progress import Progress
 from .slurm import check_step_size
@@ -45,7 +46,7 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
             estimator=cfg.estimator, space=cfg.space, strategy=cfg.strategy, n_iter=cfg.n_iter,
             random_state=cfg.random_state, scoring=cfg.scoring, refit=cfg.refit, error_score=cfg.error_score,
             max_time=cfg.max_time, cv=cfg.cv, grace=cfg.grace, shared_memory=cfg.shared_memory,
-            task_timeout=cfg.task_timeout, halving=cfg.halving, racing=cfg.racing,
+            task_timeout=cfg.task_timeout, task_memory=cfg.task_memory, halving=cfg.halving, racing=cfg.racing,
             racing_confidence=cfg.racing_confidence,
         )
         digest = fingerprint(spec.identity(), X, y)
@@ -111,6 +112,7 @@ def _ignore_stop_signals() -> None:
 def _finish(spec: engine.SearchSpec, cfg: config_mod.RunConfig, outcome: engine.Outcome, X: Any, y: Any,
             w: Any, out_dir: Path, extra: dict[str, Any]) -> engine.Outcome:
     best_estimator, refit_error = None, None
+    write_errors(out_dir, ERRORS_FILE)  # failed fits and crashed fit processes, with their reasons
     if cfg.refit and outcome.best_index is not None and not outcome.info.get("stopped"):
         X, y = engine.prepare_data(X, y)
         try:

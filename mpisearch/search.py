@@ -11,6 +11,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
 from . import engine
+from .limits import parse_memory
 from .racing import DEFAULT_CONFIDENCE
 from .runtime import resolve_comm
 from .space import SearchSpace
@@ -43,7 +44,8 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
                  error_score: Any = np.nan, max_time: float | None = None, out: Any = None,
                  comm: Any = None, resume: bool = False, task_timeout: float | None = None,
                  verbose: int = 0, shared_memory: bool = True, racing: bool = False,
-                 racing_confidence: float = DEFAULT_CONFIDENCE, halving: dict[str, Any] | None = None) -> None:
+                 racing_confidence: float = DEFAULT_CONFIDENCE, halving: dict[str, Any] | None = None,
+                 task_memory: int | str | None = None) -> None:
         self.estimator = estimator
         self.space = space
         self.strategy = strategy
@@ -63,12 +65,14 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         self.racing = racing
         self.racing_confidence = racing_confidence
         self.halving = halving
+        self.task_memory = task_memory
 
     def _spec(self) -> engine.SearchSpec:
         return engine.SearchSpec(
             estimator=self.estimator, space=SearchSpace(self.space), strategy=self.strategy,
             n_iter=self.n_iter, random_state=self.random_state, scoring=self.scoring, refit=self.refit,
             error_score=self.error_score, max_time=self.max_time, cv=self.cv, task_timeout=self.task_timeout,
+            task_memory=parse_memory(self.task_memory, "task_memory"),
             shared_memory=self.shared_memory, halving=self.halving, racing=self.racing,
             racing_confidence=self.racing_confidence,
         )

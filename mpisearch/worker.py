@@ -2,6 +2,9 @@
 
 Transport-independent: :class:`Worker` only reacts to messages and runs tasks;
 :func:`serve` is the loop that connects it to a transport (MPI ranks 1..N-1).
+With ``isolate`` (MPI worker ranks) or task limits, fits run in a fit process
+(:mod:`mpisearch.isolation`), so a crashing fit costs only its task; otherwise
+(one process, no limits) in this process, as scikit-learn runs them.
 """
 
 from __future__ import annotations
@@ -10,10 +13,14 @@ import os
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from .data.dataset import Dataset
 from .evaluate import Subsample, evaluate
+from .isolation import FitProcess, FitRequest
+from .limits import TaskLimits
+from .liveness import Pulse
 from .scoring import Scorers
 from .space import Params
 from .transport._base import COORDINATOR, Bye, CancelTask, Result, RunTask, Stop, Transport
@@ -28,13 +35,15 @@ RESULT_BATCH_SECONDS = 0.002
 
 
 class Worker:
-    def __init__(self, estimator: Any, dataset: Dataset, scorers: Scorers, task_timeout: float | None = None,
-                 origin: str | None = None) -> None:
+    def __init__(self, estimator: Any, dataset: Dataset, scorers: Scorers, limits: TaskLimits | None = None,
+                 origin: str | None = None, isolate: bool = False) -> None:
         self.estimator = estimator
         self.dataset = dataset
         self.scorers = scorers
-        self.task_timeout = task_timeout
+        self.limits = limits or TaskLimits()
         self.origin = origin  # "rank R (host H)", attached to failures
+        self.fits = FitProcess(estimator, dataset, scorers, self.limits.memory) \
+            if isolate or self.limits.any else None
         self.queue: deque[RunTask] = deque()
         self.params: dict[int, Params] = {}
         self.subsample: dict[int, Subsample] = {}
@@ -59,24 +68,36 @@ class Worker:
         elif isinstance(msg, Stop):
             self.queue.clear()
             self.stopped = True
+            self.close()
         else:
             raise TypeError(f"worker got an unexpected message {msg!r}")
 
-    def run_next(self) -> Result:
+    def run_next(self, tick: Callable[[], None] | None = None) -> Result:
+        """Run the next queued task; ``tick`` is called about every second while a fit process works."""
         task = self.queue.popleft()
         start = time.perf_counter()
-        result = evaluate(self.estimator, self.params[task.point_id], self.dataset, task.fold, self.scorers,
-                          self.task_timeout, self.subsample.get(task.point_id))
+        params, subsample = self.params[task.point_id], self.subsample.get(task.point_id)
+        if self.fits is None:
+            result = evaluate(self.estimator, params, self.dataset, task.fold, self.scorers, subsample)
+        else:
+            result = self.fits.run(FitRequest(params, task.fold, subsample), self.limits.timeout, tick)
         if result.error is not None:
             result.origin = self.origin
         self.busy_seconds += time.perf_counter() - start
         self.n_tasks += 1
         return Result(task.task_id, task.point_id, task.fold, result)
 
+    def close(self) -> None:
+        """Stop the fit process, if any (a later task would start a new one)."""
+        if self.fits is not None:
+            self.fits.close()
+
     def stats(self) -> dict[str, Any]:
         wall = time.perf_counter() - self.started
         stats = {"host": socket.gethostname(), "pid": os.getpid(), "tasks": self.n_tasks,
                  "busy_s": self.busy_seconds, "idle_s": max(wall - self.busy_seconds, 0.0)}
+        if self.fits is not None:
+            stats["fit_processes"] = self.fits.starts
         if self.shared is not None:
             stats["shared"] = self.shared
         return stats
@@ -86,20 +107,29 @@ def serve(worker: Worker, transport: Transport) -> None:
     """Worker-rank loop: drain messages, run the next task, until told to stop.
 
     Results of short tasks travel in batches (one message per RESULT_BATCH_SECONDS
-    of work at most); a batch always leaves before the worker would wait.
+    of work at most); a batch always leaves before the worker would wait. A
+    heartbeat goes to rank 0 whenever nothing else was sent for a while (idle, or
+    during a long fit; see mpisearch.liveness).
     """
     outbox: list[Result] = []
     last_sent = time.perf_counter()
-    while True:
-        if outbox and (not worker.queue or time.perf_counter() - last_sent >= RESULT_BATCH_SECONDS):
-            transport.send(outbox if len(outbox) > 1 else outbox[0], COORDINATOR)
-            outbox, last_sent = [], time.perf_counter()
-        got = transport.poll(0.0 if worker.queue else IDLE_POLL_SECONDS)
-        while got is not None:
-            worker.receive(got[1])
-            got = transport.poll(0.0)
-        if worker.queue:
-            outbox.append(worker.run_next())
-        elif worker.stopped:
-            transport.send(Bye(worker.stats()), COORDINATOR)
-            return
+    pulse = Pulse(lambda msg: transport.send(msg, COORDINATOR))
+    try:
+        while True:
+            if outbox and (not worker.queue or time.perf_counter() - last_sent >= RESULT_BATCH_SECONDS):
+                transport.send(outbox if len(outbox) > 1 else outbox[0], COORDINATOR)
+                outbox, last_sent = [], time.perf_counter()
+                pulse.sent()
+            got = transport.poll(0.0 if worker.queue else IDLE_POLL_SECONDS)
+            while got is not None:
+                worker.receive(got[1])
+                got = transport.poll(0.0)
+            if worker.queue:
+                outbox.append(worker.run_next(pulse.beat))
+            elif worker.stopped:
+                transport.send(Bye(worker.stats()), COORDINATOR)
+                return
+            else:
+                pulse.beat()
+    finally:
+        worker.close()
