@@ -191,12 +191,13 @@ def release_shared(comm: Any) -> None:
     release(comm)
 
 
-def release_workers(comm: Any, exc: BaseException) -> None:
+def release_workers(comm: Any, exc: BaseException, joined: bool = False) -> None:
     """Rank 0 failed before the search started: every worker rank raises ``exc`` too."""
     from .data.shipping import bcast_object
 
-    with contextlib.suppress(SearchFailedError):  # the ranks that joined get exc; the others never will
-        await_ranks(comm)
+    if not joined:
+        with contextlib.suppress(SearchFailedError):  # the ranks that joined get exc; the others never will
+            await_ranks(comm)
     bcast_object(("error", exc), comm)
 
 
@@ -232,7 +233,7 @@ def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any, contr
         planned = plan(spec, X, y, groups, sample_weight)
         dataset, table, _, metric = planned
     except Exception as exc:
-        release_workers(comm, exc)
+        release_workers(comm, exc, joined=True)
         raise
     t1 = time.perf_counter()
     bcast_object(("ok", (spec.estimator, spec.scoring, spec.shared_memory,

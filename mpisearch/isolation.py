@@ -27,6 +27,7 @@ import signal
 import sys
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, Pipe
@@ -70,7 +71,12 @@ def death_reason(status: int) -> str:
 
 class FitProcess:
     """Runs :func:`mpisearch.evaluate.evaluate` in a forked process, started on first use
-    and again after it died. ``memory``: bytes a task may allocate (see TaskLimits)."""
+    and again after it died. ``memory``: bytes a task may allocate (see TaskLimits).
+
+    Tasks may be submitted ahead (``submit``); the process runs them in order and
+    ``result`` returns their results in that order, so tiny tasks do not wait for
+    a round trip each. If the process dies, the task it was running fails and
+    those submitted after it go to a fresh process."""
 
     def __init__(self, estimator: Any, dataset: Dataset, scorers: Scorers, memory: int | None = None) -> None:
         self.estimator = estimator
@@ -80,44 +86,78 @@ class FitProcess:
         self.pid: int | None = None
         self.starts = 0  # fit processes started: 1 + one per crash or timeout
         self._conn: Connection | None = None
+        self._inflight: deque[FitRequest] = deque()  # submitted, result not read yet, in order
+        self._head_since = 0.0  # when the first of them started running (time.monotonic)
+        self.last_duration = 0.0  # seconds the fit process spent on the last result read (as seen from here)
 
     def run(self, request: FitRequest, timeout: float | None = None,
             tick: Callable[[], None] | None = None) -> TaskResult:
         """The task's result; a failed one if the process died or ran past ``timeout`` (then killed)."""
-        conn = self._ready()
-        started, start = time.time(), time.perf_counter()
+        self.submit(request)
+        return self.result(timeout, tick)
+
+    @property
+    def pending(self) -> int:
+        """Tasks submitted whose result was not read yet."""
+        return len(self._inflight)
+
+    def submit(self, request: FitRequest) -> None:
+        """Queue a task in the fit process (it runs after those submitted before)."""
+        if not self._inflight:
+            self._head_since = time.monotonic()
+        self._inflight.append(request)
         try:
-            conn.send_bytes(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
-        except OSError:  # died while idle (killed from outside): a fresh one takes the task
+            self._send(request)
+        except OSError:  # died while idle (killed from outside): a fresh one takes the tasks
             self._reap()
-            conn = self._ready()
-            conn.send_bytes(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
-        deadline = math.inf if timeout is None else time.monotonic() + timeout
-        fd = conn.fileno()
+            self._resubmit()
+
+    def result(self, timeout: float | None = None, tick: Callable[[], None] | None = None) -> TaskResult:
+        """The result of the first submitted task; ``timeout`` counts from when it started."""
+        assert self._inflight and self._conn is not None, "result() without a submitted task"
+        started, start = time.time(), time.perf_counter()
+        deadline = math.inf if timeout is None else self._head_since + timeout
         while True:
             wait = min(deadline - time.monotonic(), TICK_SECONDS)
-            if select.select([fd], [], [], max(wait, 0.0))[0]:
+            if select.select([self._conn.fileno()], [], [], max(wait, 0.0))[0]:
                 try:
-                    return pickle.loads(conn.recv_bytes())
-                except EOFError:
-                    return self._failed(self._reap(), CRASH, started, start)
+                    result = pickle.loads(self._conn.recv_bytes())
+                except (EOFError, OSError):  # OSError: reset, when it died with tasks unread
+                    return self._lost(self._reap(), CRASH, started, start)
+                self._inflight.popleft()
+                now = time.monotonic()
+                self.last_duration, self._head_since = now - self._head_since, now
+                return result
             if time.monotonic() >= deadline:
                 self._kill()
-                return self._failed(f"TaskTimeout: task timed out after {timeout:g}s and was killed",
-                                    "timeout", started, start)
+                return self._lost(f"TaskTimeout: task timed out after {timeout:g}s and was killed",
+                                  "timeout", started, start)
             if tick is not None:
                 tick()
 
-    def close(self) -> None:
-        """Stop the fit process (if one runs)."""
-        if self.pid is not None:
-            self._kill()
+    def _lost(self, error: str, reason: str, started: float, start: float) -> TaskResult:
+        """The running task failed with its process: the tasks after it go to a fresh one."""
+        self._inflight.popleft()
+        self.last_duration = time.monotonic() - self._head_since
+        self._resubmit()
+        return TaskResult(fit_time=time.perf_counter() - start, error=error + "\n", reason=reason, started=started)
 
-    def _ready(self) -> Connection:
+    def _resubmit(self) -> None:
+        self._head_since = time.monotonic()
+        for request in self._inflight:
+            self._send(request)
+
+    def _send(self, request: FitRequest) -> None:
         if self._conn is None:
             self._start()
         assert self._conn is not None
-        return self._conn
+        self._conn.send_bytes(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def close(self) -> None:
+        """Stop the fit process (if one runs); results not read yet are dropped."""
+        self._inflight.clear()
+        if self.pid is not None:
+            self._kill()
 
     def _start(self) -> None:
         parent_end, child_end = Pipe(duplex=True)
@@ -147,11 +187,6 @@ class FitProcess:
         _, status = os.waitpid(self.pid, 0)
         self.pid, self._conn = None, None
         return death_reason(status)
-
-    @staticmethod
-    def _failed(error: str, reason: str, started: float, start: float) -> TaskResult:
-        return TaskResult(fit_time=time.perf_counter() - start, error=error + "\n", reason=reason, started=started)
-
 
 
 def _serve(conn: Connection, parent_pid: int, estimator: Any, dataset: Dataset, scorers: Scorers,

@@ -148,7 +148,7 @@ def test_a_strategy_that_stalls_ends_the_search_with_an_error():
             return False
 
     class Idle:
-        queue, stopped = [], False
+        queue, stopped, busy = [], False, False
 
         def receive(self, msg):
             self.stopped = True
