@@ -264,13 +264,13 @@ def _work(comm: Any, job: tuple[Any, Any]) -> None:
     from .runtime import limit_worker_threads
     from .transport.mpi import MPITransport
 
-    estimator, scoring, shared, limits = job
+    estimator, scoring, shared, task_limits = job
     dataset = bcast_dataset(None, comm, shared=shared)
     origin = f"rank {comm.Get_rank()} (host {socket.gethostname()})"
     transport = MPITransport(comm)
-    threads = limit_worker_threads()
+    limits = limit_worker_threads()
     try:
-        worker = Worker(estimator, dataset, make_scorers(scoring, estimator), limits, origin, isolate=True)
+        worker = Worker(estimator, dataset, make_scorers(scoring, estimator), task_limits, origin, isolate=True)
         if shared:
             from .data.shared import window_info
 
@@ -279,8 +279,8 @@ def _work(comm: Any, job: tuple[Any, Any]) -> None:
             serve(worker, transport)
     finally:
         transport.flush()
-        if threads is not None:
-            threads.restore_original_limits()
+        if limits is not None:
+            limits.restore_original_limits()
 
 
 def _outcome(table: ResultTable, metric: str, stats: Any, info: dict[str, Any]) -> Outcome:
