@@ -55,6 +55,7 @@ class SearchSpec:
     shared_memory: bool = True  # one read-only copy of the data per node (MPI-3 shared window)
     task_timeout: float | None = None  # seconds; a longer fit is killed and recorded as failed
     task_memory: int | None = None  # bytes a task may allocate in its fit process (mpisearch.limits)
+    isolate: bool = False  # without MPI too, fits run in a fit process (mpisearch.isolation); MPI workers always
     halving: Mapping[str, Any] | None = None  # options of strategy "halving" (see HalvingOptions)
     racing: bool = False  # stop a point between folds once it cannot beat the best (mpisearch.racing)
     racing_confidence: float = DEFAULT_CONFIDENCE
@@ -216,7 +217,7 @@ def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, sample_weight: 
     planned = plan(spec, X, y, groups, sample_weight)
     dataset, table, _, metric = planned
     worker = Worker(spec.estimator, dataset, make_scorers(spec.scoring, spec.estimator),
-                    TaskLimits(spec.task_timeout, spec.task_memory))
+                    TaskLimits(spec.task_timeout, spec.task_memory), isolate=spec.isolate)
     with search_loop(spec.estimator):  # cheaper clone per task, no full GC passes over the imports
         stats = _coordinator(spec, planned, LocalTransport(worker), [WORKER_RANK], control).run()
     info = {"ranks": 1, "setup_s": time.perf_counter() - t0 - stats.search_s, "bcast_s": 0.0}

@@ -47,7 +47,7 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
             random_state=cfg.random_state, scoring=cfg.scoring, refit=cfg.refit, error_score=cfg.error_score,
             max_time=cfg.max_time, cv=cfg.cv, grace=cfg.grace, shared_memory=cfg.shared_memory,
             task_timeout=cfg.task_timeout, task_memory=cfg.task_memory, halving=cfg.halving, racing=cfg.racing,
-            racing_confidence=cfg.racing_confidence,
+            racing_confidence=cfg.racing_confidence, isolate=True,  # our own process: forking it is safe
         )
         digest = fingerprint(spec.identity(), X, y)
         prior = prepare_out_dir(out_dir, digest, resume, force)

@@ -1,4 +1,4 @@
-"""Crash isolation and no-hang under a real mpiexec (3 ranks), as users launch it.
+"""Crash isolation and no-hang under a real mpiexec (3 ranks) and in one process, as users launch it.
 
 Fits that segfault, SIGKILL themselves, call sys.exit or os._exit cost only their
 task; a rank that stops answering, or ranks that never join a search, end the job
@@ -63,12 +63,13 @@ def data(tmp_path_factory):
     return iris, score_table(tmp / "clean")
 
 
-@pytest.mark.parametrize("extra", ["", 'task_timeout = "2m"'], ids=["no_timeout", "task_timeout"])
-def test_crashing_fits_cost_only_their_task_and_are_not_rerun(data, extra, tmp_path):
+@pytest.mark.parametrize(("n", "extra"), [(3, ""), (3, 'task_timeout = "2m"'), (None, "")],
+                         ids=["3_ranks", "3_ranks_task_timeout", "one_process"])
+def test_crashing_fits_cost_only_their_task_and_are_not_rerun(data, n, extra, tmp_path):
     iris, clean = data
     config = write_config(tmp_path / "crash.toml", iris, ["none", *CRASHES], extra)
     out = tmp_path / "out"
-    done = mpisearch("run", str(config), "--out", str(out), "-q")
+    done = mpisearch("run", str(config), "--out", str(out), "-q", n=n)
     assert done.returncode == 0, done.stderr
     rows = score_table(out)
     assert [r for r in rows if json.loads(r["params"])["crash"] == "none"] == clean  # ranks aside, bit for bit
@@ -77,7 +78,7 @@ def test_crashing_fits_cost_only_their_task_and_are_not_rerun(data, extra, tmp_p
     report = mpisearch("report", str(out), n=None)
     for reason in REASONS:
         assert reason in errors and reason in report.stdout, reason
-    resumed = mpisearch("run", str(config), "--out", str(out), "-q", "--resume")
+    resumed = mpisearch("run", str(config), "--out", str(out), "-q", "--resume", n=n)
     assert resumed.returncode == 0, resumed.stderr
     info = json.loads((out / "run.json").read_text())
     assert info["tasks"] == 0 and info["resumed_tasks"] == len(rows) * 3  # no crashing point ran again
