@@ -12,6 +12,7 @@ from typing import Any
 from .cv import KFoldSpec
 from .errors import InputError, did_you_mean
 from .estimator_config import _param_hint, build_estimator, build_from_factory, none_strings
+from .limits import parse_memory
 from .racing import DEFAULT_CONFIDENCE, check_confidence
 from .space import Categorical, Dimension, Integer, Real, SearchSpace
 from .spec import SearchSpec
@@ -35,6 +36,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str, Any]]] = {
                "error_score": ((int, float, str), "a number or \"raise\"", math.nan),
                "grace": ((str, int, float), "a duration like \"60s\"", "60s"),
                "task_timeout": ((str, int, float), "a duration like \"10m\"", None),
+               "task_memory": ((str, int), "an amount of memory like \"8GiB\"", None),
                "racing": ((bool,), "true or false", False),
                "racing_confidence": ((float,), "a number between 0.5 and 1", DEFAULT_CONFIDENCE),
                "halving": ((dict,), "a table of halving options", None)},
@@ -120,7 +122,8 @@ def _build(raw: dict[str, Any], path: Path) -> RunConfig:
         n_iter=_positive(sec, "search", "n_iter"), batch=_positive(sec, "search", "batch"),
         random_state=search["random_state"],
         max_time=parse_duration(search["max_time"]), grace=parse_duration(search["grace"], "search.grace"),
-        task_timeout=parse_duration(search["task_timeout"], "search.task_timeout"), racing=search["racing"],
+        task_timeout=parse_duration(search["task_timeout"], "search.task_timeout"),
+        task_memory=parse_memory(search["task_memory"]), racing=search["racing"],
         racing_confidence=check_confidence(search["racing_confidence"]), halving=_halving(search),
         error_score=_error_score(search["error_score"]),
         cv=_cv(raw.get("cv", {}), sec),

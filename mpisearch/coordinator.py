@@ -16,7 +16,8 @@ from typing import Any
 from .batching import fold_major, points_per_ask
 from .control import RunControl
 from .errors import SearchFailedError
-from .messages import Bye, Result, Stop
+from .liveness import Watch, on_lost
+from .messages import Bye, Heartbeat, Result, Stop
 from .outbox import Outbox
 from .policies import Decision, Policy, RacingPolicy, ReplayPolicy
 from .progress import Snapshot
@@ -88,6 +89,7 @@ class Coordinator:
         self._start = 0.0
         self._grace_end = math.inf
         self._asked_nothing = False  # the last ask returned no point
+        self.watch = Watch(self.workers, clock(), on_lost(transport))  # ends the job if a worker goes silent
 
     def _policies(self, racer: Racer | None) -> list[Policy]:
         policies: list[Policy] = []
@@ -110,7 +112,10 @@ class Coordinator:
                 self._check_stalled()
                 self._dispatch()
                 got = self.transport.poll(POLL_SECONDS, self._patience())
-                if got is not None:
+                if got is None:
+                    self.watch.check(self.clock(), self._doing)
+                else:
+                    self.watch.heard(got[0], self.clock())
                     self._handle(*got)
                     if self.control.journal is not None:
                         self.control.journal.flush()  # on disk before any more work is handed out
@@ -206,7 +211,7 @@ class Coordinator:
                 self._on_result(source, m)
             elif isinstance(m, Bye):
                 self.stats.workers[source] = m.stats
-            else:
+            elif not isinstance(m, Heartbeat):
                 raise TypeError(f"coordinator got an unexpected message {m!r} from rank {source}")
 
     def _on_result(self, source: int, msg: Result) -> None:
@@ -258,6 +263,15 @@ class Coordinator:
         if self.control.progress is not None:
             self.control.progress.point_done(text)
 
+    def _doing(self, rank: int) -> str:
+        """What a worker was doing, in words (for the lost-rank error)."""
+        running = self.scheduler.running(rank)
+        if running is None:
+            return "it had no task"
+        task, since = running
+        return (f"it was running fold {task.fold} of point {task.point_id} {self.table.points[task.point_id]}, "
+                f"started {self.clock() - since:.0f} s ago")
+
     def snapshot(self) -> Snapshot:
         """Where the search stands, for the progress display."""
         total, best = self.strategy.total, self._best
@@ -274,5 +288,9 @@ class Coordinator:
             self.transport.send(Stop(), w)
         while len(self.stats.workers) < len(self.workers):
             got = self.transport.poll(POLL_SECONDS * 20)
-            if got is not None and isinstance(got[1], Bye):
+            if got is None:
+                self.watch.check(self.clock(), lambda rank: "the search was over and it had been told to stop")
+                continue
+            self.watch.heard(got[0], self.clock())
+            if isinstance(got[1], Bye):
                 self.stats.workers[got[0]] = got[1].stats

@@ -8,6 +8,7 @@ and the data as raw buffers, runs the coordinator, and broadcasts the
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 import warnings
@@ -16,7 +17,9 @@ from typing import Any
 
 from .control import RunControl
 from .coordinator import Coordinator, Limits
+from .errors import SearchFailedError
 from .hotpath import search_loop
+from .liveness import announce, await_ranks
 from .messages import JobHeader, JobRefused
 from .plan import Plan, make_plan
 from .racing import Racer
@@ -41,6 +44,7 @@ def search(spec: SearchSpec, X: Any, y: Any, comm: Any = None, groups: Any = Non
     if comm is None:
         return _search_local(spec, X, y, groups, sample_weight, control)
     if comm.Get_rank() == 0:
+        await_ranks(comm)  # fit on rank 0 only: one line after a while, not a hang
         return _search_root(spec, X, y, comm, groups, control, sample_weight)
     return serve_search(comm)
 
@@ -49,6 +53,7 @@ def serve_search(comm: Any) -> Outcome:
     """A worker rank's part of a search: evaluate tasks until rank 0 says stop; its Outcome."""
     from .data.shipping import bcast_object
 
+    announce(comm)
     header = bcast_object(None, comm)
     if isinstance(header, JobRefused):
         raise header.error
@@ -67,10 +72,14 @@ def release_shared(comm: Any) -> None:
     release(comm)
 
 
-def release_workers(comm: Any, exc: BaseException) -> None:
-    """Rank 0 failed before the search started: every worker rank raises ``exc`` too."""
+def release_workers(comm: Any, exc: BaseException, joined: bool = False) -> None:
+    """Rank 0 failed before the search started: every worker rank raises ``exc`` too.
+    ``joined``: the worker ranks were already awaited (see mpisearch.liveness)."""
     from .data.shipping import bcast_object
 
+    if not joined:
+        with contextlib.suppress(SearchFailedError):  # the ranks that joined get exc; the others never will
+            await_ranks(comm)
     bcast_object(JobRefused(exc), comm)
 
 
@@ -85,9 +94,13 @@ def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, sample_weight: 
                   control: RunControl) -> Outcome:
     t0 = time.perf_counter()
     plan = make_plan(spec, X, y, groups, sample_weight)
-    worker = Worker(spec.estimator, plan.dataset, plan.scorers, spec.task_timeout, rank=WORKER_RANK)
-    with search_loop(spec.estimator):  # cheaper clone per task, no full GC passes over the imports
-        stats = _coordinator(spec, plan, LocalTransport(worker), [WORKER_RANK], control).run()
+    worker = Worker(spec.estimator, plan.dataset, plan.scorers, spec.task_limits, rank=WORKER_RANK,
+                    isolate=spec.isolate)
+    try:
+        with search_loop(spec.estimator):  # cheaper clone per task, no full GC passes over the imports
+            stats = _coordinator(spec, plan, LocalTransport(worker), [WORKER_RANK], control).run()
+    finally:
+        worker.close()  # its fit process, if any
     info = {"ranks": 1, "setup_s": time.perf_counter() - t0 - stats.search_s, "bcast_s": 0.0}
     return _outcome(plan, stats, info)
 
@@ -101,10 +114,10 @@ def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any, contr
     try:
         plan = make_plan(spec, X, y, groups, sample_weight)
     except Exception as exc:
-        release_workers(comm, exc)
+        release_workers(comm, exc, joined=True)
         raise
     t1 = time.perf_counter()
-    bcast_object(JobHeader(spec.estimator, spec.scoring, spec.shared_memory, spec.task_timeout), comm)
+    bcast_object(JobHeader(spec.estimator, spec.scoring, spec.shared_memory, spec.task_limits), comm)
     bcast_dataset(plan.dataset, comm, shared=spec.shared_memory)
     t2 = time.perf_counter()
     transport = MPITransport(comm)
@@ -135,7 +148,7 @@ def _work(comm: Any, header: JobHeader) -> None:
     limits = limit_worker_threads()
     try:
         worker = Worker(header.estimator, dataset, make_scorers(header.scoring, header.estimator),
-                        header.task_timeout, origin, rank=comm.Get_rank())
+                        header.task_limits, origin, rank=comm.Get_rank(), isolate=True)
         if header.shared_memory:
             from .data.shared import window_info
 

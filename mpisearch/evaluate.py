@@ -16,37 +16,23 @@ from sklearn.base import clone
 
 from .data.dataset import Dataset
 from .data.parts import FoldParts
-from .limits import TaskTimeout, call_with_timeout
 from .scoring import Scorers
 from .space import Params
 from .types import Failure, Subsample, TaskResult
 
 
 def evaluate(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers,
-             timeout: float | None = None, subsample: Subsample | None = None) -> TaskResult:
-    """fit_and_score, with its warnings counted and, if ``timeout`` is set, killed when too slow."""
+             subsample: Subsample | None = None) -> TaskResult:
+    """fit_and_score, with the warnings it raised counted (time limits: see mpisearch.isolation)."""
     started = time.time()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if timeout is None:
-            result = fit_and_score(estimator, params, dataset, fold, scorers, subsample)
-        else:
-            result = _limited(estimator, params, dataset, fold, scorers, timeout, subsample)
+        result = fit_and_score(estimator, params, dataset, fold, scorers, subsample)
     for w in caught:
         key = f"{w.category.__name__}: {str(w.message).strip().splitlines()[0] if str(w.message).strip() else ''}"
         result.warnings[key] = result.warnings.get(key, 0) + 1
     result.started = started
     return result
-
-
-def _limited(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers,
-             timeout: float, subsample: Subsample | None) -> TaskResult:
-    start = time.perf_counter()
-    try:
-        return call_with_timeout(lambda: fit_and_score(estimator, params, dataset, fold, scorers, subsample),
-                                 timeout)
-    except TaskTimeout as exc:
-        return TaskResult(fit_time=time.perf_counter() - start, error=f"TaskTimeout: {exc}\n", reason=Failure.TIMEOUT)
 
 
 def fit_and_score(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers,

@@ -22,6 +22,7 @@ from . import engine
 from .atomic import write_text
 from .control import RunControl, StopRequest
 from .errors import ExitCode, OutputError, SearchFailedError
+from .failures import write_errors
 from .files import ERRORS, JOURNAL
 from .fingerprint import fingerprint
 from .journal import Journal
@@ -152,6 +153,7 @@ class SearchRun:
         out = self.outdir.path
         info = {**self.options.info, "config_hash": digest, "status": result.status}
         try:
+            write_errors(out, ERRORS)  # every failed task, with its reason (a failed refit's traceback replaces it)
             if result.refit_error is not None:
                 write_text(out / ERRORS, "".join(traceback.format_exception(result.refit_error)))
             write_outputs(out, result.outcome, result.best_estimator, info)

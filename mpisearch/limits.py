@@ -1,77 +1,69 @@
-"""Run a function in a forked child so that it can be stopped after a time limit.
+"""Per-task limits: how long a fit may run and how much memory it may take.
 
-A fit deep inside a C extension cannot be interrupted from Python; a child
-process can be killed. The child inherits the dataset copy-on-write (nothing
-is copied or pickled on the way in); only the small result comes back
-through a pipe. The child never calls MPI and leaves with ``os._exit``.
+Both are enforced in the fit process (:mod:`mpisearch.isolation`), never in a rank
+itself: a timed-out fit's process is killed, a greedy fit gets ``MemoryError``
+(or dies) alone, and the rank carries on with a fresh fit process.
 """
 
 from __future__ import annotations
 
-import os
-import pickle
-import select
-import signal
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+import re
+from dataclasses import dataclass
+from typing import Any
 
-T = TypeVar("T")
+from .errors import InputError
 
-
-class TaskTimeout(Exception):
-    """The function ran past its time limit and was killed."""
+MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+UNITS = {"": 1, "B": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4,
+         "KI": 1 << 10, "MI": 1 << 20, "GI": 1 << 30, "TI": 1 << 40}
 
 
-def call_with_timeout(fn: Callable[[], T], seconds: float) -> T:
-    """``fn()`` in a forked child; raise TaskTimeout if it takes longer than ``seconds``."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
-        os.close(read_fd)
-        _child(fn, write_fd)
-    os.close(write_fd)
+@dataclass(frozen=True)
+class TaskLimits:
+    """``timeout``: seconds a task (fit and score) may run; ``memory``: bytes it may
+    allocate on top of what the fit process holds when the task starts."""
+
+    timeout: float | None = None
+    memory: int | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.timeout is not None or self.memory is not None
+
+
+def parse_memory(value: Any, key: str = "search.task_memory") -> int | None:
+    """Bytes from ``1073741824``, ``"8GiB"``, ``"512MiB"``, ``"2G"`` or ``"1.5GB"`` (G = 10**9, Gi = 2**30)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        match = None
+    elif isinstance(value, (int, float)):
+        match = MEMORY.match(repr(value))
+    else:
+        match = MEMORY.match(str(value))
+    if match is None:
+        raise InputError(f"{key}: expected an amount of memory like \"8GiB\" or \"512MiB\", got {value!r}")
+    unit = (match.group(2) or "").upper()
+    if len(unit) > 1 and unit.endswith("B"):
+        unit = unit[:-1]  # "GiB" -> "GI", "GB" -> "G"
+    amount = int(float(match.group(1)) * UNITS[unit])
+    if amount <= 0:
+        raise InputError(f"{key}: expected a positive amount of memory, got {value!r}")
+    return amount
+
+
+def cap_address_space(extra: int) -> None:
+    """Let this process map at most ``extra`` bytes more than it has mapped now
+    (RLIMIT_AS; a larger allocation fails with MemoryError). Linux only: elsewhere a no-op."""
+    import resource
+
     try:
-        payload = _read_until(read_fd, time.monotonic() + seconds)
-    finally:
-        os.close(read_fd)
-    if payload is None:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        raise TaskTimeout(f"task timed out after {seconds:g}s and was killed")
-    os.waitpid(pid, 0)
-    ok, value = pickle.loads(payload)
-    if not ok:
-        raise RuntimeError(value)
-    return value
-
-
-def _child(fn: Callable[[], Any], fd: int) -> None:
-    status = 0
-    try:
-        try:
-            payload = pickle.dumps((True, fn()))
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent
-            payload = pickle.dumps((False, f"{type(exc).__name__}: {exc}"))
-        with os.fdopen(fd, "wb") as out:
-            out.write(payload)
-    except BaseException:  # noqa: BLE001
-        status = 1
-    finally:
-        os._exit(status)
-
-
-def _read_until(fd: int, deadline: float) -> bytes | None:
-    """All bytes until EOF, or None if the deadline passes first."""
-    chunks = []
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        ready, _, _ = select.select([fd], [], [], remaining)
-        if not ready:
-            return None
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            mapped = int(fh.read().split()[0]) * resource.getpagesize()
+    except OSError:
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    soft = mapped + extra
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .limits import TaskLimits
 from .types import Subsample, TaskResult
 
 COORDINATOR = 0  # rank of the coordinator
@@ -24,7 +25,7 @@ class JobHeader:
     estimator: Any
     scoring: Any
     shared_memory: bool  # the data arrives in a node-shared window
-    task_timeout: float | None
+    task_limits: TaskLimits  # time and memory each task may take in its fit process
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,11 @@ class Result:
 
 
 @dataclass(frozen=True)
+class Heartbeat:
+    """A worker rank is alive (sent only when it has sent nothing else for a while; see mpisearch.liveness)."""
+
+
+@dataclass(frozen=True)
 class Bye:
     """A worker's last message, with what it did (for run.json)."""
 
@@ -69,4 +75,4 @@ class Bye:
 
 
 ToWorker = RunTask | CancelTask | Stop
-ToCoordinator = Result | Bye
+ToCoordinator = Result | Heartbeat | Bye

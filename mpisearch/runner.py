@@ -7,6 +7,7 @@ import shlex
 import signal
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,8 @@ def run_config(path: str | Path, overrides: list[str] | None = None, out: str | 
     info = {"config": str(cfg.source), "data": str(cfg.data.path), "load_s": load_s, "strategy": cfg.spec.strategy}
     options = RunOptions(out=out_dir, resume=resume, force=force, verbosity=verbosity, signals=True,
                          refit_after_stop=False, info=info)
-    result = SearchRun(cfg.spec, comm, options).run(X, y, g, sample_weight=w)
+    spec = replace(cfg.spec, isolate=True)  # mpisearch run owns its process: forking fit processes is safe
+    result = SearchRun(spec, comm, options).run(X, y, g, sample_weight=w)
     _report(result, out_dir, resume_command(cfg.source, overrides or [], comm))
     return result.outcome
 

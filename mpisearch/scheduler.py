@@ -164,6 +164,11 @@ class Scheduler:
     def busy_workers(self) -> int:
         return sum(1 for q in self._assigned.values() if q)
 
+    def running(self, worker: int) -> tuple[Task, float] | None:
+        """The task ``worker`` runs (the first assigned to it) and when it started, if any."""
+        queue = self._assigned.get(worker)
+        return (queue[0], self._started.get(worker, math.nan)) if queue else None
+
     def mean_duration(self) -> float | None:
         """Mean duration of the tasks finished so far (None before the first)."""
         return self._sum_times / len(self._all_times) if self._all_times else None

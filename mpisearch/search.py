@@ -12,6 +12,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
 from .lifecycle import RunOptions, SearchRun
+from .limits import parse_memory
 from .racing import DEFAULT_CONFIDENCE
 from .runtime import resolve_comm
 from .space import SearchSpace
@@ -57,7 +58,8 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
                  comm: Any = None, resume: bool = False, task_timeout: float | None = None,
                  verbose: int = 0, shared_memory: bool = True, racing: bool = False,
                  racing_confidence: float = DEFAULT_CONFIDENCE, halving: dict[str, Any] | None = None,
-                 batch: int | None = None, force: bool = False, shared_folds: bool = True) -> None:
+                 batch: int | None = None, force: bool = False, shared_folds: bool = True,
+                 task_memory: int | str | None = None) -> None:
         self.estimator = estimator
         self.space = space
         self.strategy = strategy
@@ -80,12 +82,14 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         self.batch = batch
         self.force = force
         self.shared_folds = shared_folds
+        self.task_memory = task_memory
 
     def _spec(self) -> SearchSpec:
         return SearchSpec(
             estimator=self.estimator, space=SearchSpace(self.space), strategy=self.strategy,
             n_iter=self.n_iter, random_state=self.random_state, scoring=self.scoring, refit=self.refit,
             error_score=self.error_score, max_time=self.max_time, cv=self.cv, task_timeout=self.task_timeout,
+            task_memory=parse_memory(self.task_memory, "task_memory"),
             shared_memory=self.shared_memory, shared_folds=self.shared_folds, halving=self.halving, racing=self.racing,
             racing_confidence=self.racing_confidence, batch=self.batch,
         )

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .limits import TaskLimits
 from .racing import DEFAULT_CONFIDENCE
 from .space import SearchSpace
 
@@ -34,6 +35,8 @@ class SearchSpec:
     shared_memory: bool = True  # one read-only copy of the data per node (MPI-3 shared window)
     shared_folds: bool = True  # with shared_memory: each fold's parts built once per node (data.foldstore)
     task_timeout: float | None = None  # seconds; a longer fit is killed and recorded as failed
+    task_memory: int | None = None  # bytes a task may allocate in its fit process (mpisearch.limits)
+    isolate: bool = False  # without MPI too, fits run in a fit process (mpisearch.isolation); MPI workers always
     halving: Mapping[str, Any] | None = None  # options of strategy "halving" (see HalvingOptions)
     racing: bool = False  # stop a point between folds once it cannot beat the best (mpisearch.racing)
     racing_confidence: float = DEFAULT_CONFIDENCE
@@ -44,3 +47,7 @@ class SearchSpec:
         if self.strategy == "halving":  # subsamples depend on these
             parts["halving"] = {**dict(self.halving or {}), "random_state": self.random_state}
         return parts
+
+    @property
+    def task_limits(self) -> TaskLimits:
+        return TaskLimits(self.task_timeout, self.task_memory)

@@ -13,6 +13,9 @@ timing can be controlled exactly:
   gets and ``score`` returns ``quality`` less a term that shrinks with those
   rows: a stand-in for a real model when simulating successive halving with
   many ranks on few cores.
+- :class:`CrashingClassifier`: a logistic regression whose ``fit`` first does
+  what ``crash`` says (segfault, SIGKILL itself, ``sys.exit``, ``os._exit``,
+  allocate greedily, stop its parent...): for testing crash isolation.
 
 All predict a constant and score with plain numpy (accuracy / R^2), so that
 ``scoring=None`` costs a few microseconds; scikit-learn scorers such as
@@ -21,6 +24,10 @@ All predict a constant and score with plain numpy (accuracy / R^2), so that
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
+import sys
 import time
 from typing import Any
 
@@ -116,3 +123,53 @@ class SimulatedClassifier(_ConstantClassifier):
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         offset = 0.01 * (int(np.asarray(y, dtype=np.int64).sum()) % 7) / 7
         return float(self.quality - 1 / np.sqrt(max(self.rows_, 1)) + offset)
+
+
+CRASHES = ("none", "segfault", "sigkill", "exit", "os_exit", "interrupt", "greedy", "stop_parent")
+
+
+class CrashingClassifier(ClassifierMixin, BaseEstimator):
+    """``LogisticRegression(C=C)`` whose ``fit`` first does what ``crash`` says:
+
+    ``"none"``: nothing; ``"segfault"``: reads address 0 (SIGSEGV); ``"sigkill"``: sends
+    itself SIGKILL (what the OOM killer does); ``"exit"``: ``sys.exit(code)``;
+    ``"os_exit"``: ``os._exit(code)``; ``"interrupt"``: raises KeyboardInterrupt;
+    ``"greedy"``: allocates ``greedy_bytes`` (not touched, so without a memory
+    limit it costs no memory); ``"stop_parent"``: sends SIGSTOP to its parent
+    process (under crash isolation: the worker rank, which then stops answering).
+    """
+
+    def __init__(self, crash: str = "none", C: float = 1.0, code: int = 4, greedy_bytes: int = 1 << 30) -> None:
+        self.crash = crash
+        self.C = C
+        self.code = code
+        self.greedy_bytes = greedy_bytes
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CrashingClassifier:
+        from sklearn.linear_model import LogisticRegression
+
+        if self.crash not in CRASHES:
+            raise ValueError(f"crash must be one of {CRASHES}, got {self.crash!r}")
+        self._crash()
+        self.model_ = LogisticRegression(C=self.C, max_iter=1000).fit(X, y, sample_weight=sample_weight)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def _crash(self) -> None:
+        if self.crash == "segfault":
+            ctypes.string_at(0)
+        elif self.crash == "sigkill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif self.crash == "exit":
+            sys.exit(self.code)
+        elif self.crash == "os_exit":
+            os._exit(self.code)
+        elif self.crash == "interrupt":
+            raise KeyboardInterrupt("CrashingClassifier")
+        elif self.crash == "greedy":
+            self.hoard_ = np.empty(self.greedy_bytes, dtype=np.uint8)
+        elif self.crash == "stop_parent":
+            os.kill(os.getppid(), signal.SIGSTOP)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.model_.predict(X)

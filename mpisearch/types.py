@@ -37,6 +37,7 @@ class Failure(StrEnum):
     FIT = "fit"  # the estimator's fit raised
     SCORE = "score"  # a scorer raised or returned no number
     TIMEOUT = "timeout"  # longer than search.task_timeout
+    CRASH = "crash"  # the fit process died (a signal, os._exit, sys.exit, ...): see mpisearch.isolation
 
 
 @dataclass

@@ -103,6 +103,8 @@ CONFIG_CASES = [
      ["search.strategy", "'randon'", "did you mean 'random'"]),
     ("bad-duration", {"search": 'strategy = "grid"\nmax_time = "2 hours"'}, [],
      ["search.max_time", "duration", "'2 hours'"]),
+    ("bad-task-memory", {"search": 'strategy = "grid"\ntask_memory = "lots"'}, [],
+     ["search.task_memory", "amount of memory", "'lots'"]),
     ("folds-more-than-rows", {"cv": "folds = 1000"}, [], ["cv", "1000"]),
     ("missing-space", {"extra": ""}, [], None),  # filled in below: a config with no [space]
     ("bad-set-syntax", {}, ["--set", "cv.folds"], ["--set", "KEY=VALUE", "cv.folds"]),

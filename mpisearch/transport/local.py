@@ -29,7 +29,7 @@ class LocalTransport:
         self.worker.receive(msg)
 
     def poll(self, timeout: float, max_sleep: float = 0.0) -> tuple[int, Result | Bye] | None:
-        if self.worker.queue:
+        if self.worker.busy:
             return WORKER_RANK, self.worker.run_next()
         if self.worker.stopped and not self._bye_sent:
             self._bye_sent = True
