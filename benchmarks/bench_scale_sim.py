@@ -87,7 +87,7 @@ def settings(quick: bool) -> dict[str, Any]:
         "hetero": {"workers": [64, 256, 1024] if quick else [64, 256, 1024, 4096, 16384],
                    "low_s": 0.2, "high_s": 2.0, "tasks_per_worker": 8 if quick else 16},
         "short": {"workers": [64, 256, 1024] if quick else [64, 256, 1024, 4096],
-                  "duration_s": 0.02, "tasks_per_worker": 30 if quick else 100},
+                  "duration_s": 0.02, "tasks_per_worker": 30 if quick else 50},
     }
 
 
@@ -313,6 +313,25 @@ def cluster(scenario: str, cfg: dict[str, Any], n_workers: int, overhead_s: floa
             "duplicates": stats.n_duplicates}
 
 
+def check_against(measured_path: Path, overhead_s: float) -> list[dict[str, Any]]:
+    """(c) The simulation against a real run: bench_scaling.py's JSON (its part (a), real
+    oversubscribed ranks with sleeping fits) is simulated with the same durations."""
+    measured = json.loads(measured_path.read_text())
+    rows = []
+    for scenario in ("hetero", "short"):
+        for entry in measured["simulated"][scenario]["per_n"]:
+            n = entry["workers"]
+            cfg = {"cv": 2, scenario: {**settings(False)[scenario], "tasks_per_worker": entry["tasks"] / n}}
+            sim = cluster(scenario, cfg, n, overhead_s)
+            rows.append({"scenario": scenario, "workers": n, "measured_efficiency": entry["efficiency"],
+                         "measured_efficiency_vs_measured_work": entry.get("efficiency_vs_measured_work"),
+                         "simulated_efficiency": sim["efficiency"],
+                         "difference_points": 100 * (sim["efficiency"] - entry["efficiency"])})
+            print(f"[check] {scenario} W={n}: measured {entry['efficiency']:.4f}, simulated {sim['efficiency']:.4f}",
+                  file=sys.stderr, flush=True)
+    return rows
+
+
 # --------------------------------------------------------------------------- report
 
 def verdicts(runs: list[dict[str, Any]], alone: list[dict[str, Any]]) -> dict[str, Any]:
@@ -336,14 +355,24 @@ def draw(doc: dict[str, Any], path: Path) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for scenario, label in (("hetero", "0.2-2 s tasks"), ("short", "20 ms tasks")):
         rs = [r for r in doc["cluster"] if r["scenario"] == scenario]
+        if not rs:
+            continue
         ax1.plot([r["workers"] for r in rs], [r["efficiency"] for r in rs], "o-", label=label)
         ax2.plot([r["workers"] for r in rs], [r["us_per_task"] for r in rs], "o-", label=f"coordinator, {label}")
+    for scenario, marker in (("hetero", "^"), ("short", "v")):
+        rs = [r for r in doc["check"] or () if r["scenario"] == scenario]
+        if rs:
+            ax1.plot([r["workers"] for r in rs], [r["measured_efficiency"] for r in rs], marker, color="black",
+                     label=f"measured (bench_scaling), {scenario}")
+            ax1.plot([r["workers"] for r in rs], [r["simulated_efficiency"] for r in rs], marker, color="red",
+                     mfc="none", label=f"simulated, {scenario}")
     al = doc["scheduler_alone"]
     ax2.plot([r["workers"] for r in al], [r["us_per_task"] for r in al], "s--", label="scheduler alone")
     ax1.axhline(0.95, color="grey", lw=0.8, ls=":")
     ax2.axhline(MAX_US_PER_TASK, color="grey", lw=0.8, ls=":")
     for ax in (ax1, ax2):
-        ax.set_xscale("log", base=2)
+        if ax.has_data():
+            ax.set_xscale("log", base=2)
         ax.set_xlabel("workers W (simulated)")
         ax.legend(fontsize=8)
     ax1.set_ylabel("efficiency (bound / makespan), rank 0's CPU charged")
@@ -357,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="W up to 1024 only, fewer tasks per worker")
     ap.add_argument("--out-dir", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--check", type=Path, metavar="BENCH_SCALING_JSON",
+                    help="also simulate the runs of this bench_scaling.py JSON and compare efficiencies")
+    ap.add_argument("--skip-cluster", action="store_true", help="leave out (b) (with --check: only the check)")
     args = ap.parse_args(argv)
     cfg = settings(args.quick)
     alone = []
@@ -365,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[scheduler] W={w}: {alone[-1]['us_per_task']:.1f} us/task", file=sys.stderr, flush=True)
     overhead = worker_overhead()
     runs = []
-    for scenario in ("hetero", "short"):
+    for scenario in ("hetero", "short") if not args.skip_cluster else ():
         for w in cfg[scenario]["workers"]:
             runs.append(cluster(scenario, cfg, w, overhead))
             r = runs[-1]
@@ -374,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"benchmark": "bench_scale_sim", "quick": args.quick, "settings": cfg,
            "model": {"latency_s": LATENCY_S, "mpi_message_cpu_s": MPI_MESSAGE_CPU, "timer_slack_s": TIMER_SLACK_S,
                      "worker_overhead_s": overhead},
-           "scheduler_alone": alone, "cluster": runs, "targets": verdicts(runs, alone)}
+           "scheduler_alone": alone, "cluster": runs, "targets": verdicts(runs, alone),
+           "check": check_against(args.check, overhead) if args.check else None}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "bench_scale_sim.json").write_text(json.dumps(doc, indent=2))
     draw(doc, args.out_dir / "bench_scale_sim.png")
