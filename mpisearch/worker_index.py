@@ -39,7 +39,7 @@ class QueueLengths:
         v = self._version[i]
         heapq.heappush(self._short, (length, i, v))
         heapq.heappush(self._long, (-length, i, v))
-        if len(self._short) > COMPACT_FACTOR * len(self.lengths) + COMPACT_MIN:
+        if max(len(self._short), len(self._long)) > COMPACT_FACTOR * len(self.lengths) + COMPACT_MIN:
             self._compact()
 
     def pop_shortest(self, below: int) -> int | None:
