@@ -3,7 +3,7 @@
 
 Usage (from the repository root, with the venv active):
 
-    python benchmarks/bench_scale_sim.py            # full: W = 64..16384, a few minutes
+    python benchmarks/bench_scale_sim.py            # full: W = 64..16384 (16384: over 10 min here)
     python benchmarks/bench_scale_sim.py --quick    # W = 64..1024, about a minute
 
 Two parts, in one process, no MPI:

@@ -26,7 +26,9 @@ workers, not O(W): workers are indexed by queue length
 (:class:`mpisearch.worker_index.QueueLengths`), running tasks by the time from
 which they may be stragglers (:class:`mpisearch.worker_index.Deadlines`), and
 queued and held tasks by point; an idle worker that finds nothing to steal and
-no straggler ends the round for every other idle worker.
+no straggler ends the round for every other idle worker. One cost remains
+proportional to the number of tasks overdue at once: choosing the straggler
+with the largest ratio of elapsed to expected time looks at each of them.
 """
 
 from __future__ import annotations
