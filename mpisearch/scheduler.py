@@ -20,6 +20,15 @@ Policies
   waits while another of its folds is assigned, as long as other points' tasks
   can go instead, so each fold result can stop the point before its next fold
   has started.
+
+Cost: every call costs O(log W) per task it hands out or takes back, for W
+workers, not O(W): workers are indexed by queue length
+(:class:`mpisearch.worker_index.QueueLengths`), running tasks by the time from
+which they may be stragglers (:class:`mpisearch.worker_index.Deadlines`), and
+queued and held tasks by point; an idle worker that finds nothing to steal and
+no straggler ends the round for every other idle worker. One cost remains
+proportional to the number of tasks overdue at once: choosing the straggler
+with the largest ratio of elapsed to expected time looks at each of them.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ import statistics
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from .worker_index import Deadlines, QueueLengths
 
 # One task running plus one waiting on the worker hides rank 0's latency (~100 us
 # per round trip on one node, plus up to 5% of the mean task while rank 0 sleeps
@@ -90,57 +101,74 @@ class Scheduler:
         self.straggler_factor = straggler_factor
         self.straggler_min_seconds = straggler_min_seconds
         self.one_per_point = one_per_point
+        self._index = {w: i for i, w in enumerate(self.workers)}
         self._fresh: deque[Task] = deque()            # duration of the point unknown
         self._known: list[tuple[float, int, Task]] = []  # heap: (-expected, task_id, task)
         self._assigned: dict[int, deque[Task]] = {w: deque() for w in self.workers}
+        self._lengths = QueueLengths(len(self.workers))
         self._started: dict[int, float] = {}           # worker -> start of its head task
-        self._copies: dict[int, set[int]] = {}         # task_id -> workers running it
+        self._deadlines = Deadlines()                  # head tasks, by when they may be stragglers
+        self._untimed: list[int] = []                  # workers whose head started before any result
+        self._copies: dict[int, set[int]] = {}         # task_id -> workers holding it (none: no entry)
+        self._held: dict[int, set[int]] = {}           # point -> its tasks held by some worker
         self._point_times: dict[int, list[float]] = {}
-        self._all_times: list[float] = []
+        self._n_times = 0
         self._sum_times = 0.0
-        self._typical_cache: tuple[int, float | None] = (0, None)
+        self._longest: float | None = None             # the longest task so far
         self._open: dict[int, Task] = {}               # tasks without a result yet
         self._queued: set[int] = set()                 # open and never assigned
+        self._queued_by_point: dict[int, set[int]] = {}
+        self._ready: set[int] = set()                  # points with queued tasks and none held
+        self._spread: list[tuple[int, int, int]] = []  # heap: (-folds done, oldest queued task, point)
+        self._oldest: list[int] = []                   # heap of queued task ids (stale ones skipped)
 
     # -- feeding -----------------------------------------------------------
     def add(self, tasks: Iterable[Task]) -> None:
         for task in tasks:
             self._open[task.task_id] = task
             self._queued.add(task.task_id)
+            self._queued_by_point.setdefault(task.point_id, set()).add(task.task_id)
             self._fresh.append(task)
+            if self.one_per_point:
+                heapq.heappush(self._oldest, task.task_id)
+                self._refresh(task.point_id)
 
     def drop_point(self, point_id: int) -> list[Task]:
         """Forget the not-yet-assigned tasks of a point; return them."""
-        dropped = [self._open[i] for i in self._queued if self._open[i].point_id == point_id]
-        for t in dropped:
-            del self._open[t.task_id]
-            self._queued.discard(t.task_id)
-        return sorted(dropped, key=lambda t: t.task_id)
+        dropped = sorted(self._queued_by_point.pop(point_id, ()))
+        for task_id in dropped:
+            self._queued.discard(task_id)
+        self._ready.discard(point_id)
+        return [self._open.pop(i) for i in dropped]
 
     def cancel_point(self, point_id: int, now: float) -> list[Cancel]:
         """Forget every open task of a point (fold racing stopped it): queued ones are
         dropped, assigned ones cancelled on their workers. A task that had already
         started still reports; :meth:`complete` then returns False for it."""
         self.drop_point(point_id)
+        holders = {self._index[w] for t in self._held.get(point_id, ()) for w in self._copies[t]}
         actions = []
-        for worker, queue in self._assigned.items():
+        for i in sorted(holders):
+            worker = self.workers[i]
+            queue = self._assigned[worker]
             mine = [t for t in queue if t.point_id == point_id]
-            if not mine:
-                continue
             head = queue[0]
             self._assigned[worker] = queue = deque(t for t in queue if t.point_id != point_id)
-            if queue and queue[0] is not head:
-                self._started[worker] = now
             for task in mine:
                 self._open.pop(task.task_id, None)
-                self._copies.pop(task.task_id, None)
+                self._release(worker, task)
                 actions.append(Cancel(worker, task))
+            if queue and queue[0] is not head:
+                self._start(worker, now)
+            self._lengths.set(i, len(queue))
         return actions
 
     def drop_queued(self) -> list[Task]:
         """Forget every not-yet-assigned task (time budget spent); return them."""
         dropped = [self._open.pop(i) for i in sorted(self._queued)]
         self._queued.clear()
+        self._queued_by_point.clear()
+        self._ready.clear()
         return dropped
 
     # -- state ---------------------------------------------------------------
@@ -157,12 +185,10 @@ class Scheduler:
     def n_ready(self) -> int:
         """Queued tasks that can go out now without waiting for a point's other fold:
         all of them, or with ``one_per_point`` one per point with nothing assigned."""
-        if not self.one_per_point:
-            return self.n_queued
-        return len({self._open[i].point_id for i in self._queued} - self._busy_points())
+        return len(self._ready) if self.one_per_point else self.n_queued
 
     def busy_workers(self) -> int:
-        return sum(1 for q in self._assigned.values() if q)
+        return self._lengths.n_busy
 
     def running(self, worker: int) -> tuple[Task, float] | None:
         """The task ``worker`` runs (the first assigned to it) and when it started, if any."""
@@ -171,7 +197,7 @@ class Scheduler:
 
     def mean_duration(self) -> float | None:
         """Mean duration of the tasks finished so far (None before the first)."""
-        return self._sum_times / len(self._all_times) if self._all_times else None
+        return self._sum_times / self._n_times if self._n_times else None
 
     def expected(self, point_id: int) -> float | None:
         times = self._point_times.get(point_id)
@@ -179,40 +205,74 @@ class Scheduler:
 
     # -- decisions ------------------------------------------------------------
     def dispatch(self, now: float) -> list[Action]:
-        """Actions that keep every worker's prefetch queue full."""
+        """Actions that keep every worker's prefetch queue full: shortest queues
+        first (ties: in the order of ``workers``), then idle workers steal or copy
+        stragglers."""
         actions: list[Action] = []
-        busy = self._busy_points() if self.one_per_point else None
-        for w in sorted(self.workers, key=lambda w: len(self._assigned[w])):
-            while len(self._assigned[w]) < self.prefetch:
-                task = self._pop() if busy is None else self._pop_spread(busy)
+        if self._queued:
+            self._fill(now, actions)
+        while True:  # idle workers, in the order of ``workers``
+            i = self._lengths.pop_shortest(1)
+            if i is None:
+                break
+            got = self._steal(self.workers[i], now) or self._reissue(self.workers[i], now)
+            if not got:  # nothing to steal and no straggler: the same for every other idle worker
+                self._lengths.set(i, 0)
+                break
+            actions.extend(got)
+        return actions
+
+    def _fill(self, now: float, actions: list[Action]) -> None:
+        while True:
+            i = self._lengths.pop_shortest(self.prefetch)
+            if i is None:
+                return
+            worker = self.workers[i]
+            task = None
+            while len(self._assigned[worker]) < self.prefetch:
+                task = self._pop_spread() if self.one_per_point else self._pop()
                 if task is None:
                     break
-                if busy is not None:
-                    busy.add(task.point_id)
-                actions.append(self._assign(w, task, now))
-        for w in self.workers:
-            if not self._assigned[w]:
-                actions.extend(self._steal(w, now) or self._reissue(w, now))
-        return actions
+                actions.append(self._assign(worker, task, now))
+            self._lengths.set(i, len(self._assigned[worker]))
+            if task is None:  # nothing left to hand out
+                return
 
     def complete(self, worker: int, task_id: int, duration: float, now: float) -> bool:
         """Record a result; True if it is the first one for this task."""
         queue = self._assigned.get(worker)
         if queue and queue[0].task_id == task_id:  # the usual case: a worker runs its queue in order
-            queue.popleft()
+            self._release(worker, queue.popleft())
             if queue:
-                self._started[worker] = now
+                self._start(worker, now)
+            self._lengths.set(self._index[worker], len(queue))
         elif queue is not None and task_id in (t.task_id for t in queue):
+            self._release(worker, next(t for t in queue if t.task_id == task_id))
             self._assigned[worker] = deque(t for t in queue if t.task_id != task_id)
-        self._copies.get(task_id, set()).discard(worker)
+            self._lengths.set(self._index[worker], len(queue) - 1)
         task = self._open.pop(task_id, None)
         if task is None:
             return False
-        self._point_times.setdefault(task.point_id, []).append(duration)
-        self._all_times.append(duration)
-        self._sum_times += duration
+        self._record(task.point_id, duration)
         self._adapt_prefetch()
         return True
+
+    def _record(self, point_id: int, duration: float) -> None:
+        self._point_times.setdefault(point_id, []).append(duration)
+        self._n_times += 1
+        self._sum_times += duration
+        if self._longest is None or duration > self._longest:
+            self._longest = duration
+        for i in self._untimed:  # the first result: every running task now has an expected time
+            if self._assigned[self.workers[i]]:
+                self._push_deadline(self.workers[i])
+        self._untimed.clear()
+        for task_id in self._held.get(point_id, ()):  # the point's expected time changed
+            for w in self._copies[task_id]:
+                if self._assigned[w][0].task_id == task_id:
+                    self._push_deadline(w)
+        if self.one_per_point:
+            self._refresh(point_id)
 
     def _adapt_prefetch(self) -> None:
         """Deeper worker queues for short tasks (see QUEUE_SECONDS)."""
@@ -236,65 +296,135 @@ class Scheduler:
                 return task
         return None
 
-    def _busy_points(self) -> set[int]:
-        return {t.point_id for queue in self._assigned.values() for t in queue}
+    def _pop_spread(self) -> Task | None:
+        """Racing order: of the queued tasks whose point has no task held by a worker,
+        one of the point with the most folds done (a point finished early gives racing
+        its bar to beat), oldest first; if every queued task's point is busy, the
+        oldest anyway (keeping workers busy beats waiting). Entries left in the LPT
+        queues are skipped by :meth:`_pop`, as they are no longer queued."""
+        while self._spread:
+            minus_done, task_id, point_id = self._spread[0]
+            if (point_id in self._ready and -minus_done == len(self._point_times.get(point_id, ()))
+                    and task_id == min(self._queued_by_point[point_id])):
+                return self._open[task_id]
+            heapq.heappop(self._spread)  # stale: the point changed since
+        while self._oldest:
+            task_id = self._oldest[0]
+            if task_id in self._queued:
+                return self._open[task_id]
+            heapq.heappop(self._oldest)
+        return None
 
-    def _pop_spread(self, busy: set[int]) -> Task | None:
-        """Racing order: of the queued tasks whose point is not in ``busy``, one of the
-        point with the most folds done (a point finished early gives racing its bar to
-        beat), oldest first; if every queued task's point is busy, the oldest anyway
-        (keeping workers busy beats waiting). Entries left in the LPT queues are
-        skipped by :meth:`_pop`, as they are no longer queued."""
-        best, best_key, oldest = None, None, None
-        for task_id in self._queued:
-            task = self._open[task_id]
-            if oldest is None or task_id < oldest.task_id:
-                oldest = task
-            if task.point_id in busy:
-                continue
-            key = (len(self._point_times.get(task.point_id, ())), -task_id)
-            if best_key is None or key > best_key:
-                best, best_key = task, key
-        return best or oldest
+    def _refresh(self, point_id: int) -> None:
+        """Racing index: whether the point can go now, and its place in the spread heap."""
+        queued = self._queued_by_point.get(point_id)
+        if queued and point_id not in self._held:
+            self._ready.add(point_id)
+            done = len(self._point_times.get(point_id, ()))
+            heapq.heappush(self._spread, (-done, min(queued), point_id))
+        else:
+            self._ready.discard(point_id)
 
     def _assign(self, worker: int, task: Task, now: float) -> Run:
-        if not self._assigned[worker]:
-            self._started[worker] = now
-        self._assigned[worker].append(task)
-        self._queued.discard(task.task_id)
+        queue = self._assigned[worker]
+        queue.append(task)
+        if len(queue) == 1:
+            self._start(worker, now)
+        if task.task_id in self._queued:
+            self._queued.discard(task.task_id)
+            queued = self._queued_by_point[task.point_id]
+            queued.discard(task.task_id)
+            if not queued:
+                del self._queued_by_point[task.point_id]
         self._copies.setdefault(task.task_id, set()).add(worker)
+        self._held.setdefault(task.point_id, set()).add(task.task_id)
+        if self.one_per_point:
+            self._refresh(task.point_id)
         return Run(worker, task)
 
+    def _release(self, worker: int, task: Task) -> None:
+        """``worker`` no longer holds ``task``."""
+        copies = self._copies.get(task.task_id)
+        if copies is None or worker not in copies:
+            return
+        copies.discard(worker)
+        if not copies:
+            del self._copies[task.task_id]
+            held = self._held[task.point_id]
+            held.discard(task.task_id)
+            if not held:
+                del self._held[task.point_id]
+                if self.one_per_point:
+                    self._refresh(task.point_id)
+
     def _steal(self, thief: int, now: float) -> list[Action]:
-        victim = max(self.workers, key=lambda w: len(self._assigned[w]))
-        if len(self._assigned[victim]) < 2:
+        i, length = self._lengths.longest()
+        if length < 2:
             return []
+        victim = self.workers[i]
         task = self._assigned[victim].pop()
-        self._copies[task.task_id].discard(victim)
-        return [Cancel(victim, task), self._assign(thief, task, now)]
+        self._lengths.set(i, length - 1)
+        self._release(victim, task)
+        run = self._assign(thief, task, now)
+        self._lengths.set(self._index[thief], 1)
+        return [Cancel(victim, task), run]
 
     def _typical(self) -> float | None:
         """What a task of a point never timed may take: the longest task so far. (The
         median made every first task of a larger halving rung, 3-9x longer than the
         tasks before it, look like a straggler: 79 s of copies thrown away in a 58 s
-        search with 8 workers.) Cached until a new result arrives."""
-        if self._typical_cache[0] != len(self._all_times):
-            longest = max(self._all_times) if self._all_times else None
-            self._typical_cache = (len(self._all_times), longest)
-        return self._typical_cache[1]
+        search with 8 workers.)"""
+        return self._longest
+
+    # -- stragglers ------------------------------------------------------------------
+    def _start(self, worker: int, now: float) -> None:
+        """``worker``'s head task starts now."""
+        self._started[worker] = now
+        self._push_deadline(worker)
+
+    def _push_deadline(self, worker: int) -> None:
+        head = self._assigned[worker][0]
+        expected = self.expected(head.point_id) or self._typical()
+        if expected is None:
+            self._untimed.append(self._index[worker])
+            return
+        wait = max(self.straggler_min_seconds, self.straggler_factor * max(expected, 1e-9))
+        # a hair early: _straggler() then decides with the exact test
+        self._deadlines.push(self._started[worker] + wait * (1 - 1e-9), self._index[worker], head.task_id,
+                             self._started[worker])
+
+    def _straggler(self, worker: int, now: float) -> tuple[float, Task] | None:
+        """(ratio of elapsed to expected time, task) if ``worker``'s head task is a
+        straggler that may be copied now; None if not (yet)."""
+        queue = self._assigned[worker]
+        head = queue[0]
+        elapsed = now - self._started[worker]
+        expected = self.expected(head.point_id) or self._typical()
+        if expected is None or elapsed < self.straggler_min_seconds:
+            return None
+        ratio = elapsed / max(expected, 1e-9)
+        return (ratio, head) if ratio > self.straggler_factor else None
 
     def _reissue(self, worker: int, now: float) -> list[Action]:
+        """A copy of the running task with the largest ratio of elapsed to expected
+        time, if over ``straggler_factor`` (ties: the first in ``workers``)."""
+        due: dict[int, tuple[float, int, int, float]] = {}
+        for entry in self._deadlines.due(now):
+            _, i, task_id, start = entry
+            queue = self._assigned[self.workers[i]]
+            if (queue and queue[0].task_id == task_id and self._started[self.workers[i]] == start
+                    and task_id in self._open and len(self._copies[task_id]) == 1):
+                due[i] = entry  # still running, open and not copied yet
         worst, worst_ratio = None, self.straggler_factor
-        for w, queue in self._assigned.items():
-            if not queue or len(self._copies.get(queue[0].task_id, ())) > 1:
-                continue
-            elapsed = now - self._started[w]
-            if elapsed < self.straggler_min_seconds:
-                continue
-            expected = self.expected(queue[0].point_id) or self._typical()
-            if expected is None:
-                continue
-            ratio = elapsed / max(expected, 1e-9)
-            if ratio > worst_ratio:
-                worst, worst_ratio = queue[0], ratio
-        return [self._assign(worker, worst, now)] if worst is not None else []
+        for i in sorted(due):
+            found = self._straggler(self.workers[i], now)
+            if found is not None and found[0] > worst_ratio:
+                worst_ratio, worst = found
+        for i, entry in due.items():
+            if worst is None or entry[2] != worst.task_id:
+                self._push_deadline(self.workers[i])  # not this time: back in the heap, its deadline updated
+        if worst is None:
+            return []
+        run = self._assign(worker, worst, now)
+        self._lengths.set(self._index[worker], 1)
+        return [run]

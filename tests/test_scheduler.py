@@ -160,3 +160,25 @@ def test_simulated_run_completes_every_task_once_near_the_lower_bound(n_workers)
 def test_scheduler_needs_workers():
     with pytest.raises(ValueError):
         Scheduler([])
+
+
+def test_a_straggler_whose_copy_already_won_is_not_copied_again():
+    s = Scheduler([1, 2, 3], prefetch=1, straggler_factor=3.0, straggler_min_seconds=1.0)
+    s.add(tasks(3, 1))
+    a = runs(s.dispatch(0.0))
+    assert s.complete(2, a[1].task.task_id, 1.0, 1.0) and s.complete(3, a[2].task.task_id, 1.0, 1.0)
+    (copy,) = runs(s.dispatch(3.5))  # worker 1's task is a straggler: worker 2 gets a copy
+    assert copy == Run(2, a[0].task)
+    assert s.complete(2, a[0].task.task_id, 1.0, 4.5)  # the copy wins; worker 1 still runs the original
+    assert s.dispatch(20.0) == []  # idle workers 2 and 3 get no copy of a finished task
+
+
+def test_many_idle_workers_steal_in_worker_order_from_the_longest_queue():
+    s = Scheduler(list(range(1, 9)), prefetch=4)
+    s.add(tasks(9, 1))
+    actions = s.dispatch(0.0)  # 1 and 2 get 4 tasks, 3 the last one; idle 4..8 then steal
+    assert [(type(a).__name__, a.worker) for a in actions] == [
+        *[("Run", 1)] * 4, *[("Run", 2)] * 4, ("Run", 3),
+        ("Cancel", 1), ("Run", 4), ("Cancel", 2), ("Run", 5), ("Cancel", 1), ("Run", 6),
+        ("Cancel", 2), ("Run", 7), ("Cancel", 1), ("Run", 8)]
+    assert s.busy_workers() == 8 and s.dispatch(0.0) == []
