@@ -122,9 +122,11 @@ class FitProcess:
             wait = min(deadline - time.monotonic(), TICK_SECONDS)
             if select.select([self._conn.fileno()], [], [], max(wait, 0.0))[0]:
                 try:
-                    result = pickle.loads(self._conn.recv_bytes())
+                    result, store_delta = pickle.loads(self._conn.recv_bytes())
                 except (EOFError, OSError):  # OSError: reset, when it died with tasks unread
                     return self._lost(self._reap(), CRASH, started, start)
+                if store_delta:  # the fold store's counts live in this rank's run.json stats
+                    self.dataset.store.stats.add(store_delta)
                 self._inflight.popleft()
                 now = time.monotonic()
                 self.last_duration, self._head_since = now - self._head_since, now
@@ -204,12 +206,14 @@ def _serve(conn: Connection, parent_pid: int, estimator: Any, dataset: Dataset, 
                 break
             if memory is not None:
                 cap_address_space(memory)
+            before = dataset.store.stats.as_dict() if dataset.store is not None else None
             try:
                 result = evaluate(estimator, request.params, dataset, request.fold, scorers, request.subsample)
             except BaseException:  # noqa: BLE001 - SystemExit, KeyboardInterrupt...: this task failed
                 result = TaskResult(error=traceback.format_exc(), reason=Failure.FIT, started=time.time())
             _flush_output()
-            conn.send_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+            delta = None if before is None else dataset.store.stats.since(before)
+            conn.send_bytes(pickle.dumps((result, delta), protocol=pickle.HIGHEST_PROTOCOL))
     except BaseException:  # noqa: BLE001 - the rank sees the pipe close and reports the exit status
         traceback.print_exc()
         status = 1

@@ -84,6 +84,15 @@ class StoreStats:
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def since(self, before: dict[str, Any]) -> dict[str, Any]:
+        """What changed since ``before`` (an ``as_dict``): nonzero differences only."""
+        return {k: v - before[k] for k, v in self.__dict__.items() if v != before[k]}
+
+    def add(self, delta: dict[str, Any]) -> None:
+        """Count what another process (a rank's fit process) did with the store."""
+        for k, v in delta.items():
+            setattr(self, k, getattr(self, k) + v)
+
 
 @dataclass
 class NodeFoldStore:
