@@ -75,10 +75,10 @@ def test_results_in_and_out_of_queue_order_keep_the_queue_and_start_times():
     s.add(tasks(3, 1))
     a, b, c = (r.task for r in runs(s.dispatch(0.0)))
     assert s.complete(1, b.task_id, 1.0, 1.0)  # not the head: the head keeps its start time
-    assert list(s._assigned[1]) == [a, c] and s._started[1] == 0.0
+    assert s.running(1) == (a, 0.0) and s.n_open == 2
     assert s.complete(1, a.task_id, 1.0, 2.0)  # the head: the next one starts now
-    assert list(s._assigned[1]) == [c] and s._started[1] == 2.0
-    assert s.complete(1, c.task_id, 1.0, 3.0) and not s._assigned[1] and s.n_open == 0
+    assert s.running(1) == (c, 2.0)
+    assert s.complete(1, c.task_id, 1.0, 3.0) and s.running(1) is None and s.n_open == 0
 
 
 def test_straggler_is_reissued_once_and_first_result_wins():
