@@ -2,8 +2,10 @@
 
 The estimator, space, cv and scoring (as their repr) and every byte of the data:
 X (dense, or a CSR matrix's data, indices and indptr), y, the sample weights and
-the groups. ``--resume`` refuses a run whose fingerprint differs from the one in
-run.json, so a journal is never reused with changed data.
+the groups (with weights, a mark that the test scores are weighted: journals of
+earlier versions, which weighted only the fits, are not resumed). ``--resume``
+refuses a run whose fingerprint differs from the one in run.json, so a journal is
+never reused with changed data.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def fingerprint(parts: dict[str, Any], X: Any, y: Any, sample_weight: Any = None
     arrays = {"X": _components(X), "y": [y], "sample_weight": [sample_weight], "groups": [groups]}
     described = {k: repr(getattr(v, "subspaces", v)) for k, v in parts.items()}
     described["X_shape"] = list(X.shape)
+    if sample_weight is not None:  # the test scores are weighted too: a journal from before that is not reused
+        described["weighted_scores"] = True
     for name, items in arrays.items():
         described[name] = [_describe(a) for a in items]
     h.update(json.dumps(described, sort_keys=True).encode())

@@ -54,7 +54,8 @@ class JournalEntry:
         if not isinstance(entry["scores"], dict):
             raise TypeError("scores is not an object")
         result = TaskResult(entry["scores"], entry["fit_time"], entry["score_time"], entry["error"],
-                            entry.get("reason"), started=entry.get("start") or 0.0, rank=entry.get("rank"))
+                            entry.get("reason"), started=entry.get("start") or 0.0, rank=entry.get("rank"),
+                            train_scores=_scores(entry.get("train_scores")))
         return cls(params, n_resources, int(entry["fold"]), result)
 
 
@@ -68,6 +69,12 @@ class Prior:
 
     def __bool__(self) -> bool:
         return bool(self.results or self.stopped)
+
+    def with_train_scores(self) -> Prior:
+        """For a run with ``return_train_score``: the results that have train scores, and the
+        failed ones; the others (journaled by a run without it) are run again."""
+        kept = {k: r for k, r in self.results.items() if r.train_scores or r.error is not None}
+        return Prior(kept, set(self.stopped))
 
 
 class Journal:
@@ -91,6 +98,8 @@ class Journal:
               n_resources: int | None = None) -> None:
         rest = {"fold": fold, "scores": result.scores, "fit_time": result.fit_time, "score_time": result.score_time,
                 "error": result.error, "reason": result.reason, "rank": result.rank, "start": result.started}
+        if result.train_scores:  # only with return_train_score: other lines stay as they were
+            rest["train_scores"] = result.train_scores
         if n_resources is not None:
             rest["n_resources"] = int(n_resources)
         params_json = self._params_json.get(point_id)
@@ -127,6 +136,15 @@ class Journal:
                 self.fh.close()
             except OSError:  # the failed flush was reported; the lines before it are on disk
                 pass
+
+
+def _scores(value: Any) -> dict[str, float]:
+    """A line's train scores (absent in journals written without return_train_score)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError("train_scores is not an object")
+    return value
 
 
 def cut_torn_line(file: Path) -> None:

@@ -85,7 +85,7 @@ def make_plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None, sample_weigh
     check_params(spec.estimator, spec.space)
     if spec.racing:
         check_confidence(spec.racing_confidence)
-    scorers = make_scorers(spec.scoring, spec.estimator)
+    scorers = make_scorers(spec.scoring, spec.estimator, train=spec.return_train_score)
     metric = refit_metric(scorers, spec.refit)
     if spec.strategy != "halving":  # its errors come before the folds' (halving needs the folds)
         strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state, racing=spec.racing,
@@ -99,6 +99,7 @@ def make_plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None, sample_weigh
         facts = DataFacts(X.shape[0], len(folds), n_classes)
         strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state, spec.halving,
                                  spec.estimator, facts, batch=spec.batch)
-    table = ResultTable(list(scorers), len(folds), spec.error_score, racing=spec.racing)
+    table = ResultTable(list(scorers), len(folds), spec.error_score, racing=spec.racing,
+                        train_scores=spec.return_train_score)
     dataset = Dataset(X, y, folds, sample_weight, shared_folds=spec.shared_folds)
     return Plan(dataset, table, strategy, scorers, metric)

@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from parity import assert_bitwise_equal, assert_same_results, case, cases
+from search_cases import assert_identical
+from search_cases import case as search_case
+from search_cases import cases as search_cases
 from spmd import quiet_allgather
 
 pytestmark = pytest.mark.mpi(min_size=1)
@@ -189,3 +192,24 @@ def test_halving_and_racing_under_mpi():
     assert raced.best_params_["gamma"] == 0.001 and abs(raced.best_score_ - 0.9721866295264624) < 1e-5
     assert raced.run_info_["tasks"] < 80 and (raced.cv_results_["stopped_at_fold"] >= 0).sum() >= 4
     assert quiet_allgather(COMM, raced.best_index_) == [raced.best_index_] * COMM.Get_size()
+
+
+@pytest.mark.parametrize("name", [c.name for c in search_cases()])
+def test_train_scores_weights_and_refit_rules_equal_gridsearchcv(name):
+    """return_train_score, weighted scores, callable and multi-metric refit: on rank 0 the
+    same as GridSearchCV to the last bit; every rank ends with the same attributes."""
+    from functools import partial
+
+    from sklearn.model_selection import GridSearchCV
+
+    from mpisearch import MPISearchCV
+
+    c = search_case(name)
+    params = c.fit_params if ROOT else {}
+    search = c.make(partial(MPISearchCV, comm=COMM)).fit(c.X if ROOT else None, c.y if ROOT else None, **params)
+    if ROOT:
+        assert_identical(search, c.make(GridSearchCV).fit(c.X, c.y, **c.fit_params))
+    key = min(k for k in search.cv_results_ if k.startswith(("mean_test_", "mean_train_")))
+    seen = quiet_allgather(COMM, (getattr(search, "best_index_", None), hasattr(search, "best_score_"),
+                                  sorted(search.cv_results_), search.cv_results_[key].tobytes()))
+    assert all(s == seen[0] for s in seen)
