@@ -61,7 +61,8 @@ def test_random_search_is_identical_for_any_number_of_ranks():
     X = X / X.max(axis=0)
     space = {"C": Real(1e-3, 1e3, log=True), "fit_intercept": [True, False]}
     make = lambda c: MPISearchCV(LogisticRegression(max_iter=300), space, strategy="random",  # noqa: E731
-                                 n_iter=12, random_state=7, scoring=["accuracy", "roc_auc"], comm=c)
+                                 n_iter=12, random_state=7, scoring=["accuracy", "roc_auc"], refit="accuracy",
+                                 comm=c)
     search, local = fit_everywhere(make, X, y)
     if ROOT:
         assert_bitwise_equal(search.cv_results_, local.cv_results_)
