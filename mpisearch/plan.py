@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from sklearn.base import is_classifier
 
 from .cv import make_folds
+from .data.buffers import check_columns, is_frame
 from .data.dataset import Dataset, weight_problem
 from .errors import InputError, did_you_mean
 from .racing import check_confidence
@@ -36,10 +37,14 @@ class Plan:
 
 
 def prepare_data(X: Any, y: Any) -> tuple[Any, np.ndarray | None]:
-    """Arrays as every rank will hold them (numpy or CSR; strings as fixed width)."""
+    """Arrays as every rank will hold them (numpy or CSR; strings as fixed width; a pandas
+    DataFrame stays one, its columns checked: each must travel as a buffer)."""
     if X is None:
         raise InputError("X is None on rank 0; rank 0 must pass the data")
-    X = sp.csr_matrix(X) if sp.issparse(X) else np.asarray(X)
+    if is_frame(X):
+        check_columns(X, "X")
+    else:
+        X = sp.csr_matrix(X) if sp.issparse(X) else np.asarray(X)
     if X.ndim != 2:
         raise InputError(f"X must be 2-D, got shape {X.shape}")
     if y is None:

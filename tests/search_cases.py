@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from dropin_cases import assert_identical, simplest_within_one_std
+from dropin_cases import _frame, _frame_pipeline, assert_identical, simplest_within_one_std
 from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import make_scorer
@@ -57,6 +57,8 @@ def cases() -> list[SearchCase]:
         SearchCase("multimetric-no-refit", lambda cls: cls(
             SVC(), {"C": [0.1, 1.0]}, scoring={"acc": "accuracy", "bal": "balanced_accuracy"}, refit=False), Xi, yi),
         SearchCase("one-metric-no-refit", lambda cls: cls(SVC(), {"C": [0.1, 1.0]}, refit=False), Xi, yi),
+        SearchCase("dataframe-columns-by-name", lambda cls: cls(  # numbers, a categorical, strings with NaN
+            _frame_pipeline(), {"clf__C": [0.01, 1.0]}, cv=3, return_train_score=True), *_frame()),
         SearchCase("one-metric-named-refit", lambda cls: cls(  # a name with one metric: "score" ranks
             SVC(), {"C": [0.1, 1.0]}, scoring="accuracy", refit="balanced_accuracy"), Xi, yi),
     ]

@@ -5,7 +5,7 @@ search: one for GridSearchCV, one per iteration of successive halving), then an
 end. Per round, rank 0 broadcasts one header (the task function with
 scikit-learn's configuration, the estimator once, each candidate's parameters
 once, each task as references) and the data as raw buffers
-(:mod:`mpisearch.dropin.buffers`): X, y, fit and score parameters and the CV
+(:mod:`mpisearch.data.buffers`): X, y, fit and score parameters and the CV
 splits; what an earlier round of the same fit shipped is referred to, not sent
 again. Then tasks go out by index, a few queued per worker, and each worker
 runs ``_fit_and_score`` exactly as joblib would, returning its result dict, the
@@ -38,10 +38,10 @@ from mpi4py import MPI
 from sklearn.base import clone
 from sklearn.model_selection._validation import _fit_and_score
 
+from ..data.buffers import Packer, Unpacker
 from ..data.shipping import bcast_array, bcast_object
 from ..runtime import limit_worker_threads
 from ..transport.mpi import MPITransport
-from .buffers import Packer, Unpacker
 from .collect import Call, Outcome
 from .runners import LocalRunner
 from .where import use_comm
