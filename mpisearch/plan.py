@@ -19,7 +19,7 @@ from .data.dataset import Dataset, weight_problem
 from .errors import InputError, did_you_mean
 from .racing import check_confidence
 from .results import ResultTable
-from .scoring import Scorers, make_scorers, refit_metric
+from .scoring import Scorers, make_scorers, refit_metric, warn_unweighted
 from .space import SearchSpace
 from .spec import SearchSpec
 from .strategies import DataFacts, Strategy, make_strategy
@@ -91,6 +91,8 @@ def make_plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None, sample_weigh
     if spec.racing:
         check_confidence(spec.racing_confidence)
     scorers = make_scorers(spec.scoring, spec.estimator, train=spec.return_train_score)
+    if sample_weight is not None:
+        warn_unweighted(scorers)
     metric = refit_metric(scorers, spec.refit)
     if spec.strategy != "halving":  # its errors come before the folds' (halving needs the folds)
         strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state, racing=spec.racing,

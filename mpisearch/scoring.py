@@ -7,6 +7,7 @@ and the scorer accepts it (:func:`accepts_weight`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from inspect import signature
 from typing import Any
@@ -67,6 +68,16 @@ def check_refit(scoring: Any, refit: Any) -> Any:
                          "best_* attributes available for that metric. If this is not needed, refit should be set "
                          f"to False explicitly. {refit!r} was passed.")
     return refit
+
+
+def warn_unweighted(scorers: Scorers) -> None:
+    """As scikit-learn's searches do with ``sample_weight``: one warning per scorer that
+    cannot take the weights (its scores stay unweighted)."""
+    for name, scorer in scorers.items():
+        if not accepts_weight(scorer):
+            warnings.warn(f"The scoring {name}={scorer} does not support sample_weight, which may lead to "
+                          "statistically incorrect results when fitting with sample_weight.", UserWarning,
+                          stacklevel=3)
 
 
 def accepts_weight(scorer: Any) -> bool:

@@ -37,6 +37,13 @@ def test_weights_change_the_test_scores_as_in_scikit_learn():
     assert not np.array_equal(weighted.cv_results_["mean_test_score"], unweighted_scores)
 
 
+def test_a_scorer_without_weights_is_named_in_a_warning_as_in_scikit_learn():
+    c = case("weighted-multimetric")
+    with pytest.warns(UserWarning, match="The scoring err=make_scorer.*does not support sample_weight") as seen:
+        c.make(MPISearchCV).fit(c.X, c.y, **c.fit_params)
+    assert sum("does not support sample_weight" in str(w.message) for w in seen) == 1
+
+
 @pytest.mark.parametrize("refit", [True, "nope"])
 def test_multimetric_refit_must_name_a_metric_as_in_scikit_learn(refit):
     X, y = load_iris(return_X_y=True)
