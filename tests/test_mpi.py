@@ -70,6 +70,30 @@ def test_random_search_is_identical_for_any_number_of_ranks():
     assert len(set(gathered)) == 1
 
 
+@pytest.mark.parametrize("n_iter", [6, 8])
+def test_random_search_draws_randomizedsearchcvs_candidates(n_iter):
+    """The same candidates and numbers as RandomizedSearchCV for the same random_state (lists and
+    scipy distributions; n_iter=8 is the whole grid of the list-only space, kept in grid order)."""
+    from scipy import stats
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import RandomizedSearchCV
+    from sklearn.svm import SVC
+
+    from mpisearch import MPISearchCV
+
+    X, y = load_iris(return_X_y=True)
+    for space in ({"C": [0.1, 1.0, 10.0, 100.0], "kernel": ["rbf", "linear"]},
+                  {"C": stats.loguniform(1e-2, 1e2), "kernel": ["rbf", "linear"], "gamma": stats.uniform(0.01, 1)}):
+        seed = None if n_iter == 8 and "gamma" not in space else 3  # no seed: the grid's own order
+        make = lambda c, space=space, seed=seed: MPISearchCV(  # noqa: E731
+            SVC(), space, strategy="random", n_iter=n_iter, random_state=seed, comm=c)
+        search, _ = fit_everywhere(make, X, y)
+        if ROOT:
+            theirs = RandomizedSearchCV(SVC(), space, n_iter=n_iter, random_state=seed).fit(X, y)
+            assert search.cv_results_["params"] == theirs.cv_results_["params"]
+            assert_same_results(search.cv_results_, theirs.cv_results_)
+
+
 def test_failing_fits_get_error_score_on_every_rank():
     from estimators import FailingClassifier
     from sklearn.datasets import load_iris
