@@ -479,6 +479,30 @@ def test_each_fold_is_built_once_per_node_and_the_files_go_at_the_end(topology):
     assert not glob.glob(str(SHM_DIR / f"{PREFIX}{root_pid}-*"))  # removed at the end
 
 
+@pytest.mark.mpi(min_size=2)
+def test_in_fold_major_order_each_node_builds_each_fold_once_and_holds_at_most_two(topology):
+    """Three folds, more than a node keeps: tasks go out fold by fold, so each node builds
+    each fold once (none evicted and built again) and never needs a third one at once."""
+    from mpisearch import MPISearchCV
+    from mpisearch.testing import SleepClassifier
+
+    X, y, _ = float32_problem()
+    search = MPISearchCV(SleepClassifier(), {"duration": [0.01], "tag": list(range(24))}, cv=3, comm=COMM,
+                         refit=False)
+    search.fit(X if ROOT else None, y if ROOT else None)
+    problem = None
+    if ROOT:
+        color = TOPOLOGIES[topology] or (lambda rank: 0)
+        nodes: dict[int, list[dict]] = {}
+        for rank, stats in search.run_info_["workers"].items():
+            nodes.setdefault(color(int(rank)), []).append(stats["fold_store"])
+        for node, stores in nodes.items():
+            built, over = sum(s["built"] for s in stores), sum(s["over_cap"] for s in stores)
+            if built != 3 or over or any(s["failed"] for s in stores):
+                problem = f"node {node}: {stores}"
+    assert quiet_allgather(COMM, problem) == [None] * SIZE
+
+
 class ScalingInPlace(LogisticRegression):
     """Writes into its input, as some third-party estimators do (scikit-learn's never)."""
 

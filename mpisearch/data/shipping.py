@@ -11,8 +11,10 @@ Two ways to hold the data on the receiving ranks:
   window (:mod:`.shared`). The root and one leader per other node form a
   communicator; leaders receive straight into their node's window, the root
   copies its arrays into its own node's window, then each node meets at a
-  quiet barrier. The root keeps its own arrays (it refits on them), so a node
-  holds the root's copy plus one shared copy, whatever the number of ranks.
+  quiet barrier. The root keeps its own arrays (it refits on them); a dense X
+  that the root read into a shared file (:mod:`.segment`) is mapped by its
+  node's ranks instead of copied, so the root's node holds X once, whatever
+  the number of ranks (y, weights and fold indices twice).
 * ``shared=False``: every rank receives a private copy.
 """
 
@@ -22,6 +24,7 @@ import os
 import pickle
 import secrets
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -160,47 +163,71 @@ def _ship_private(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, roo
     return _finish(wire, specs)
 
 
+@dataclass(frozen=True)
+class _NodePlan:
+    """How this rank's node holds the shipped arrays."""
+
+    node: MPI.Comm  # the ranks of this node, the root (or the node's leader) first
+    leaders: MPI.Comm  # the root and one rank per other node (COMM_NULL elsewhere)
+    mapped: bool  # X is the root's shared file, which the root's node maps: not in the window
+    local: list[Spec]  # the arrays as laid out in the window (X empty when mapped)
+    offsets: list[int]
+    total: int
+
+
 def _ship_shared(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, root: int,
                  x_segment: str | None = None) -> list[np.ndarray]:
     """One copy per node in a shared window, filled by the node's leader; the root keeps its own.
     ``x_segment``: the root's X is in this shared file, which its node's ranks map instead."""
     is_root = comm.Get_rank() == root
-    key = 0 if is_root else comm.Get_rank() + 1  # the root is rank 0 of its node and of the leaders
+    plan = _node_plan(specs, comm, root, x_segment)
+    block, targets = _window(plan, comm, is_root)
+    if plan.leaders != MPI.COMM_NULL:  # node rank 0: the root, or the leader of another node
+        _leader_fill(plan.leaders, wire if is_root else None, targets)
+        plan.leaders.Free()
+    if block is None:
+        plan.node.Free()
+        return wire
+    # rank 0's X is mapped before the node's barrier (in publish), so rank 0 keeps it until then
+    x = segment.open_readonly(x_segment, *specs[0][:2]) if plan.mapped and not is_root else None  # type: ignore[arg-type]
+    block.publish()
+    block.mapped_bytes = int(np.prod(specs[0][0])) * specs[0][1].itemsize if plan.mapped else 0
+    shm.register(block)
+    if is_root:
+        return wire
+    arrays = block.views(plan.offsets, [(shape, dtype) for shape, dtype, _ in plan.local])
+    if x is not None:
+        arrays[0] = x
+    return _finish(arrays, specs)
+
+
+def _node_plan(specs: list[Spec], comm: MPI.Comm, root: int, x_segment: str | None) -> _NodePlan:
+    key = 0 if comm.Get_rank() == root else comm.Get_rank() + 1  # the root is rank 0 of its node and of the leaders
     node = shm.node_comm(comm, key)
     leaders = comm.Split(0 if node.Get_rank() == 0 else MPI.UNDEFINED, key)
     mapped = x_segment is not None and shm.first_rank(node, comm) == root
     local = [((0,), s[1], s[2]) if mapped and i == 0 else s for i, s in enumerate(specs)]
     offsets, total = shm.layout([int(np.prod(shape)) * dtype.itemsize for shape, dtype, _ in local])
+    return _NodePlan(node, leaders, mapped, local, offsets, total)
+
+
+def _window(plan: _NodePlan, comm: MPI.Comm, is_root: bool) -> tuple[shm.SharedBlock | None, list[Any] | None]:
+    """The node's window (None when the root is alone on its node) and, on a node's leader, the
+    views to fill; no room on any rank raises InputError on every rank."""
     block, targets, problem = None, None, None
     try:
-        if node.Get_size() > 1 or not is_root:  # some rank here needs the data: a window
-            block = shm.SharedBlock(comm, node, total)
-        if block is not None and leaders != MPI.COMM_NULL:
-            targets = _views(block.fill_target(), offsets, local)
-            if mapped:
-                targets[0] = None  # type: ignore[call-overload]  # X: sent on, not copied here
+        if plan.node.Get_size() > 1 or not is_root:  # some rank here needs the data: a window
+            block = shm.SharedBlock(comm, plan.node, plan.total)
+        if block is not None and plan.leaders != MPI.COMM_NULL:
+            targets = _views(block.fill_target(), plan.offsets, plan.local)
+            if plan.mapped:
+                targets[0] = None  # X: sent on, not copied here
     except (MPI.Exception, MemoryError) as exc:
-        problem = shm.no_room_message(total, exc)
+        problem = shm.no_room_message(plan.total, exc)
     problem = _first_problem(comm, problem)
     if problem is not None:  # every rank raises (the failed window is left to the exit)
         raise InputError(problem)
-    if leaders != MPI.COMM_NULL:  # node rank 0: the root, or the leader of another node
-        _leader_fill(leaders, wire if is_root else None, targets)
-        leaders.Free()
-    if block is None:
-        node.Free()
-        return wire
-    # rank 0's X is mapped before the node's barrier (in publish), so rank 0 keeps it until then
-    x = segment.open_readonly(x_segment, *specs[0][:2]) if mapped and not is_root else None  # type: ignore[arg-type]
-    block.publish()
-    block.mapped_bytes = int(np.prod(specs[0][0])) * specs[0][1].itemsize if mapped else 0
-    shm.register(block)
-    if is_root:
-        return wire
-    arrays = block.views(offsets, [(shape, dtype) for shape, dtype, _ in local])
-    if x is not None:
-        arrays[0] = x
-    return _finish(arrays, specs)
+    return block, targets
 
 
 def _first_problem(comm: MPI.Comm, problem: str | None) -> str | None:
@@ -259,8 +286,13 @@ def _assemble(header: dict[str, Any], arrays: list[np.ndarray]) -> Dataset:
     X = csr_over(next(it), next(it), next(it), header["X"]["shape"]) if header["X"]["sparse"] else next(it)
     y = next(it) if header["has_y"] else None
     w = next(it) if header["has_w"] else None
-    flat, folds, pos = next(it), [], 0
+    return Dataset(X, y, _split_folds(header, next(it)), w)
+
+
+def _split_folds(header: dict[str, Any], flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each fold's (train, test) indices: views of the shipped concatenation."""
+    folds, pos = [], 0
     for n_train, n_test in header["folds"]:
         folds.append((flat[pos : pos + n_train], flat[pos + n_train : pos + n_train + n_test]))
         pos += n_train + n_test
-    return Dataset(X, y, folds, w)
+    return folds
