@@ -80,7 +80,7 @@ def bcast_dataset(dataset: Dataset | None, comm: MPI.Comm, root: int = 0, shared
         raise header["error"]
     specs = header["arrays"]
     if shared:
-        arrays = _ship_shared(specs, wire, comm, root, header["x_segment"])
+        arrays = _ship_shared(specs, wire, comm, root, _segments(header))
     else:
         arrays = _ship_private(specs, wire, comm, root)
     if is_root:
@@ -130,14 +130,36 @@ def _parts(dataset: Dataset) -> tuple[dict[str, Any], list[np.ndarray]]:
     if dataset.sample_weight is not None:
         named.append(("sample_weight", np.asarray(dataset.sample_weight)))
     lengths = [(len(tr), len(te)) for tr, te in dataset.folds]
-    flat = [np.asarray(i, dtype=np.int64) for fold in dataset.folds for i in fold]
-    named.append(("folds", np.concatenate(flat) if flat else np.empty(0, np.int64)))
+    named.append(("folds", _flat_folds(dataset, lengths)))
     wire = [_wire(name, a) for name, a in named]
     header = {"X": x_meta, "has_y": y is not None, "has_w": dataset.sample_weight is not None, "folds": lengths,
               "arrays": [(w.shape, w.dtype, t) for w, t in wire], "shared_folds": dataset.shared_folds,
               "x_segment": None if x_meta["sparse"] else segment.name_of(wire[0][0]),
-              "token": f"{os.getpid()}-{secrets.token_hex(4)}"}
+              "folds_segment": segment.name_of(wire[-1][0]), "token": f"{os.getpid()}-{secrets.token_hex(4)}"}
     return header, [w for w, _ in wire]
+
+
+def _flat_folds(dataset: Dataset, lengths: list[tuple[int, int]]) -> np.ndarray:
+    """Every fold's train and test indices, one after the other (int64), in a shared file when
+    there is room (rank 0's node maps it instead of copying it); the root's folds become
+    read-only views of it, so the root holds them once."""
+    parts = [np.asarray(i, dtype=np.int64) for fold in dataset.folds for i in fold]
+    n = sum(len(p) for p in parts)
+    try:
+        flat = segment.empty((n,), np.dtype(np.int64)) if n else np.empty(0, np.int64)
+    except MemoryError:
+        flat = np.empty(n, np.int64)
+    if parts:
+        np.concatenate(parts, out=flat)
+    flat.flags.writeable = False
+    dataset.folds = _split_folds({"folds": lengths}, flat)
+    return flat
+
+
+def _segments(header: dict[str, Any]) -> dict[int, str]:
+    """The arrays (by position on the wire) that the root holds in shared files, by file name."""
+    named = {0: header["x_segment"], len(header["arrays"]) - 1: header["folds_segment"]}
+    return {i: name for i, name in named.items() if name is not None}
 
 
 def _wire(name: str, a: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -169,18 +191,19 @@ class _NodePlan:
 
     node: MPI.Comm  # the ranks of this node, the root (or the node's leader) first
     leaders: MPI.Comm  # the root and one rank per other node (COMM_NULL elsewhere)
-    mapped: bool  # X is the root's shared file, which the root's node maps: not in the window
+    mapped: dict[int, str]  # arrays in the root's shared files, which the root's node maps: not in the window
     local: list[Spec]  # the arrays as laid out in the window (X empty when mapped)
     offsets: list[int]
     total: int
 
 
 def _ship_shared(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, root: int,
-                 x_segment: str | None = None) -> list[np.ndarray]:
+                 segments: dict[int, str] | None = None) -> list[np.ndarray]:
     """One copy per node in a shared window, filled by the node's leader; the root keeps its own.
-    ``x_segment``: the root's X is in this shared file, which its node's ranks map instead."""
+    ``segments``: arrays (by position) that the root holds in these shared files, which its
+    node's ranks map instead (X, the fold indices)."""
     is_root = comm.Get_rank() == root
-    plan = _node_plan(specs, comm, root, x_segment)
+    plan = _node_plan(specs, comm, root, segments or {})
     block, targets = _window(plan, comm, is_root)
     if plan.leaders != MPI.COMM_NULL:  # node rank 0: the root, or the leader of another node
         _leader_fill(plan.leaders, wire if is_root else None, targets)
@@ -188,25 +211,25 @@ def _ship_shared(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, root
     if block is None:
         plan.node.Free()
         return wire
-    # rank 0's X is mapped before the node's barrier (in publish), so rank 0 keeps it until then
-    x = segment.open_readonly(x_segment, *specs[0][:2]) if plan.mapped and not is_root else None  # type: ignore[arg-type]
+    # rank 0's files are mapped before the node's barrier (in publish), so rank 0 keeps them until then
+    mapped = {} if is_root else {i: segment.open_readonly(name, *specs[i][:2]) for i, name in plan.mapped.items()}
     block.publish()
-    block.mapped_bytes = int(np.prod(specs[0][0])) * specs[0][1].itemsize if plan.mapped else 0
+    block.mapped_bytes = sum(int(np.prod(specs[i][0])) * specs[i][1].itemsize for i in plan.mapped)
     shm.register(block)
     if is_root:
         return wire
     arrays = block.views(plan.offsets, [(shape, dtype) for shape, dtype, _ in plan.local])
-    if x is not None:
-        arrays[0] = x
+    for i, arr in mapped.items():
+        arrays[i] = arr
     return _finish(arrays, specs)
 
 
-def _node_plan(specs: list[Spec], comm: MPI.Comm, root: int, x_segment: str | None) -> _NodePlan:
+def _node_plan(specs: list[Spec], comm: MPI.Comm, root: int, segments: dict[int, str]) -> _NodePlan:
     key = 0 if comm.Get_rank() == root else comm.Get_rank() + 1  # the root is rank 0 of its node and of the leaders
     node = shm.node_comm(comm, key)
     leaders = comm.Split(0 if node.Get_rank() == 0 else MPI.UNDEFINED, key)
-    mapped = x_segment is not None and shm.first_rank(node, comm) == root
-    local = [((0,), s[1], s[2]) if mapped and i == 0 else s for i, s in enumerate(specs)]
+    mapped = segments if shm.first_rank(node, comm) == root else {}
+    local = [((0,), s[1], s[2]) if i in mapped else s for i, s in enumerate(specs)]
     offsets, total = shm.layout([int(np.prod(shape)) * dtype.itemsize for shape, dtype, _ in local])
     return _NodePlan(node, leaders, mapped, local, offsets, total)
 
@@ -220,8 +243,8 @@ def _window(plan: _NodePlan, comm: MPI.Comm, is_root: bool) -> tuple[shm.SharedB
             block = shm.SharedBlock(comm, plan.node, plan.total)
         if block is not None and plan.leaders != MPI.COMM_NULL:
             targets = _views(block.fill_target(), plan.offsets, plan.local)
-            if plan.mapped:
-                targets[0] = None  # X: sent on, not copied here
+            for i in plan.mapped:
+                targets[i] = None  # sent on, not copied here
     except (MPI.Exception, MemoryError) as exc:
         problem = shm.no_room_message(plan.total, exc)
     problem = _first_problem(comm, problem)
