@@ -40,7 +40,7 @@ import fcntl
 import mmap
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,7 +107,7 @@ class NodeFoldStore:
     X: Any
     y: np.ndarray | None
     w: np.ndarray | None
-    folds: list[tuple[np.ndarray, np.ndarray]]
+    folds: Sequence[tuple[np.ndarray, np.ndarray]]
     cap: int = RESIDENT_FOLDS
     stats: StoreStats = field(default_factory=StoreStats)
 

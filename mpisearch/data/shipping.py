@@ -35,7 +35,8 @@ from ..errors import InputError
 from ..waiting import wait_quietly
 from . import segment
 from . import shared as shm
-from .dataset import Dataset
+from .dataset import Dataset, Fold
+from .foldlabels import FoldLabels, encode
 from .parts import csr_over
 
 # 256 MiB per Ibcast: far below the 2 GiB count limit of MPI-3 libraries and
@@ -80,7 +81,7 @@ def bcast_dataset(dataset: Dataset | None, comm: MPI.Comm, root: int = 0, shared
         raise header["error"]
     specs = header["arrays"]
     if shared:
-        arrays = _ship_shared(specs, wire, comm, root, _segments(header))
+        arrays = _ship_shared(specs, wire, comm, root, header["segments"])
     else:
         arrays = _ship_private(specs, wire, comm, root)
     if is_root:
@@ -130,35 +131,48 @@ def _parts(dataset: Dataset) -> tuple[dict[str, Any], list[np.ndarray]]:
     if dataset.sample_weight is not None:
         named.append(("sample_weight", np.asarray(dataset.sample_weight)))
     lengths = [(len(tr), len(te)) for tr, te in dataset.folds]
-    named.append(("folds", _flat_folds(dataset, lengths)))
+    folds, as_labels = _shipped_folds(dataset, lengths, X.shape[0])
+    named.append(("folds", folds))
     wire = [_wire(name, a) for name, a in named]
     header = {"X": x_meta, "has_y": y is not None, "has_w": dataset.sample_weight is not None, "folds": lengths,
               "arrays": [(w.shape, w.dtype, t) for w, t in wire], "shared_folds": dataset.shared_folds,
-              "x_segment": None if x_meta["sparse"] else segment.name_of(wire[0][0]),
-              "folds_segment": segment.name_of(wire[-1][0]), "token": f"{os.getpid()}-{secrets.token_hex(4)}"}
+              "segments": _segments(wire), "fold_labels": as_labels,
+              "token": f"{os.getpid()}-{secrets.token_hex(4)}"}
     return header, [w for w, _ in wire]
 
 
-def _flat_folds(dataset: Dataset, lengths: list[tuple[int, int]]) -> np.ndarray:
-    """Every fold's train and test indices, one after the other (int64), in a shared file when
-    there is room (rank 0's node maps it instead of copying it); the root's folds become
-    read-only views of it, so the root holds them once."""
+def _shipped_folds(dataset: Dataset, lengths: list[tuple[int, int]], n_rows: int) -> tuple[np.ndarray, bool]:
+    """What carries the folds: one label per row where that says the same (:mod:`.foldlabels`),
+    else every fold's train and test indices one after the other (int64); True for labels. It
+    is in a shared file when there is room (rank 0's node maps it instead of copying it), and
+    the root's folds become read-only views of it, so the root's node holds them once."""
+    labels = encode(dataset.folds, n_rows)
+    if labels is not None:
+        shipped = _in_segment(labels.dtype, len(labels), [labels])
+        dataset.folds = FoldLabels(shipped, len(lengths))
+        return shipped, True
     parts = [np.asarray(i, dtype=np.int64) for fold in dataset.folds for i in fold]
-    n = sum(len(p) for p in parts)
+    shipped = _in_segment(np.dtype(np.int64), sum(len(p) for p in parts), parts)
+    dataset.folds = _split_folds({"folds": lengths}, shipped)
+    return shipped, False
+
+
+def _in_segment(dtype: np.dtype, n: int, parts: list[np.ndarray]) -> np.ndarray:
+    """``parts`` one after the other, read-only, in a shared file if there is room."""
     try:
-        flat = segment.empty((n,), np.dtype(np.int64)) if n else np.empty(0, np.int64)
+        out = segment.empty((n,), dtype) if n else np.empty(0, dtype)
     except MemoryError:
-        flat = np.empty(n, np.int64)
+        out = np.empty(n, dtype)
     if parts:
-        np.concatenate(parts, out=flat)
-    flat.flags.writeable = False
-    dataset.folds = _split_folds({"folds": lengths}, flat)
-    return flat
+        np.concatenate(parts, out=out)
+    out.flags.writeable = False
+    return out
 
 
-def _segments(header: dict[str, Any]) -> dict[int, str]:
-    """The arrays (by position on the wire) that the root holds in shared files, by file name."""
-    named = {0: header["x_segment"], len(header["arrays"]) - 1: header["folds_segment"]}
+def _segments(wire: list[tuple[np.ndarray, bool]]) -> dict[int, str]:
+    """The arrays (by position on the wire) that the root holds in shared files (X and y read
+    from HDF5, the folds), by file name."""
+    named = {i: segment.name_of(a) for i, (a, _) in enumerate(wire)}
     return {i: name for i, name in named.items() if name is not None}
 
 
@@ -309,10 +323,12 @@ def _assemble(header: dict[str, Any], arrays: list[np.ndarray]) -> Dataset:
     X = csr_over(next(it), next(it), next(it), header["X"]["shape"]) if header["X"]["sparse"] else next(it)
     y = next(it) if header["has_y"] else None
     w = next(it) if header["has_w"] else None
-    return Dataset(X, y, _split_folds(header, next(it)), w)
+    shipped = next(it)
+    folds = FoldLabels(shipped, len(header["folds"])) if header["fold_labels"] else _split_folds(header, shipped)
+    return Dataset(X, y, folds, w)
 
 
-def _split_folds(header: dict[str, Any], flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def _split_folds(header: dict[str, Any], flat: np.ndarray) -> list[Fold]:
     """Each fold's (train, test) indices: views of the shipped concatenation."""
     folds, pos = [], 0
     for n_train, n_test in header["folds"]:
