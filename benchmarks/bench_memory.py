@@ -11,12 +11,14 @@ Method. The parent writes X (float64, 100 columns, ``--mb`` MB) and y to an HDF5
 file, plus a tiny file of 1,000 rows. Each contestant runs as a whole process tree:
 
 * ``mpisearch``: ``mpiexec -n W+1 mpisearch run`` (rank 0 reads the file; W workers)
-  with :class:`mpisearch.testing.SleepClassifier` (the fit touches nothing and sleeps
+  with this file's :class:`TouchNothing` (the fit touches nothing of X or y and sleeps
   ``--sleep`` seconds, so many oversubscribed workers fit at once), a grid of
   ``--points`` points x 5 folds (36: more tasks per fold than 15 workers hold, one
   running and one queued each, so that at most two folds are in use at once);
 * ``sklearn``: this file's ``_sklearn`` mode: h5py-load the same file, then
-  ``GridSearchCV(SleepClassifier(), same grid, cv=5, n_jobs=W)``.
+  ``GridSearchCV(TouchNothing(), same grid, cv=5, n_jobs=W)``. (mpisearch.testing's
+  SleepClassifier would do, but its fit finds y's classes, a sorted copy of y_train in
+  every fit process: 0.01x of the data per worker that is the fit's, not the search's.)
 
 While a run goes, the parent samples every ``--period`` seconds the memory of the
 whole tree (mpiexec and every descendant): the sum of ``Pss`` over all processes
@@ -164,11 +166,11 @@ def config(work: Path, data: Path, estimator: str, space: str, shared_folds: boo
 
 def run_mpisearch(args: argparse.Namespace, work: Path, data: Path, workers: int, tag: str) -> dict[str, Any]:
     space = f"duration = [{args.sleep}]\ntag = {list(range(args.points))}"
-    cfg = config(work, data, "mpisearch.testing.SleepClassifier", space, not args.no_shared_folds, f"mem-{tag}")
+    cfg = config(work, data, "bench_memory.TouchNothing", space, not args.no_shared_folds, f"mem-{tag}")
     out = work / f"out-mem-{tag}-{workers}"
     cmd = [mpiexec(), "-n", str(workers + 1), sys.executable, "-m", "mpisearch", "run", str(cfg), "--out", str(out),
            "--quiet"]
-    got = watch(cmd, args.period, args.timeout)
+    got = watch(cmd, args.period, args.timeout, env=bench_env())
     got.pop("stdout")
     info = json.loads((out / "run.json").read_text())
     got["fold_store"] = info.get("fold_store")
@@ -186,22 +188,22 @@ def sklearn_child(data: str, workers: int, points: int, sleep: float) -> None:
     import h5py
     from sklearn.model_selection import GridSearchCV
 
-    from mpisearch.testing import SleepClassifier
-
     with h5py.File(data, "r") as fh:
         X, y = fh["X"][()], fh["y"][()]
     grid = {"duration": [sleep], "tag": list(range(points))}
-    GridSearchCV(SleepClassifier(), grid, cv=FOLDS, n_jobs=workers, refit=False).fit(X, y)
+    GridSearchCV(TouchNothing(), grid, cv=FOLDS, n_jobs=workers, refit=False).fit(X, y)
 
 
 class TouchNothing(ClassifierMixin, BaseEstimator):
     """A classifier whose fit and score read nothing of their input (NoopClassifier's fit
     sorts y, 30 ms for 750,000 labels: the fit's cost, not the framework's)."""
 
-    def __init__(self, tag: int = 0) -> None:
+    def __init__(self, tag: int = 0, duration: float = 0.0) -> None:
         self.tag = tag
+        self.duration = duration
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> TouchNothing:
+        time.sleep(self.duration)
         return self
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
