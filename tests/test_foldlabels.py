@@ -47,3 +47,32 @@ def test_a_fold_out_of_range_is_an_index_error():
     with pytest.raises(IndexError):
         decoded[3]
     assert [len(t) for _, t in decoded[-2:]] == [32, 32]
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_a_fold_store_cuts_label_folds_block_by_block_into_the_very_rows_of_x_train(monkeypatch, sparse):
+    import uuid
+
+    import scipy.sparse as sp
+
+    from mpisearch.data import foldlabels
+    from mpisearch.data.foldstore import PREFIX, NodeFoldStore
+
+    monkeypatch.setattr(foldlabels, "BLOCK_ROWS", 10)  # many blocks, some without a row of the fold
+    rng = np.random.default_rng(0)
+    data = sp.random(N, 7, density=0.3, format="csr", random_state=0) if sparse else rng.random((N, 7))
+    w = rng.random(N)
+    folds = list(StratifiedKFold(4, shuffle=True, random_state=2).split(X, y))
+    labelled = FoldLabels(encode(folds, N), len(folds))
+    store = NodeFoldStore(f"{PREFIX}test-{uuid.uuid4().hex[:8]}", data, y, w, labelled)
+    for f, (train, test) in enumerate(folds):
+        lease = store.acquire(f)
+        parts = lease.parts
+        for got, want in ((parts.X_train, data[train]), (parts.X_test, data[test])):
+            arrays = (lambda m: (m.data, m.indices, m.indptr)) if sparse else (lambda m: (m,))
+            for g, wnt in zip(arrays(got), arrays(want), strict=True):
+                assert g.dtype == wnt.dtype and np.array_equal(g, wnt)
+        np.testing.assert_array_equal(parts.y_train, y[train])
+        np.testing.assert_array_equal(parts.w_train, w[train])
+        store.release(lease)
+    store.close()

@@ -14,7 +14,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import shared as shm
+from .foldlabels import LabelRows
 from .parts import FoldParts, csr_over
+
+Rows = np.ndarray | LabelRows  # a fold's row indices, or rows decoded from labels as they are read
 
 ALIGN = 64
 HEADER = 4096  # bytes before a fold file's arrays: ready flag, length of the layout, the layout
@@ -26,7 +29,7 @@ def _aligned(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
-def _sources(X: Any, y: Any, w: Any, train: np.ndarray, test: np.ndarray) -> list[tuple[str, Any, np.ndarray]]:
+def _sources(X: Any, y: Any, w: Any, train: Rows, test: Rows) -> list[tuple[str, Any, Rows]]:
     """(name, array to take rows from, rows) for every array of a fold's parts."""
     out = []
     for side, rows in (("train", train), ("test", test)):
@@ -38,12 +41,13 @@ def _sources(X: Any, y: Any, w: Any, train: np.ndarray, test: np.ndarray) -> lis
     return out
 
 
-def write_fold(fd: int, where: Path, X: Any, y: Any, w: Any, train: np.ndarray, test: np.ndarray) -> None:
-    """Cut one fold into ``fd`` (a new file in ``where``); the ready flag is written last."""
+def write_fold(fd: int, where: Path, X: Any, y: Any, w: Any, train: Rows, test: Rows) -> None:
+    """Cut one fold into ``fd`` (a new file in ``where``); the ready flag is written last.
+    ``train`` and ``test``: index arrays, or :class:`.foldlabels.LabelRows`."""
     arrays: list[tuple[str, Any]] = []  # dense sources stay lazy: np.take writes into the file
     for name, source, rows in _sources(X, y, w, train, test):
         if sp.issparse(source):
-            part = source[rows]  # scipy's own row indexing: the same arrays as X[train] gives
+            part = source[np.asarray(rows)]  # scipy's own row indexing: the same arrays as X[train] gives
             arrays += [(f"{name}.data", part.data), (f"{name}.indices", part.indices),
                        (f"{name}.indptr", part.indptr), (f"{name}.shape", np.array(part.shape, np.int64))]
         else:
@@ -60,7 +64,7 @@ def write_fold(fd: int, where: Path, X: Any, y: Any, w: Any, train: np.ndarray, 
         for (_name, shape, dtype, offset), (_, a) in zip(layout, arrays, strict=True):
             out = np.frombuffer(mem, dtype=dtype, count=int(np.prod(shape)), offset=offset).reshape(shape)
             if isinstance(a, tuple):
-                np.take(a[0], a[1], axis=0, out=out, mode="clip")  # "raise" would copy via a temporary
+                _take(a[0], a[1], out)
             else:
                 out[...] = a
             del out
@@ -70,6 +74,17 @@ def write_fold(fd: int, where: Path, X: Any, y: Any, w: Any, train: np.ndarray, 
         mem[16 : 16 + len(meta)] = meta
         mem[8:16] = np.int64(len(meta)).tobytes()
         mem[0:8] = np.int64(1).tobytes()  # ready
+
+
+def _take(source: np.ndarray, rows: Rows, out: np.ndarray) -> None:
+    """``out[:] = source[rows]``, block by block for rows decoded from labels."""
+    if isinstance(rows, np.ndarray):
+        np.take(source, rows, axis=0, out=out, mode="clip")  # "raise" would copy via a temporary
+        return
+    pos = 0
+    for block in rows.blocks():
+        np.take(source, block, axis=0, out=out[pos : pos + len(block)], mode="clip")
+        pos += len(block)
 
 
 def _shape_dtype(a: Any) -> tuple[tuple[int, ...], np.dtype]:

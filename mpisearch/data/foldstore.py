@@ -49,6 +49,7 @@ import numpy as np
 
 from . import stale
 from .foldfile import map_fold, write_fold
+from .foldlabels import FoldLabels
 from .parts import FoldParts
 
 SHM_DIR = Path("/dev/shm")  # tmpfs on Linux: where MPI's shared windows live too
@@ -274,7 +275,8 @@ class NodeFoldStore:
         start = time.perf_counter()
         ok = False
         try:
-            write_fold(fd, SHM_DIR, self.X, self.y, self.w, *self.folds[fold])
+            rows = self.folds.rows(fold) if isinstance(self.folds, FoldLabels) else self.folds[fold]
+            write_fold(fd, SHM_DIR, self.X, self.y, self.w, *rows)
             ok = True
         except (OSError, MemoryError, BufferError):
             pass
