@@ -173,7 +173,7 @@ def test_the_files_of_a_killed_run_go_when_the_next_store_opens_on_the_node():
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     x_file = SHM_DIR / f"{foldstore.stale.X_PREFIX}{int(dead.stdout)}-0"  # rank 0's X, its process gone
     x_file.write_bytes(b"x")
-    assert glob.glob(str(SHM_DIR / f"{name}*")) and x_file.exists()
+    # (another search starting on this machine meanwhile would sweep them just the same)
     live = open_store(X, y, w, folds)
     assert not glob.glob(str(SHM_DIR / f"{name}*")) and not x_file.exists()
     assert glob.glob(str(SHM_DIR / f"{live.name}*"))  # a live store's files stay

@@ -452,6 +452,15 @@ def test_every_strategy_scores_the_same_with_shared_folds_on_and_off(strategy):
             np.testing.assert_array_equal(got[key][ran], local.cv_results_[key][ran], err_msg=f"{key} {flag}")
 
 
+def stores_by_node(search, topology: str) -> dict[int, list[dict]]:
+    """Rank 0: each node's workers' fold store counts (with their task counts), from run_info_."""
+    color = TOPOLOGIES[topology] or (lambda rank: 0)
+    nodes: dict[int, list[dict]] = {}
+    for rank, stats in search.run_info_["workers"].items():
+        nodes.setdefault(color(int(rank)), []).append({**stats["fold_store"], "tasks": stats["tasks"]})
+    return nodes
+
+
 @pytest.mark.mpi(min_size=2)
 def test_each_fold_is_built_once_per_node_and_the_files_go_at_the_end(topology):
     """Two folds (what a node keeps at first): each node builds each fold once, its other
@@ -467,11 +476,7 @@ def test_each_fold_is_built_once_per_node_and_the_files_go_at_the_end(topology):
     search.fit(X if ROOT else None, y if ROOT else None)
     problem = None
     if ROOT:
-        color = TOPOLOGIES[topology] or (lambda rank: 0)
-        nodes: dict[int, list[dict]] = {}
-        for rank, stats in search.run_info_["workers"].items():
-            nodes.setdefault(color(int(rank)), []).append({**stats["fold_store"], "tasks": stats["tasks"]})
-        for node, stores in nodes.items():
+        for node, stores in stores_by_node(search, topology).items():
             built, reused = sum(s["built"] for s in stores), sum(s["reused"] for s in stores)
             if built != 2 or built + reused != sum(s["tasks"] for s in stores) or any(s["failed"] for s in stores):
                 problem = f"node {node}: {stores}"
@@ -493,11 +498,7 @@ def test_in_fold_major_order_each_node_builds_each_fold_once_and_holds_at_most_t
     search.fit(X if ROOT else None, y if ROOT else None)
     problem = None
     if ROOT:
-        color = TOPOLOGIES[topology] or (lambda rank: 0)
-        nodes: dict[int, list[dict]] = {}
-        for rank, stats in search.run_info_["workers"].items():
-            nodes.setdefault(color(int(rank)), []).append(stats["fold_store"])
-        for node, stores in nodes.items():
+        for node, stores in stores_by_node(search, topology).items():
             built, over = sum(s["built"] for s in stores), sum(s["over_cap"] for s in stores)
             if built != 3 or over or any(s["failed"] for s in stores):
                 problem = f"node {node}: {stores}"

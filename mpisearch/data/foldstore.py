@@ -255,16 +255,9 @@ class NodeFoldStore:
     def _in_use(self, fold: int) -> bool:
         """Whether a process holds the fold's file (a lease, or its build)."""
         try:
-            fd = os.open(self._path(fold, int(self._ctl[fold, GEN])), os.O_RDONLY)
+            return stale.held(self._path(fold, int(self._ctl[fold, GEN])))
         except FileNotFoundError:
             return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return False
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
 
     # -- fold files --------------------------------------------------------------------
     def _path(self, fold: int, gen: int) -> Path:

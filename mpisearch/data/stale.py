@@ -57,18 +57,23 @@ def hold(path: Path) -> int:
     return fd
 
 
-def _dead(live: Path) -> bool:
-    try:
-        fd = os.open(live, os.O_RDONLY)
-    except OSError:
-        return False
+def held(path: Path) -> bool:
+    """Whether some process holds a lock on ``path`` (OSError if it cannot be opened)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
         return False
+    except BlockingIOError:
+        return True
     finally:
         os.close(fd)
+
+
+def _dead(live: Path) -> bool:
+    try:
+        return not held(live)
+    except OSError:  # gone, or another user's
+        return False
 
 
 def _alive(pid: int) -> bool:
