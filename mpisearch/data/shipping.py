@@ -228,7 +228,9 @@ def _ship_shared(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, root
     # rank 0's files are mapped before the node's barrier (in publish), so rank 0 keeps them until then
     mapped = {} if is_root else {i: segment.open_readonly(name, *specs[i][:2]) for i, name in plan.mapped.items()}
     block.publish()
-    block.mapped_bytes = sum(int(np.prod(specs[i][0])) * specs[i][1].itemsize for i in plan.mapped)
+    if plan.mapped:  # what the node shares, as a window holding everything would count it
+        block.mapped_bytes = shm.layout([int(np.prod(shape)) * dtype.itemsize for shape, dtype, _ in specs])[1] \
+            - plan.total
     shm.register(block)
     if is_root:
         return wire
