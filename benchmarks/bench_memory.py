@@ -3,7 +3,8 @@
 
 Usage (from the repository root, with the venv active):
 
-    python benchmarks/bench_memory.py                  # 600 MB, workers 1, 2, 5, 8, 15 (~15 min on 2 loaded cores)
+    python benchmarks/bench_memory.py                  # 600 MB, workers 1, 2, 5, 8, 15 (~1 h on 2 loaded cores)
+    python benchmarks/bench_memory.py --systems mpisearch   # ~10 min: GridSearchCV copies 600 MB per task
     python benchmarks/bench_memory.py --quick          # 60 MB, workers 1, 2, 5 (~1 min)
     python benchmarks/bench_memory.py --no-shared-folds   # mpisearch with data.shared_folds = false
 
@@ -323,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--period", type=float, default=0.1, help="seconds between memory samples")
     parser.add_argument("--no-shared-folds", action="store_true", help="mpisearch with data.shared_folds = false")
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per run")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
     args = parser.parse_args(argv)
     if args.quick:
         args.mb, args.workers, args.noop_points = 60.0, [1, 2, 5], 60
