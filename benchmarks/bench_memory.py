@@ -3,7 +3,8 @@
 
 Usage (from the repository root, with the venv active):
 
-    python benchmarks/bench_memory.py                  # 600 MB, workers 1, 2, 5, 8, 15 (~6 min on 2 cores)
+    python benchmarks/bench_memory.py                  # 600 MB, workers 1, 2, 5, 8, 15 (~1 h on 2 loaded cores)
+    python benchmarks/bench_memory.py --systems mpisearch   # ~10 min: GridSearchCV copies 600 MB per task
     python benchmarks/bench_memory.py --quick          # 60 MB, workers 1, 2, 5 (~1 min)
     python benchmarks/bench_memory.py --no-shared-folds   # mpisearch with data.shared_folds = false
 
@@ -11,16 +12,14 @@ Method. The parent writes X (float64, 100 columns, ``--mb`` MB) and y to an HDF5
 file, plus a tiny file of 1,000 rows. Each contestant runs as a whole process tree:
 
 * ``mpisearch``: ``mpiexec -n W+1 mpisearch run`` (rank 0 reads the file; W workers)
-  with :class:`mpisearch.testing.SleepClassifier` (the fit touches nothing and sleeps
+  with this file's :class:`TouchNothing` (the fit touches nothing of X or y and sleeps
   ``--sleep`` seconds, so many oversubscribed workers fit at once), a grid of
-  ``--points`` points x 5 folds;
+  ``--points`` points x 5 folds (36: more tasks per fold than 15 workers hold, one
+  running and one queued each, so that at most two folds are in use at once);
 * ``sklearn``: this file's ``_sklearn`` mode: h5py-load the same file, then
-  ``GridSearchCV(SleepClassifier(), same grid, cv=5, n_jobs=W)``;
-* ``fold-major`` (what a scheduler hook would give; not part of mpisearch): the same
-  ``mpisearch run`` through this file's ``_fold_major`` mode, which makes rank 0 queue
-  every point of a grid at once and replaces the scheduler's choice of the next task by
-  "lowest fold first, then longest expected" before calling mpisearch's CLI, so that a
-  node has about two folds in use.
+  ``GridSearchCV(TouchNothing(), same grid, cv=5, n_jobs=W)``. (mpisearch.testing's
+  SleepClassifier would do, but its fit finds y's classes, a sorted copy of y_train in
+  every fit process: 0.01x of the data per worker that is the fit's, not the search's.)
 
 While a run goes, the parent samples every ``--period`` seconds the memory of the
 whole tree (mpiexec and every descendant): the sum of ``Pss`` over all processes
@@ -33,8 +32,10 @@ of X and y, is the data-attributable memory in copies of the data.
 Per-task overhead: ``mpiexec -n 3`` (2 workers) with :class:`TouchNothing` (a fit
 and a score that read nothing), ``--noop-points`` points x 5 folds, on the big and on
 the tiny file; from run.json, the workers' busy seconds per task (big) minus
-the same (tiny): what a task costs because the data is big. Figures from a shared,
-loaded machine are noisy: compare the two systems from the same run.
+the same (tiny): what a task costs because the data is big, with the one-off fold
+builds (each fold once per node in fold-major order, and the other rank's wait for
+it) and without them. Figures from a shared, loaded machine are noisy: compare the
+two systems from the same run.
 
 Prints one JSON document; saves benchmarks/out/bench_memory.json and bench_memory.png.
 """
@@ -50,6 +51,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 HERE = Path(__file__).resolve().parent
 THIS = Path(__file__).resolve()
@@ -164,51 +167,15 @@ def config(work: Path, data: Path, estimator: str, space: str, shared_folds: boo
 
 def run_mpisearch(args: argparse.Namespace, work: Path, data: Path, workers: int, tag: str) -> dict[str, Any]:
     space = f"duration = [{args.sleep}]\ntag = {list(range(args.points))}"
-    cfg = config(work, data, "mpisearch.testing.SleepClassifier", space, not args.no_shared_folds, f"mem-{tag}")
+    cfg = config(work, data, "bench_memory.TouchNothing", space, not args.no_shared_folds, f"mem-{tag}")
     out = work / f"out-mem-{tag}-{workers}"
     cmd = [mpiexec(), "-n", str(workers + 1), sys.executable, "-m", "mpisearch", "run", str(cfg), "--out", str(out),
            "--quiet"]
-    got = watch(cmd, args.period, args.timeout)
+    got = watch(cmd, args.period, args.timeout, env=bench_env())
     got.pop("stdout")
     info = json.loads((out / "run.json").read_text())
     got["fold_store"] = info.get("fold_store")
     return got
-
-
-def run_fold_major(args: argparse.Namespace, work: Path, data: Path, workers: int, tag: str) -> dict[str, Any]:
-    space = f"duration = [{args.sleep}]\ntag = {list(range(args.points))}"
-    cfg = config(work, data, "mpisearch.testing.SleepClassifier", space, not args.no_shared_folds, f"fm-{tag}")
-    out = work / f"out-fm-{tag}-{workers}"
-    cmd = [mpiexec(), "-n", str(workers + 1), sys.executable, str(THIS), "_fold_major", "run", str(cfg),
-           "--out", str(out), "--quiet"]
-    got = watch(cmd, args.period, args.timeout)
-    got.pop("stdout")
-    return got
-
-
-def fold_major_child(cli_args: list[str]) -> int:
-    """mpisearch's CLI with the scheduler taking the queued task of the lowest fold first
-    (then the longest expected, then the oldest): the order a scheduler hook would give."""
-    from mpisearch import cli, coordinator, scheduler
-
-    def pop(self: Any) -> Any:
-        best, best_key = None, None
-        for task_id in self._queued:
-            task = self._open[task_id]
-            expected = self.expected(task.point_id)
-            key = (task.fold, expected is not None, -(expected or 0.0), task_id)
-            if best_key is None or key < best_key:
-                best, best_key = task, key
-        return best
-
-    def batch(self: Any) -> int:  # a search of fixed points: all of them at once (all of fold 0 first)
-        total = self.strategy.total
-        return total if self.strategy.fixed_points and total is not None else original(self)
-
-    original = coordinator.Coordinator._batch_points
-    scheduler.Scheduler._pop = pop
-    coordinator.Coordinator._batch_points = batch
-    return cli.main(cli_args)
 
 
 def run_sklearn(args: argparse.Namespace, data: Path, workers: int) -> dict[str, Any]:
@@ -222,37 +189,25 @@ def sklearn_child(data: str, workers: int, points: int, sleep: float) -> None:
     import h5py
     from sklearn.model_selection import GridSearchCV
 
-    from mpisearch.testing import SleepClassifier
-
     with h5py.File(data, "r") as fh:
         X, y = fh["X"][()], fh["y"][()]
     grid = {"duration": [sleep], "tag": list(range(points))}
-    GridSearchCV(SleepClassifier(), grid, cv=FOLDS, n_jobs=workers, refit=False).fit(X, y)
+    GridSearchCV(TouchNothing(), grid, cv=FOLDS, n_jobs=workers, refit=False).fit(X, y)
 
 
-class TouchNothing:
+class TouchNothing(ClassifierMixin, BaseEstimator):
     """A classifier whose fit and score read nothing of their input (NoopClassifier's fit
     sorts y, 30 ms for 750,000 labels: the fit's cost, not the framework's)."""
 
-    def __init__(self, tag: int = 0) -> None:
+    def __init__(self, tag: int = 0, duration: float = 0.0) -> None:
         self.tag = tag
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"tag": self.tag}
-
-    def set_params(self, **params: Any) -> TouchNothing:
-        self.tag = params.get("tag", self.tag)
-        return self
-
-    def __sklearn_tags__(self) -> Any:
-        from sklearn.utils import Tags, TargetTags
-
-        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True))
+        self.duration = duration
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> TouchNothing:
+        time.sleep(self.duration)
         return self
 
-    def score(self, X: Any, y: Any = None) -> float:
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         return 0.0
 
 
@@ -261,13 +216,12 @@ def bench_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
 
 
-def overhead(args: argparse.Namespace, work: Path, data: Path, tag: str, fold_major: bool = False) -> dict[str, Any]:
+def overhead(args: argparse.Namespace, work: Path, data: Path, tag: str) -> dict[str, Any]:
     """Workers' busy seconds per task with a fit that touches nothing (2 workers)."""
     space = f"tag = {list(range(args.noop_points))}"
     cfg = config(work, data, "bench_memory.TouchNothing", space, not args.no_shared_folds, f"noop-{tag}")
-    out = work / f"out-noop-{tag}-{int(fold_major)}"
-    entry = [str(THIS), "_fold_major"] if fold_major else ["-m", "mpisearch"]
-    cmd = [mpiexec(), "-n", "3", sys.executable, *entry, "run", str(cfg), "--out", str(out), "--quiet"]
+    out = work / f"out-noop-{tag}"
+    cmd = [mpiexec(), "-n", "3", sys.executable, "-m", "mpisearch", "run", str(cfg), "--out", str(out), "--quiet"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=bench_env())
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-4000:]}")
@@ -297,25 +251,22 @@ def run_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 log(f"{system} W={workers} {size}")
                 if system == "mpisearch":
                     row[size] = run_mpisearch(args, work, path, workers, size)
-                elif system == "fold-major":
-                    row[size] = run_fold_major(args, work, path, workers, size)
                 else:
                     row[size] = run_sklearn(args, path, workers)
             row["copies"] = (row["big"]["peak_bytes"] - row["tiny"]["peak_bytes"]) / nbytes
             log(f"{system} W={workers}: {row['copies']:.2f}x the data")
             doc["runs"].append(row)
-    for key, system, fold_major in (("overhead", "mpisearch", False), ("overhead_fold_major", "fold-major", True)):
-        if system in args.systems:
-            log(f"per-task overhead (no-op fit, 2 workers), {system}")
-            doc[key] = overheads(args, work, tiny, big, fold_major)
+    if "mpisearch" in args.systems:
+        log("per-task overhead (no-op fit, 2 workers)")
+        doc["overhead"] = overheads(args, work, tiny, big)
     doc["load_average_after"] = os.getloadavg()
     doc["targets"] = targets(doc)
     return doc
 
 
-def overheads(args: argparse.Namespace, work: Path, tiny: Path, big: Path, fold_major: bool) -> dict[str, Any]:
+def overheads(args: argparse.Namespace, work: Path, tiny: Path, big: Path) -> dict[str, Any]:
     """Per-task cost of big data: all of it, and without the one-off fold builds."""
-    tiny_o, big_o = overhead(args, work, tiny, "tiny", fold_major), overhead(args, work, big, "big", fold_major)
+    tiny_o, big_o = overhead(args, work, tiny, "tiny"), overhead(args, work, big, "big")
     return {"tiny": tiny_o, "big": big_o, "ms_per_task": big_o["busy_ms_per_task"] - tiny_o["busy_ms_per_task"],
             "ms_per_task_without_builds": big_o["busy_ms_per_task_without_builds"]
             - tiny_o["busy_ms_per_task_without_builds"]}
@@ -339,9 +290,8 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    labels = {"mpisearch": "mpisearch", "sklearn": "GridSearchCV(n_jobs=W)",
-              "fold-major": "mpisearch, fold-major order (scheduler hook)"}
-    for system, style in (("mpisearch", "-o"), ("sklearn", "--s"), ("fold-major", ":^")):
+    labels = {"mpisearch": "mpisearch", "sklearn": "GridSearchCV(n_jobs=W)"}
+    for system, style in (("mpisearch", "-o"), ("sklearn", "--s")):
         sel = [r for r in doc["runs"] if r["system"] == system]
         if not sel:
             continue
@@ -361,22 +311,20 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["_sklearn"]:
         sklearn_child(argv[1], int(argv[2]), int(argv[3]), float(argv[4]))
         return 0
-    if argv[:1] == ["_fold_major"]:
-        return fold_major_child(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="60 MB, workers 1, 2, 5")
     parser.add_argument("--mb", type=float, default=600.0, help="size of X in MB")
     parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",") if x], default=[1, 2, 5, 8, 15],
                         help="worker counts of the memory runs (\"\": none, only the overhead)")
-    parser.add_argument("--systems", type=lambda s: s.split(","), default=["mpisearch", "sklearn", "fold-major"],
-                        help="contestants: mpisearch, sklearn, fold-major")
-    parser.add_argument("--points", type=int, default=12, help="grid points (x 5 folds)")
-    parser.add_argument("--sleep", type=float, default=0.4, help="seconds each fit sleeps")
+    parser.add_argument("--systems", type=lambda s: s.split(","), default=["mpisearch", "sklearn"],
+                        help="contestants: mpisearch, sklearn")
+    parser.add_argument("--points", type=int, default=36, help="grid points (x 5 folds)")
+    parser.add_argument("--sleep", type=float, default=0.2, help="seconds each fit sleeps")
     parser.add_argument("--noop-points", type=int, default=200, help="points of the overhead run (x 5 folds)")
     parser.add_argument("--period", type=float, default=0.1, help="seconds between memory samples")
     parser.add_argument("--no-shared-folds", action="store_true", help="mpisearch with data.shared_folds = false")
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per run")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
     args = parser.parse_args(argv)
     if args.quick:
         args.mb, args.workers, args.noop_points = 60.0, [1, 2, 5], 60

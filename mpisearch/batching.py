@@ -7,26 +7,30 @@ from collections.abc import Callable, Iterator
 
 # Points asked from the strategy per worker at each top-up (see points_per_ask).
 BATCH_POINTS_PER_WORKER = 2
-# A search of fixed points with at most this many tasks per worker is queued whole
-# at the start: fold 0 of every point first, then the rest longest-first. In small
-# batches the last points' costs are learnt only at the end, and with few tasks per
-# worker one long task started late decides the makespan (50 RandomForest fits on
-# 2 workers: the two largest points came last and a worker idled 1.1 s at the end).
-# With more tasks per worker the tail is a small part of the run and steady batches
-# are worth more (points finish as the search goes: progress, partial results).
-# The price for small searches: a stop signal in the first 1/folds of the run leaves
-# no complete point in the partial results (the journal keeps every finished task
-# for --resume).
+# A search of fixed points (grid, random with n_iter; no time limit, no racing) is
+# queued whole, up to this many tasks at a time (a larger one streams in chunks of
+# this size): the scheduler serves the queue fold-major (mpisearch.fold_queue), so
+# each node builds each fold once per chunk instead of once per small batch (with
+# batches of 2 points per worker, a 600 MB fold costing ~0.5 s to build was rebuilt
+# every few tasks: 1.1 s per task of overhead at 2 workers). Measured on rank 0
+# (loaded 2-core machine, a grid of 5 folds): asking and queuing 10,000 tasks took
+# 54 ms and ~420 bytes per task (tracemalloc), so a chunk of 20,000 tasks stalls
+# rank 0 ~0.1-0.2 s and holds ~8 MB.
+QUEUE_TASKS = 20_000
+# ...and at least this many per worker (with many workers a chunk must still give
+# each node many tasks per fold; 32 per worker is also what used to be queued whole:
+# few tasks per worker make the tail, one long task started late, the makespan).
 UPFRONT_TASKS_PER_WORKER = 32
 
 
 def points_per_ask(total: int | None, whole_ok: bool, n_folds: int, n_workers: int, prefetch: int) -> int:
-    """Points per ask: all of a small search of fixed points (``total`` of them, when
-    ``whole_ok``: fixed points, no time limit, no racing; see UPFRONT_TASKS_PER_WORKER),
-    else enough to refill every prefetch queue twice, and at least two per worker. Small
-    batches keep points finishing steadily, so a time limit leaves few half-done points."""
-    if whole_ok and total is not None and total * n_folds <= UPFRONT_TASKS_PER_WORKER * n_workers:
-        return total
+    """Points per ask: a search of fixed points (``total`` of them, when ``whole_ok``: fixed
+    points, no time limit, no racing) whole, or in chunks of QUEUE_TASKS tasks (at least
+    UPFRONT_TASKS_PER_WORKER per worker); else enough to refill every prefetch queue twice,
+    and at least two per worker. Small batches keep points finishing steadily, so a time
+    limit leaves few half-done points."""
+    if whole_ok and total is not None:
+        return max(1, min(total, max(QUEUE_TASKS, UPFRONT_TASKS_PER_WORKER * n_workers) // max(n_folds, 1)))
     refill = 2 * n_workers * prefetch
     return max(BATCH_POINTS_PER_WORKER * n_workers, math.ceil(refill / n_folds))
 

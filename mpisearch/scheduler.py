@@ -8,9 +8,12 @@ Policies
   the rest queued on the worker), so it does not wait for rank 0 between tasks
   (rank 0 notices a result within a small part of a typical task; see
   mpisearch.coordinator.IDLE_SLEEP_FRACTION).
-- Ordering: tasks of points whose duration is unknown go first, in the order
-  they were added (fold-major, so fold 0 of every point runs first and teaches
-  us its cost); the others are served longest-expected-first (LPT).
+- Ordering: fold-major (:class:`mpisearch.fold_queue.FoldQueue`): every queued
+  task of one fold before the next fold's (cyclically), so a node holds about two
+  folds (the one its workers leave and the one they start); within a fold, tasks
+  of points whose duration is unknown go first, in the order they were added (fold
+  0 of every new point teaches us its cost), the others longest-expected-first
+  (LPT), ties by task id. With ``one_per_point`` racing decides the order instead.
 - Stealing: when the global queue is empty, an idle worker takes the last
   not-yet-started task from the worker with the longest queue (the victim is
   told to cancel it; if it already started, the first result wins).
@@ -40,6 +43,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from .fold_queue import FoldQueue
 from .worker_index import Deadlines, QueueLengths
 
 # One task running plus one waiting on the worker hides rank 0's latency (~100 us
@@ -102,8 +106,7 @@ class Scheduler:
         self.straggler_min_seconds = straggler_min_seconds
         self.one_per_point = one_per_point
         self._index = {w: i for i, w in enumerate(self.workers)}
-        self._fresh: deque[Task] = deque()            # duration of the point unknown
-        self._known: list[tuple[float, int, Task]] = []  # heap: (-expected, task_id, task)
+        self._queue: FoldQueue[Task] = FoldQueue()      # queued tasks, fold-major (not with one_per_point)
         self._assigned: dict[int, deque[Task]] = {w: deque() for w in self.workers}
         self._lengths = QueueLengths(len(self.workers))
         self._started: dict[int, float] = {}           # worker -> start of its head task
@@ -128,8 +131,9 @@ class Scheduler:
             self._open[task.task_id] = task
             self._queued.add(task.task_id)
             self._queued_by_point.setdefault(task.point_id, set()).add(task.task_id)
-            self._fresh.append(task)
-            if self.one_per_point:
+            if not self.one_per_point:
+                self._queue.add(task)
+            else:
                 heapq.heappush(self._oldest, task.task_id)
                 self._refresh(task.point_id)
 
@@ -138,6 +142,8 @@ class Scheduler:
         dropped = sorted(self._queued_by_point.pop(point_id, ()))
         for task_id in dropped:
             self._queued.discard(task_id)
+            if not self.one_per_point:
+                self._queue.left(self._open[task_id])
         self._ready.discard(point_id)
         return [self._open.pop(i) for i in dropped]
 
@@ -169,6 +175,7 @@ class Scheduler:
         self._queued.clear()
         self._queued_by_point.clear()
         self._ready.clear()
+        self._queue.clear()
         return dropped
 
     # -- state ---------------------------------------------------------------
@@ -282,26 +289,13 @@ class Scheduler:
 
     # -- helpers -----------------------------------------------------------------
     def _pop(self) -> Task | None:
-        while self._fresh:
-            task = self._fresh.popleft()
-            if task.task_id not in self._queued:
-                continue
-            expected = self.expected(task.point_id)
-            if expected is None:
-                return task
-            heapq.heappush(self._known, (-expected, task.task_id, task))
-        while self._known:
-            task = heapq.heappop(self._known)[2]
-            if task.task_id in self._queued:
-                return task
-        return None
+        return self._queue.pop(self._queued, self.expected)
 
     def _pop_spread(self) -> Task | None:
         """Racing order: of the queued tasks whose point has no task held by a worker,
         one of the point with the most folds done (a point finished early gives racing
         its bar to beat), oldest first; if every queued task's point is busy, the
-        oldest anyway (keeping workers busy beats waiting). Entries left in the LPT
-        queues are skipped by :meth:`_pop`, as they are no longer queued."""
+        oldest anyway (keeping workers busy beats waiting)."""
         while self._spread:
             minus_done, task_id, point_id = self._spread[0]
             if (point_id in self._ready and -minus_done == len(self._point_times.get(point_id, ()))
@@ -332,6 +326,8 @@ class Scheduler:
             self._start(worker, now)
         if task.task_id in self._queued:
             self._queued.discard(task.task_id)
+            if not self.one_per_point:
+                self._queue.left(task)
             queued = self._queued_by_point[task.point_id]
             queued.discard(task.task_id)
             if not queued:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .data.dataset import Dataset
+from .data.demand import RankDemand
 from .evaluate import evaluate
 from .isolation import FitProcess, FitRequest
 from .limits import TaskLimits
@@ -69,6 +70,7 @@ class Worker:
         self.busy_seconds = 0.0
         self.started = time.perf_counter()
         self.shared: dict[str, Any] | None = None  # the node-shared window holding the data, if any
+        self.demand = RankDemand(dataset.store)  # this rank's tasks, counted by its node's fold store
 
     def receive(self, msg: Any) -> None:
         if isinstance(msg, list):
@@ -80,9 +82,13 @@ class Worker:
                 if msg.subsample is not None:
                     self.subsample[msg.point_id] = msg.subsample
             self.queue.append(msg)
+            self.demand.arrived(msg.fold)  # the node keeps the fold until the task is done
         elif isinstance(msg, CancelTask):  # one in flight runs all the same (the first result wins)
-            self.queue = deque(t for t in self.queue if t.task_id != msg.task_id)
+            kept = deque(t for t in self.queue if t.task_id != msg.task_id)
+            self.demand.dropped(t.fold for t in self.queue if t.task_id == msg.task_id)
+            self.queue = kept
         elif isinstance(msg, Stop):
+            self.demand.dropped(t.fold for t in self.queue)
             self.queue.clear()
             self.stopped = True
             self.close()
@@ -108,6 +114,7 @@ class Worker:
             result = self.fits.result(self.limits.timeout, tick)
             self.busy_seconds += self.fits.last_duration
             self._last_task_s = result.fit_time + result.score_time
+        self.demand.finished(task.fold, more=self.busy)
         result.rank = self.rank
         if result.error is not None:
             result.origin = self.origin
@@ -125,6 +132,8 @@ class Worker:
 
     def close(self) -> None:
         """Stop the fit process, if any, dropping the tasks in it (a later task starts a new one)."""
+        self.demand.dropped(t.fold for t in self.inflight)
+        self.demand.close()
         self.inflight.clear()
         if self.fits is not None:
             self.fits.close()

@@ -18,8 +18,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mpisearch"
 # module and everything inside it; the longest match wins.
 LAYERS = ["types", "errors", "files", "atomic", "waiting", "progress", "runtime", "signatures", "hotpath", "limits",
           "slurm", "space", "racing", "spec", "data", "scoring", "cv", "evaluate", "messages", "transport",
-          "liveness", "isolation", "worker", "transport.local", "strategies", "worker_index", "scheduler", "results",
-          "journal", "failures", "control", "policies", "batching", "stats", "outbox", "coordinator",
+          "liveness", "isolation", "worker", "transport.local", "strategies", "worker_index", "fold_queue",
+          "scheduler", "results", "journal", "failures", "control", "policies", "batching", "stats", "outbox",
+          "coordinator",
           "estimator_config", "config", "plan", "engine", "refit", "fingerprint", "output", "outdir", "lifecycle",
           "search", "dropin", "runner", "report", "testing", "cli", "__main__"]
 

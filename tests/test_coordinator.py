@@ -82,17 +82,21 @@ def run(estimator, grid: dict, workers: int = 1, max_time: float | None = None, 
 
 
 def test_a_small_grid_is_asked_for_whole_at_the_start():
-    points = batching.UPFRONT_TASKS_PER_WORKER * 4 // FOLDS  # exactly at the limit for 4 workers
+    points = batching.UPFRONT_TASKS_PER_WORKER * 4 // FOLDS + 1  # more than used to be asked whole
     strategy, _, stats = run(NoopClassifier(), {"tag": list(range(points))}, workers=4)
     assert strategy.asks[0] == points
     assert stats.n_tasks == points * FOLDS
 
 
-def test_a_large_grid_or_a_time_limit_is_asked_for_in_batches():
-    points = batching.UPFRONT_TASKS_PER_WORKER * 4 // FOLDS + 1
-    strategy, _, stats = run(NoopClassifier(), {"tag": list(range(points))}, workers=4)
-    assert strategy.asks[0] == batching.BATCH_POINTS_PER_WORKER * 4  # a first batch, not the whole grid
-    assert stats.n_tasks == points * FOLDS
+def test_a_grid_beyond_the_queue_cap_streams_in_chunks(monkeypatch):
+    monkeypatch.setattr(batching, "QUEUE_TASKS", 10)  # below 32 tasks per worker: that floor decides
+    chunk = batching.UPFRONT_TASKS_PER_WORKER * 4 // FOLDS
+    strategy, _, stats = run(NoopClassifier(), {"tag": list(range(2 * chunk + 3))}, workers=4)
+    assert strategy.asks[:3] == [chunk, chunk, 3]  # never more than a chunk queued by one ask
+    assert stats.n_tasks == (2 * chunk + 3) * FOLDS
+
+
+def test_a_time_limit_or_racing_is_asked_for_in_batches():
     strategy, _, _ = run(NoopClassifier(), {"tag": list(range(20))}, workers=4, max_time=600.0)
     assert strategy.asks[0] == batching.BATCH_POINTS_PER_WORKER * 4  # small, but points must finish steadily
     strategy, _, _ = run(NoopClassifier(), {"tag": list(range(20))}, workers=4, racer=Racer(FOLDS))

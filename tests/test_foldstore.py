@@ -91,13 +91,38 @@ def test_a_fold_is_built_once_for_the_node_and_shared():
     assert not glob.glob(str(SHM_DIR / f"{a.name}*"))
 
 
+def run_task(store, fold):
+    """One task of ``fold`` as a worker rank runs it: it arrives, leases its fold, ends."""
+    store.expect(fold)
+    store.release(store.acquire(fold))
+    store.done(fold)
+
+
+def test_in_fold_major_order_a_fold_no_task_waits_for_goes_at_the_next_build():
+    X, y, w, folds = data("float64")
+    store = open_store(X, y, w, folds, cap=2)
+    for fold in (0, 0, 1, 1, 2):
+        run_task(store, fold)
+    assert store.resident() == [2]  # X plus one fold: the floor
+    assert (store.stats.built, store.stats.evicted, store.stats.reused) == (3, 2, 2)
+    store.expect(0)  # a task of fold 0 waits on this rank: fold 0 stays while fold 1 is built
+    store.release(store.acquire(0))
+    run_task(store, 1)
+    assert store.resident() == [0, 1]
+    store.done(0)
+    store.close()
+
+
 @pytest.mark.parametrize("ranks", [1, 3])
-def test_at_most_cap_folds_are_resident_and_a_returning_order_keeps_one_more(ranks):
-    """Two folds at first; a fold evicted and needed again makes the node keep one more, as long
-    as that keeps it below one fold per rank (else a rebuild costs what a private copy costs)."""
+def test_folds_tasks_wait_for_stay_up_to_cap_and_an_order_coming_back_keeps_one_more(ranks):
+    """Tasks of every fold waiting (fold racing's order): two folds at first; a fold evicted
+    while tasks waited for it and needed again makes the node keep one more, as long as that
+    keeps it below one fold per rank (else a rebuild costs what a private copy costs)."""
     X, y, w, folds = data("float64")
     store = open_store(X, y, w, folds, cap=2)
     others = [open_store(X, y, w, folds, name=store.name) for _ in range(ranks - 1)]
+    for fold in (0, 1, 2):
+        store.expect(fold)
     for fold in (0, 1, 2):
         store.release(store.acquire(fold))
         assert len(store.resident()) <= 2
@@ -107,6 +132,52 @@ def test_at_most_cap_folds_are_resident_and_a_returning_order_keeps_one_more(ran
     assert store.resident() == ([0, 1, 2] if ranks == 3 else [0, 2])
     for handle in [store, *others]:
         handle.close()
+
+
+def test_a_fit_process_killed_holding_its_lease_leaves_no_fold_pinned():
+    import os
+    import signal
+
+    X, y, w, folds = data("float64")
+    store = open_store(X, y, w, folds, cap=2)
+    store.expect(0)
+    pid = os.fork()
+    if pid == 0:  # a fit process: leases fold 0 (building it), then is SIGKILLed in its fit
+        store.acquire(0)
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.waitpid(pid, 0)
+    store.done(0)  # the rank reads the crash as the task's result
+    assert store.resident() == [0]
+    run_task(store, 1)
+    run_task(store, 2)
+    assert store.resident() == [2]  # fold 0 went: nobody held it any more
+    held = store.acquire(1)  # a live lease, for contrast: never evicted
+    run_task(store, 0)
+    assert sorted(store.resident()) == [0, 1]
+    store.release(held)
+    store.close()
+
+
+def test_the_files_of_a_killed_run_go_when_the_next_store_opens_on_the_node():
+    import os
+    import subprocess
+    import sys
+
+    X, y, w, folds = data("float64")
+    name = f"{PREFIX}test-{uuid.uuid4().hex[:8]}"
+    pid = os.fork()
+    if pid == 0:  # a rank killed mid-run: its store and a fold stay in /dev/shm
+        open_store(X, y, w, folds, name=name).acquire(0)
+        os._exit(0)  # no close, no atexit: as SIGKILL leaves things
+    os.waitpid(pid, 0)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    x_file = SHM_DIR / f"{foldstore.stale.X_PREFIX}{int(dead.stdout)}-0"  # rank 0's X, its process gone
+    x_file.write_bytes(b"x")
+    # (another search starting on this machine meanwhile would sweep them just the same)
+    live = open_store(X, y, w, folds)
+    assert not glob.glob(str(SHM_DIR / f"{name}*")) and not x_file.exists()
+    assert glob.glob(str(SHM_DIR / f"{live.name}*"))  # a live store's files stay
+    live.close()
 
 
 def test_a_fold_in_use_is_never_evicted_and_a_task_never_waits():
@@ -182,22 +253,23 @@ def test_a_fit_writing_into_its_input_is_refitted_on_a_private_copy_with_a_warni
     store.close()
 
 
-def test_a_task_killed_while_building_its_fold_leaves_it_to_the_next_task():
-    """A task with a time limit runs in a forked child (mpisearch.limits); killed mid-build, it
-    holds no lock any more and the next task that needs the fold builds it again."""
+def test_a_fit_process_killed_while_building_its_fold_leaves_it_to_the_next_task():
+    """A fit process killed mid-build (a crash, task_timeout) holds no lock any more: the next
+    task that needs the fold builds it again, and nothing is left of the broken file."""
     import os
 
     X, y, w, folds = data("float64")
     store = open_store(X, y, w, folds)
     pid = os.fork()
     if pid == 0:  # the child: dies in the middle of cutting fold 0
-        foldstore._write_fold = lambda *args: os._exit(0)
+        foldstore.write_fold = lambda *args: os._exit(0)
         store.acquire(0)
         os._exit(1)
     os.waitpid(pid, 0)
-    assert store.acquire(0) is None and store.stats.failed == 1  # found it half-built: a private copy
+    assert store.resident() == [0]  # left half-built
     lease = store.acquire(0)
-    assert lease is not None and store.stats.built == 1
+    assert lease is not None and (store.stats.built, store.stats.failed) == (1, 0)
     np.testing.assert_array_equal(lease.parts.X_train, X[folds[0][0]])
+    assert len(glob.glob(str(SHM_DIR / f"{store.name}-f0-*"))) == 1  # the broken file went
     store.release(lease)
     store.close()

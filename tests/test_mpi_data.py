@@ -237,7 +237,8 @@ def test_window_info_names_the_ranks_sharing_the_copy(topology):
     if ROOT and node == [0]:
         assert info is None  # alone on its node: no window
     else:
-        assert info == {"ranks": node, "bytes": shm.live_blocks()[-1].nbytes}
+        block = shm.live_blocks()[-1]  # on rank 0's node, what rank 0's files hold is shared too (mapped)
+        assert info == {"ranks": node, "bytes": block.nbytes + block.mapped_bytes}
         assert info["bytes"] >= want.X.nbytes + want.y.nbytes
     del got
     shm.release(COMM)
@@ -451,6 +452,15 @@ def test_every_strategy_scores_the_same_with_shared_folds_on_and_off(strategy):
             np.testing.assert_array_equal(got[key][ran], local.cv_results_[key][ran], err_msg=f"{key} {flag}")
 
 
+def stores_by_node(search, topology: str) -> dict[int, list[dict]]:
+    """Rank 0: each node's workers' fold store counts (with their task counts), from run_info_."""
+    color = TOPOLOGIES[topology] or (lambda rank: 0)
+    nodes: dict[int, list[dict]] = {}
+    for rank, stats in search.run_info_["workers"].items():
+        nodes.setdefault(color(int(rank)), []).append({**stats["fold_store"], "tasks": stats["tasks"]})
+    return nodes
+
+
 @pytest.mark.mpi(min_size=2)
 def test_each_fold_is_built_once_per_node_and_the_files_go_at_the_end(topology):
     """Two folds (what a node keeps at first): each node builds each fold once, its other
@@ -466,17 +476,33 @@ def test_each_fold_is_built_once_per_node_and_the_files_go_at_the_end(topology):
     search.fit(X if ROOT else None, y if ROOT else None)
     problem = None
     if ROOT:
-        color = TOPOLOGIES[topology] or (lambda rank: 0)
-        nodes: dict[int, list[dict]] = {}
-        for rank, stats in search.run_info_["workers"].items():
-            nodes.setdefault(color(int(rank)), []).append({**stats["fold_store"], "tasks": stats["tasks"]})
-        for node, stores in nodes.items():
+        for node, stores in stores_by_node(search, topology).items():
             built, reused = sum(s["built"] for s in stores), sum(s["reused"] for s in stores)
             if built != 2 or built + reused != sum(s["tasks"] for s in stores) or any(s["failed"] for s in stores):
                 problem = f"node {node}: {stores}"
     assert quiet_allgather(COMM, problem) == [None] * SIZE
     root_pid = quiet_allgather(COMM, os.getpid())[0]  # the stores of this run are named after it
     assert not glob.glob(str(SHM_DIR / f"{PREFIX}{root_pid}-*"))  # removed at the end
+
+
+@pytest.mark.mpi(min_size=2)
+def test_in_fold_major_order_each_node_builds_each_fold_once_and_holds_at_most_two(topology):
+    """Three folds, more than a node keeps: tasks go out fold by fold, so each node builds
+    each fold once (none evicted and built again) and never needs a third one at once."""
+    from mpisearch import MPISearchCV
+    from mpisearch.testing import SleepClassifier
+
+    X, y, _ = float32_problem()
+    search = MPISearchCV(SleepClassifier(), {"duration": [0.01], "tag": list(range(24))}, cv=3, comm=COMM,
+                         refit=False)
+    search.fit(X if ROOT else None, y if ROOT else None)
+    problem = None
+    if ROOT:
+        for node, stores in stores_by_node(search, topology).items():
+            built, over = sum(s["built"] for s in stores), sum(s["over_cap"] for s in stores)
+            if built != 3 or over or any(s["failed"] for s in stores):
+                problem = f"node {node}: {stores}"
+    assert quiet_allgather(COMM, problem) == [None] * SIZE
 
 
 class ScalingInPlace(LogisticRegression):

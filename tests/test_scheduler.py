@@ -46,6 +46,42 @@ def test_unknown_points_first_then_longest_expected_first():
     assert order == [(0, 0), (1, 0), (2, 0), (1, 1), (2, 1), (0, 1)]
 
 
+def serve(s: Scheduler, n: int, now: float = 0.0) -> list[Task]:
+    """Run ``n`` tasks on worker 1 (prefetch 1), each taking 1 s; the tasks in order."""
+    done = []
+    for _ in range(n):
+        (run,) = runs(s.dispatch(now))
+        now += 1.0
+        assert s.complete(1, run.task.task_id, 1.0, now)
+        done.append(run.task)
+    return done
+
+
+def test_tasks_go_fold_major_and_points_added_later_join_the_fold_being_served():
+    s = Scheduler([1], prefetch=1)
+    first = tasks(3, 3)
+    s.add(first)
+    head = serve(s, 5)  # fold 0 of points 0-2, then fold 1 of points 0 and 1
+    later = [Task(9 + t.task_id, 3 + t.point_id, t.fold) for t in tasks(3, 3)]  # the next batch
+    s.add(later)
+    rest = serve(s, 13)
+    assert s.n_open == 0
+    assert sorted(t.task_id for t in head + rest) == list(range(18))
+    # fold 1 goes on (the new points' fold 1 first: their cost is unknown), then fold 2 of
+    # every point, then fold 0 of the new points: each fold is served in one stretch
+    assert [t.fold for t in head + rest] == [0] * 3 + [1] * 6 + [2] * 6 + [0] * 3
+    assert [t.point_id for t in rest[:4]] == [3, 4, 5, 2]
+
+
+def test_within_a_fold_stolen_and_dropped_tasks_leave_the_order_fold_major():
+    s = Scheduler([1, 2], prefetch=2)
+    s.add(tasks(4, 2))
+    s.drop_point(1)
+    order = [a.task.fold for a in runs(s.dispatch(0.0))]
+    assert order == [0, 0, 0, 1]  # points 0, 2, 3 at fold 0, then fold 1
+    assert s.n_queued == 2
+
+
 def test_idle_worker_steals_not_started_task_from_longest_queue():
     s = Scheduler([1, 2], prefetch=3)
     s.add(tasks(4, 1))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +20,7 @@ class Dataset:
 
     X: Any  # numpy array or scipy.sparse CSR matrix
     y: np.ndarray | None
-    folds: list[Fold] = field(default_factory=list)
+    folds: Sequence[Fold] = field(default_factory=list)  # index arrays, or FoldLabels (shipped as labels)
     sample_weight: np.ndarray | None = None  # passed to fit (train part) and the scorers (each part)
     store: Any = None  # a NodeFoldStore: each fold's parts built once per node (set on worker ranks)
     shared_folds: bool = True  # whether worker ranks open a node fold store (shipped with the data)

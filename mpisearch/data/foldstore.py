@@ -2,29 +2,34 @@
 
 Every rank of a node opens the same store (files ``/dev/shm/<name>-*``; the name holds
 the run's token and the node's first rank, so nodes and runs never meet). A task
-:meth:`NodeFoldStore.acquire`\\ s its fold: the first rank of the node that needs a fold
-builds it, in exactly the row order of ``X[train]`` / ``X[test]`` (so scores are those of
-private copies, bit for bit), into a file of its own; every rank then maps that file
-read-only and fits on zero-copy views. Ranks coordinate through a small control file,
-under ``flock``: per fold its state, how many running tasks use it (``refs``), the
-generation of its file and when it was last used. No message goes to rank 0.
+:meth:`NodeFoldStore.acquire`\\ s its fold: the first process of the node that needs a
+fold builds it, in exactly the row order of ``X[train]`` / ``X[test]`` (so scores are
+those of private copies, bit for bit), into a file of its own (:mod:`.foldfile`); every
+process then maps that file read-only and fits on zero-copy views. Processes coordinate
+through a small control file, under ``flock``: per fold its state, the generation of its
+file, when it was last used and how many tasks of the node's ranks are waiting for it
+(``pending``, counted by the ranks as tasks arrive and finish: :meth:`expect`,
+:meth:`done`). No message goes to rank 0.
 
-Residency: at most ``cap`` folds are resident on a node (RESIDENT_FOLDS). A fold that
-must be built when the store is full evicts the least recently used fold that no
-running task uses (its file is unlinked; its pages go when the last view of it dies).
-When every resident fold is in use the new one is built all the same (``over_cap`` in
-the stats): a task never waits for another rank's fit. A fold evicted and then needed
-again (the tasks' order went back to it) makes the node keep one more fold from then
-on (``cap`` grows, up to the number of folds and at most to the number of ranks using
-the store), so an order that cycles through the folds builds each at most twice once
-the node has as many ranks as folds, and a node with fewer ranks never holds more than
-X plus one fold per rank: less than private copies per task (X, rank 0's copy, plus one
-fold per rank), and a rebuild costs what one task's private copy costs.
+In use: a lease holds a shared ``flock`` on its fold's file, and a builder an exclusive
+one until the fold is written, so the kernel, not a counter, says whether a fold is in
+use: a fit process killed while holding a lease (a crash, ``task_timeout``) or while
+building leaves no fold pinned, and a fold whose builder died is built again by the next
+task that needs it.
 
-Files are removed by the last rank that closes the store, and at exit. A task killed
-for its time limit (it runs in a forked child, :mod:`mpisearch.limits`) never releases its
-fold, which then stays resident (the node may keep one more fold); one killed while
-building its fold leaves it to the next task that needs it.
+Residency: building a fold first evicts every fold that no task of the node waits for and
+none uses (tasks go out fold-major, :mod:`mpisearch.fold_queue`, so such a fold is not
+needed again until the order comes round); then, while ``cap`` folds (RESIDENT_FOLDS) are
+resident, the least recently used fold not in use. When
+every resident fold is in use the new one is built all the same (``over_cap`` in the
+stats): a task never waits for another rank's fit. A fold evicted while tasks were still
+waiting for it (an order that is not fold-major: fold racing) and then needed again makes
+the node keep one more fold from then on (``cap`` grows, up to the number of folds and at
+most to the number of ranks attached), so such an order builds each fold at most twice
+once the node has as many ranks as folds.
+
+Files are removed when their fold is evicted, by the last rank that closes the store, and
+at exit; those of a killed run by the next store opened on the node (:mod:`.stale`).
 """
 
 from __future__ import annotations
@@ -34,39 +39,40 @@ import contextlib
 import fcntl
 import mmap
 import os
-import pickle
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
-from .parts import FoldParts, csr_over
+from . import stale
+from .foldfile import map_fold, write_fold
+from .foldlabels import FoldLabels
+from .parts import FoldParts
 
 SHM_DIR = Path("/dev/shm")  # tmpfs on Linux: where MPI's shared windows live too
-PREFIX = "mpisearch-"  # every file of a fold store starts so (benchmarks find them by it)
-# Folds a node keeps at first: the floor of the memory (X plus one fold) plus the next
-# fold, so that a fold-major order of tasks never waits for a build of the fold it is
-# leaving (see the module docstring for what makes the node keep more).
+PREFIX = stale.PREFIX  # every file of a fold store starts so (benchmarks find them by it)
+# Folds a node keeps at most (unless every one is in use): the fold its workers leave and
+# the one they start, so a fold-major order never waits for a build of the fold it is
+# leaving (folds with no task left on the node go at once, see the module docstring).
 RESIDENT_FOLDS = 2
-ALIGN = 64
-HEADER = 4096  # bytes before a fold file's arrays: ready flag, length of the layout, the layout
 # Fold states in the control file.
 ABSENT, BUILDING, READY = 0, 1, 2
-STATE, REFS, GEN, USED, BUILT = range(5)  # columns of a fold's row
+STATE, GEN, USED, BUILT, PENDING, THRASHED = range(6)  # columns of a fold's row
 ATTACHED, TICK, CAP = range(3)  # columns of the last row (the store itself)
-COLUMNS = 5
+COLUMNS = 6
 
 
 @dataclass
 class Lease:
-    """One task's hold on a fold: its parts are views of the fold's file."""
+    """One task's hold on a fold: its parts are views of the fold's file; ``fd`` holds the
+    file's shared lock (the fold is in use while it is open)."""
 
     fold: int
     parts: FoldParts
+    fd: int = -1
 
 
 @dataclass
@@ -77,7 +83,7 @@ class StoreStats:
     build_s: float = 0.0
     reused: int = 0  # tasks that found their fold resident (or being built by another rank)
     over_cap: int = 0  # folds built while every resident fold was in use
-    evicted: int = 0  # folds this rank evicted to make room
+    evicted: int = 0  # folds this rank removed (no task left for them, or to make room)
     wait_s: float = 0.0  # time spent waiting for another rank to finish building a fold
     failed: int = 0  # tasks that fell back to private copies (the fold could not be built)
 
@@ -102,15 +108,17 @@ class NodeFoldStore:
     X: Any
     y: np.ndarray | None
     w: np.ndarray | None
-    folds: list[tuple[np.ndarray, np.ndarray]]
+    folds: Sequence[tuple[np.ndarray, np.ndarray]]
     cap: int = RESIDENT_FOLDS
     stats: StoreStats = field(default_factory=StoreStats)
 
     def __post_init__(self) -> None:
-        path = SHM_DIR / f"{self.name}.ctl"
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        self._pid = os.getpid()
         nbytes = (len(self.folds) + 1) * COLUMNS * 8
+        with stale.node_lock(SHM_DIR):
+            stale.sweep(SHM_DIR)
+            self._live = stale.hold(SHM_DIR / f"{self.name}.live")
+            self._fd = os.open(SHM_DIR / f"{self.name}.ctl", os.O_RDWR | os.O_CREAT, 0o600)
+        self._pid = os.getpid()
         with self._locked():
             if os.fstat(self._fd).st_size == 0:
                 os.ftruncate(self._fd, nbytes)
@@ -123,24 +131,41 @@ class NodeFoldStore:
 
     # -- tasks -------------------------------------------------------------------------
     def acquire(self, fold: int) -> Lease | None:
-        """The fold's parts as read-only views (built here if no rank of the node has it);
+        """The fold's parts as read-only views (built here if no process of the node has it);
         None when it cannot be built (no room in /dev/shm): the task copies privately."""
         with self._locked():
-            build, gen = self._claim(fold)
-            fd = self._create(fold, gen) if build else None
-        if fd is not None:
+            build, gen, fd = self._claim(fold)
+        if build:
             return self._build(fold, gen, fd)
-        parts = self._open(fold, gen)
-        if parts is None:
-            self.release(Lease(fold, FoldParts(None, None, None, None, None)))
+        start = time.perf_counter()
+        fcntl.flock(fd, fcntl.LOCK_SH)  # at once when READY; else when its builder is done
+        self.stats.wait_s += time.perf_counter() - start
+        parts = map_fold(fd)
+        if parts is None:  # its builder died mid-build: the next task builds it again
+            os.close(fd)
+            self._forget_broken(fold, gen)
             self.stats.failed += 1
             return None
         self.stats.reused += 1
-        return Lease(fold, parts)
+        return Lease(fold, parts, fd)
 
     def release(self, lease: Lease) -> None:
+        """The task is done with its fold (its views stay valid while they live)."""
+        if lease.fd >= 0:
+            os.close(lease.fd)  # drops the shared lock
+            lease.fd = -1
+
+    def expect(self, fold: int) -> None:
+        """A task of ``fold`` arrived at this rank (it keeps the fold resident until :meth:`done`)."""
         with self._locked():
-            self._ctl[lease.fold, REFS] -= 1
+            self._ctl[fold, PENDING] += 1
+
+    def done(self, fold: int) -> None:
+        """A task :meth:`expect`\\ ed is finished or cancelled (the next build evicts a fold
+        no task of the node waits for: not at once, as a rank between two tasks of a fold
+        may not have the next one yet)."""
+        with self._locked():
+            self._ctl[fold, PENDING] = max(self._ctl[fold, PENDING] - 1, 0)
 
     def close(self) -> None:
         """Detach; the last rank of the node to close removes every file of the store."""
@@ -150,15 +175,16 @@ class NodeFoldStore:
         atexit.unregister(self.close)
         with self._locked():
             self._ctl[-1, ATTACHED] -= 1
-            last = self._ctl[-1, ATTACHED] <= 0
-            if last:
+            if self._ctl[-1, ATTACHED] <= 0:
                 for f in range(len(self.folds)):
                     if self._ctl[f, STATE] != ABSENT:
                         _unlink(self._path(f, int(self._ctl[f, GEN])))
-                _unlink(SHM_DIR / f"{self.name}.ctl")
+                for suffix in (".ctl", ".live"):
+                    _unlink(SHM_DIR / f"{self.name}{suffix}")
         self._ctl = None  # type: ignore[assignment]
         self._map.close()
         os.close(self._fd)
+        os.close(self._live)
 
     def resident(self) -> list[int]:
         """Folds built (or being built) on this node now."""
@@ -168,8 +194,8 @@ class NodeFoldStore:
     # -- inside the lock ---------------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        if os.getpid() != self._pid:  # a forked child (a task with a time limit): a lock of its own,
-            self._pid = os.getpid()  # which the kernel drops if the child is killed holding it
+        if os.getpid() != self._pid:  # a forked fit process: a lock of its own,
+            self._pid = os.getpid()  # which the kernel drops if the process is killed holding it
             self._fd = os.open(SHM_DIR / f"{self.name}.ctl", os.O_RDWR)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
@@ -177,202 +203,98 @@ class NodeFoldStore:
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
-    def _claim(self, fold: int) -> tuple[bool, int]:
-        """Count this task on the fold; whether this rank must build it, and its generation."""
+    def _claim(self, fold: int) -> tuple[bool, int, int]:
+        """Whether this process must build the fold, its generation, and its file (open;
+        for a build: new and exclusively locked, so nobody sees it half-written)."""
         ctl = self._ctl
         ctl[-1, TICK] += 1
         row = ctl[fold]
-        row[REFS] += 1
         row[USED] = ctl[-1, TICK]
+        if row[STATE] == BUILDING and not self._in_use(fold):  # its builder died
+            _unlink(self._path(fold, int(row[GEN])))
+            row[STATE] = ABSENT
         if row[STATE] != ABSENT:
-            return False, int(row[GEN])
-        if row[BUILT] > 0:  # evicted before and needed again: keep one more fold from now on
+            try:
+                fd = os.open(self._path(fold, int(row[GEN])), os.O_RDONLY)
+            except FileNotFoundError:  # removed from outside: build it again
+                row[STATE] = ABSENT
+            else:
+                if row[STATE] == READY:  # held before the lock goes, so no eviction takes it from here
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return False, int(row[GEN]), fd
+        if row[THRASHED]:  # evicted while tasks waited for it: keep one more fold from now on
             ctl[-1, CAP] = min(ctl[-1, CAP] + 1, len(self.folds), max(self.cap, ctl[-1, ATTACHED]))
+            row[THRASHED] = 0
         self._make_room(fold)
         row[STATE], row[GEN], row[BUILT] = BUILDING, row[GEN] + 1, row[BUILT] + 1
-        return True, int(row[GEN])
+        fd = os.open(self._path(fold, int(row[GEN])), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return True, int(row[GEN]), fd
 
     def _make_room(self, fold: int) -> None:
+        """Evict the folds no task waits for, then the least recently used ones beyond ``cap``;
+        never one in use."""
         ctl = self._ctl
         resident = [f for f in range(len(self.folds)) if f != fold and ctl[f, STATE] != ABSENT]
-        idle = sorted((int(ctl[f, USED]), f) for f in resident if ctl[f, STATE] == READY and ctl[f, REFS] == 0)
-        while len(resident) >= ctl[-1, CAP] and idle:
-            f = idle.pop(0)[1]
-            _unlink(self._path(f, int(ctl[f, GEN])))
-            ctl[f, STATE] = ABSENT
+        idle = sorted((int(ctl[f, PENDING] > 0), int(ctl[f, USED]), f) for f in resident
+                      if ctl[f, STATE] == READY and not self._in_use(f))
+        for waited, _, f in idle:
+            if waited and len(resident) < ctl[-1, CAP]:
+                break
+            ctl[f, THRASHED] = waited
+            self._evict(f)
             resident.remove(f)
-            self.stats.evicted += 1
         if len(resident) >= ctl[-1, CAP]:
             self.stats.over_cap += 1
+
+    def _evict(self, fold: int) -> None:
+        _unlink(self._path(fold, int(self._ctl[fold, GEN])))
+        self._ctl[fold, STATE] = ABSENT
+        self.stats.evicted += 1
+
+    def _in_use(self, fold: int) -> bool:
+        """Whether a process holds the fold's file (a lease, or its build)."""
+        try:
+            return stale.held(self._path(fold, int(self._ctl[fold, GEN])))
+        except FileNotFoundError:
+            return False
 
     # -- fold files --------------------------------------------------------------------
     def _path(self, fold: int, gen: int) -> Path:
         return SHM_DIR / f"{self.name}-f{fold}-g{gen}"
 
-    def _create(self, fold: int, gen: int) -> int:
-        """The fold's new file, exclusively locked until it is written (inside the control lock,
-        so no rank sees the fold being built before its builder holds that lock)."""
-        fd = os.open(self._path(fold, gen), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        return fd
-
     def _build(self, fold: int, gen: int, fd: int) -> Lease | None:
-        """Cut the fold into its new file, then map it."""
+        """Cut the fold into its new file, then hold it shared and map it."""
         start = time.perf_counter()
-        path = self._path(fold, gen)
         ok = False
         try:
-            _write_fold(fd, self.X, self.y, self.w, *self.folds[fold])
+            rows = self.folds.rows(fold) if isinstance(self.folds, FoldLabels) else self.folds[fold]
+            write_fold(fd, SHM_DIR, self.X, self.y, self.w, *rows)
             ok = True
         except (OSError, MemoryError, BufferError):
             pass
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
         with self._locked():
-            self._ctl[fold, STATE] = READY if ok else ABSENT
-            if not ok:
-                self._ctl[fold, REFS] -= 1
-                _unlink(path)
+            if ok:
+                fcntl.flock(fd, fcntl.LOCK_SH)  # this task's lease (the state says BUILDING until now)
+                self._ctl[fold, STATE] = READY
+            else:
+                self._ctl[fold, STATE] = ABSENT
+                _unlink(self._path(fold, gen))
         if not ok:
+            os.close(fd)
             self.stats.failed += 1
             return None
         self.stats.built += 1
         self.stats.build_s += time.perf_counter() - start
-        parts = _map_fold(path)
-        if parts is None:  # evicted already: cannot happen while this task holds it
-            self.release(Lease(fold, FoldParts(None, None, None, None, None)))
-            return None
-        return Lease(fold, parts)
+        return Lease(fold, map_fold(fd), fd)  # type: ignore[arg-type]  # complete: written here
 
-    def _open(self, fold: int, gen: int) -> FoldParts | None:
-        """Another rank's fold: wait for its builder (a shared lock), then map it."""
-        try:
-            fd = os.open(self._path(fold, gen), os.O_RDONLY)
-        except FileNotFoundError:  # its build failed and was removed
-            return None
-        start = time.perf_counter()
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-        self.stats.wait_s += time.perf_counter() - start
-        parts = _map_fold(self._path(fold, gen))
-        if parts is None:  # its builder died mid-build (a killed task): the next task builds it again
-            with self._locked():
-                if self._ctl[fold, GEN] == gen and self._ctl[fold, STATE] == BUILDING:
-                    _unlink(self._path(fold, gen))
-                    self._ctl[fold, STATE] = ABSENT
-        return parts
+    def _forget_broken(self, fold: int, gen: int) -> None:
+        with self._locked():
+            if self._ctl[fold, GEN] == gen and self._ctl[fold, STATE] == BUILDING:
+                _unlink(self._path(fold, gen))
+                self._ctl[fold, STATE] = ABSENT
 
 
 def _unlink(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-
-
-# -- the layout of a fold file: HEADER bytes (ready flag, layout length, pickled layout), arrays
-
-Layout = list[tuple[str, tuple[int, ...], str, int]]  # (name, shape, dtype, offset)
-
-
-def _aligned(n: int) -> int:
-    return -(-n // ALIGN) * ALIGN
-
-
-def _sources(X: Any, y: Any, w: Any, train: np.ndarray, test: np.ndarray) -> list[tuple[str, Any, np.ndarray]]:
-    """(name, array to take rows from, rows) for every array of a fold's parts."""
-    out = []
-    for side, rows in (("train", train), ("test", test)):
-        out.append((f"X_{side}", X, rows))
-        if y is not None:
-            out.append((f"y_{side}", y, rows))
-    if w is not None:
-        out.append(("w_train", w, train))
-        out.append(("w_test", w, test))  # the test scores are weighted too (scikit-learn 1.9)
-    return out
-
-
-def _write_fold(fd: int, X: Any, y: Any, w: Any, train: np.ndarray, test: np.ndarray) -> None:
-    arrays: list[tuple[str, Any]] = []  # dense sources stay lazy: np.take writes into the file
-    for name, source, rows in _sources(X, y, w, train, test):
-        if sp.issparse(source):
-            part = source[rows]  # scipy's own row indexing: the same arrays as X[train] gives
-            arrays += [(f"{name}.data", part.data), (f"{name}.indices", part.indices),
-                       (f"{name}.indptr", part.indptr), (f"{name}.shape", np.array(part.shape, np.int64))]
-        else:
-            arrays.append((name, (source, rows)))
-    layout: Layout = []
-    end = HEADER
-    for name, a in arrays:
-        shape, dtype = _shape_dtype(a)
-        layout.append((name, shape, dtype.str, end))
-        end = _aligned(end + int(np.prod(shape)) * dtype.itemsize)
-    os.ftruncate(fd, max(end, HEADER))
-    with mmap.mmap(fd, max(end, HEADER)) as mem:
-        _check_pages(mem)
-        for (_name, shape, dtype, offset), (_, a) in zip(layout, arrays, strict=True):
-            out = np.frombuffer(mem, dtype=dtype, count=int(np.prod(shape)), offset=offset).reshape(shape)
-            if isinstance(a, tuple):
-                np.take(a[0], a[1], axis=0, out=out, mode="clip")  # "raise" would copy via a temporary
-            else:
-                out[...] = a
-            del out
-        meta = pickle.dumps(layout)
-        if 16 + len(meta) > HEADER:
-            raise MemoryError("fold layout too long")
-        mem[16 : 16 + len(meta)] = meta
-        mem[8:16] = np.int64(len(meta)).tobytes()
-        mem[0:8] = np.int64(1).tobytes()  # ready
-
-
-def _shape_dtype(a: Any) -> tuple[tuple[int, ...], np.dtype]:
-    if isinstance(a, tuple):
-        source, rows = a
-        return (len(rows), *source.shape[1:]), source.dtype
-    return a.shape, a.dtype
-
-
-def _check_pages(mem: mmap.mmap) -> None:
-    """Allocate the file's pages now (a too small /dev/shm raises here, not SIGBUS mid-copy)."""
-    from .shared import check_room, prefault
-
-    raw = np.frombuffer(mem, dtype=np.uint8)
-    size, problem = raw.size, None
-    try:
-        done = prefault(raw)
-    except MemoryError as exc:  # re-raised below, once no frame holds a view of ``mem``
-        done, problem = True, str(exc)
-    del raw
-    if problem is not None:
-        raise MemoryError(problem)
-    if done is None:
-        check_room(size, str(SHM_DIR))
-
-
-def _map_fold(path: Path) -> FoldParts | None:
-    """Read-only views of a ready fold file (None: gone or not complete)."""
-    try:
-        with open(path, "rb") as fh:
-            mem = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    except (FileNotFoundError, ValueError):
-        return None
-    if int(np.frombuffer(mem, np.int64, 1, 0)[0]) != 1:
-        mem.close()
-        return None
-    n = int(np.frombuffer(mem, np.int64, 1, 8)[0])
-    layout: Layout = pickle.loads(mem[16 : 16 + n])
-    buf = memoryview(mem)
-    views = {name: np.frombuffer(buf, dtype=dtype, count=int(np.prod(shape)), offset=offset).reshape(shape)
-             for name, shape, dtype, offset in layout}
-    return FoldParts(_part(views, "X_train"), views.get("y_train"), _part(views, "X_test"), views.get("y_test"),
-                     views.get("w_train"), views.get("w_test"), shared=True)
-
-
-def _part(views: dict[str, np.ndarray], name: str) -> Any:
-    if name in views:
-        return views[name]
-
-    shape = tuple(int(s) for s in views[f"{name}.shape"])
-    return csr_over(views[f"{name}.data"], views[f"{name}.indices"], views[f"{name}.indptr"], shape)

@@ -139,7 +139,7 @@ def _read_y(fh: h5py.File, path: Path, name: str, key: str = "data.y") -> np.nda
         return np.asarray(node.asstr()[()], dtype=str)
     if node.dtype.kind not in "biuf":
         raise InputError(f"{path}: dataset '{name}' must hold numbers or strings, got dtype {node.dtype}")
-    return node[()]
+    return _read_shareable(node) if key == "data.y" else node[()]
 
 
 def write(path: str | os.PathLike[str], X: Any, y: Any = None, x_name: str = "X", y_name: str = "y") -> Path:

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import stale
+
 SHM_DIR = Path("/dev/shm")
-PREFIX = "mpisearch-x-"
+PREFIX = stale.X_PREFIX
 
 _NAMES: dict[int, tuple[str, int]] = {}  # address of a live segment -> (file name, bytes)
 _COUNTER = itertools.count()
@@ -30,6 +32,8 @@ def empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 
     dtype = np.dtype(dtype)
     nbytes = max(int(np.prod(shape)) * dtype.itemsize, 1)
+    with stale.node_lock(SHM_DIR):  # a killed run's files first: their room is needed
+        stale.sweep(SHM_DIR)
     path = SHM_DIR / f"{PREFIX}{os.getpid()}-{next(_COUNTER)}"
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:

@@ -11,8 +11,10 @@ Two ways to hold the data on the receiving ranks:
   window (:mod:`.shared`). The root and one leader per other node form a
   communicator; leaders receive straight into their node's window, the root
   copies its arrays into its own node's window, then each node meets at a
-  quiet barrier. The root keeps its own arrays (it refits on them), so a node
-  holds the root's copy plus one shared copy, whatever the number of ranks.
+  quiet barrier. The root keeps its own arrays (it refits on them); a dense X
+  that the root read into a shared file (:mod:`.segment`) is mapped by its
+  node's ranks instead of copied, so the root's node holds X once, whatever
+  the number of ranks (y, weights and fold indices twice).
 * ``shared=False``: every rank receives a private copy.
 """
 
@@ -22,6 +24,7 @@ import os
 import pickle
 import secrets
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,7 +36,8 @@ from ..waiting import wait_quietly
 from . import segment
 from . import shared as shm
 from .buffers import Packer, Unpacker, is_frame
-from .dataset import Dataset
+from .dataset import Dataset, Fold
+from .foldlabels import FoldLabels, encode
 from .parts import csr_over
 
 # 256 MiB per Ibcast: far below the 2 GiB count limit of MPI-3 libraries and
@@ -78,7 +82,7 @@ def bcast_dataset(dataset: Dataset | None, comm: MPI.Comm, root: int = 0, shared
         raise header["error"]
     specs = header["arrays"]
     if shared:
-        arrays = _ship_shared(specs, wire, comm, root, header["x_segment"])
+        arrays = _ship_shared(specs, wire, comm, root, header["segments"])
     else:
         arrays = _ship_private(specs, wire, comm, root)
     if is_root:
@@ -133,14 +137,49 @@ def _parts(dataset: Dataset) -> tuple[dict[str, Any], list[np.ndarray]]:
     if dataset.sample_weight is not None:
         named.append(("sample_weight", np.asarray(dataset.sample_weight)))
     lengths = [(len(tr), len(te)) for tr, te in dataset.folds]
-    flat = [np.asarray(i, dtype=np.int64) for fold in dataset.folds for i in fold]
-    named.append(("folds", np.concatenate(flat) if flat else np.empty(0, np.int64)))
+    folds, as_labels = _shipped_folds(dataset, lengths, X.shape[0])
+    named.append(("folds", folds))
     wire = [_wire(name, a) for name, a in named]
     header = {"X": x_meta, "has_y": y is not None, "has_w": dataset.sample_weight is not None, "folds": lengths,
               "arrays": [(w.shape, w.dtype, t) for w, t in wire], "shared_folds": dataset.shared_folds,
-              "x_segment": None if x_meta["sparse"] or "frame" in x_meta else segment.name_of(wire[0][0]),
+              "segments": _segments(wire), "fold_labels": as_labels,
               "token": f"{os.getpid()}-{secrets.token_hex(4)}"}
     return header, [w for w, _ in wire]
+
+
+def _shipped_folds(dataset: Dataset, lengths: list[tuple[int, int]], n_rows: int) -> tuple[np.ndarray, bool]:
+    """What carries the folds: one label per row where that says the same (:mod:`.foldlabels`),
+    else every fold's train and test indices one after the other (int64); True for labels. It
+    is in a shared file when there is room (rank 0's node maps it instead of copying it), and
+    the root's folds become read-only views of it, so the root's node holds them once."""
+    labels = encode(dataset.folds, n_rows)
+    if labels is not None:
+        shipped = _in_segment(labels.dtype, len(labels), [labels])
+        dataset.folds = FoldLabels(shipped, len(lengths))
+        return shipped, True
+    parts = [np.asarray(i, dtype=np.int64) for fold in dataset.folds for i in fold]
+    shipped = _in_segment(np.dtype(np.int64), sum(len(p) for p in parts), parts)
+    dataset.folds = _split_folds({"folds": lengths}, shipped)
+    return shipped, False
+
+
+def _in_segment(dtype: np.dtype, n: int, parts: list[np.ndarray]) -> np.ndarray:
+    """``parts`` one after the other, read-only, in a shared file if there is room."""
+    try:
+        out = segment.empty((n,), dtype) if n else np.empty(0, dtype)
+    except MemoryError:
+        out = np.empty(n, dtype)
+    if parts:
+        np.concatenate(parts, out=out)
+    out.flags.writeable = False
+    return out
+
+
+def _segments(wire: list[tuple[np.ndarray, bool]]) -> dict[int, str]:
+    """The arrays (by position on the wire) that the root holds in shared files (X and y read
+    from HDF5, the folds), by file name."""
+    named = {i: segment.name_of(a) for i, (a, _) in enumerate(wire)}
+    return {i: name for i, name in named.items() if name is not None}
 
 
 def _wire(name: str, a: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -166,47 +205,74 @@ def _ship_private(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, roo
     return _finish(wire, specs)
 
 
+@dataclass(frozen=True)
+class _NodePlan:
+    """How this rank's node holds the shipped arrays."""
+
+    node: MPI.Comm  # the ranks of this node, the root (or the node's leader) first
+    leaders: MPI.Comm  # the root and one rank per other node (COMM_NULL elsewhere)
+    mapped: dict[int, str]  # arrays in the root's shared files, which the root's node maps: not in the window
+    local: list[Spec]  # the arrays as laid out in the window (X empty when mapped)
+    offsets: list[int]
+    total: int
+
+
 def _ship_shared(specs: list[Spec], wire: list[np.ndarray], comm: MPI.Comm, root: int,
-                 x_segment: str | None = None) -> list[np.ndarray]:
+                 segments: dict[int, str] | None = None) -> list[np.ndarray]:
     """One copy per node in a shared window, filled by the node's leader; the root keeps its own.
-    ``x_segment``: the root's X is in this shared file, which its node's ranks map instead."""
+    ``segments``: arrays (by position) that the root holds in these shared files, which its
+    node's ranks map instead (X, the fold indices)."""
     is_root = comm.Get_rank() == root
-    key = 0 if is_root else comm.Get_rank() + 1  # the root is rank 0 of its node and of the leaders
-    node = shm.node_comm(comm, key)
-    leaders = comm.Split(0 if node.Get_rank() == 0 else MPI.UNDEFINED, key)
-    mapped = x_segment is not None and shm.first_rank(node, comm) == root
-    local = [((0,), s[1], s[2]) if mapped and i == 0 else s for i, s in enumerate(specs)]
-    offsets, total = shm.layout([int(np.prod(shape)) * dtype.itemsize for shape, dtype, _ in local])
-    block, targets, problem = None, None, None
-    try:
-        if node.Get_size() > 1 or not is_root:  # some rank here needs the data: a window
-            block = shm.SharedBlock(comm, node, total)
-        if block is not None and leaders != MPI.COMM_NULL:
-            targets = _views(block.fill_target(), offsets, local)
-            if mapped:
-                targets[0] = None  # type: ignore[call-overload]  # X: sent on, not copied here
-    except (MPI.Exception, MemoryError) as exc:
-        problem = shm.no_room_message(total, exc)
-    problem = _first_problem(comm, problem)
-    if problem is not None:  # every rank raises (the failed window is left to the exit)
-        raise InputError(problem)
-    if leaders != MPI.COMM_NULL:  # node rank 0: the root, or the leader of another node
-        _leader_fill(leaders, wire if is_root else None, targets)
-        leaders.Free()
+    plan = _node_plan(specs, comm, root, segments or {})
+    block, targets = _window(plan, comm, is_root)
+    if plan.leaders != MPI.COMM_NULL:  # node rank 0: the root, or the leader of another node
+        _leader_fill(plan.leaders, wire if is_root else None, targets)
+        plan.leaders.Free()
     if block is None:
-        node.Free()
+        plan.node.Free()
         return wire
-    # rank 0's X is mapped before the node's barrier (in publish), so rank 0 keeps it until then
-    x = segment.open_readonly(x_segment, *specs[0][:2]) if mapped and not is_root else None  # type: ignore[arg-type]
+    # rank 0's files are mapped before the node's barrier (in publish), so rank 0 keeps them until then
+    mapped = {} if is_root else {i: segment.open_readonly(name, *specs[i][:2]) for i, name in plan.mapped.items()}
     block.publish()
-    block.mapped_bytes = int(np.prod(specs[0][0])) * specs[0][1].itemsize if mapped else 0
+    if plan.mapped:  # what the node shares, as a window holding everything would count it
+        block.mapped_bytes = shm.layout([int(np.prod(shape)) * dtype.itemsize for shape, dtype, _ in specs])[1] \
+            - plan.total
     shm.register(block)
     if is_root:
         return wire
-    arrays = block.views(offsets, [(shape, dtype) for shape, dtype, _ in local])
-    if x is not None:
-        arrays[0] = x
+    arrays = block.views(plan.offsets, [(shape, dtype) for shape, dtype, _ in plan.local])
+    for i, arr in mapped.items():
+        arrays[i] = arr
     return _finish(arrays, specs)
+
+
+def _node_plan(specs: list[Spec], comm: MPI.Comm, root: int, segments: dict[int, str]) -> _NodePlan:
+    key = 0 if comm.Get_rank() == root else comm.Get_rank() + 1  # the root is rank 0 of its node and of the leaders
+    node = shm.node_comm(comm, key)
+    leaders = comm.Split(0 if node.Get_rank() == 0 else MPI.UNDEFINED, key)
+    mapped = segments if shm.first_rank(node, comm) == root else {}
+    local = [((0,), s[1], s[2]) if i in mapped else s for i, s in enumerate(specs)]
+    offsets, total = shm.layout([int(np.prod(shape)) * dtype.itemsize for shape, dtype, _ in local])
+    return _NodePlan(node, leaders, mapped, local, offsets, total)
+
+
+def _window(plan: _NodePlan, comm: MPI.Comm, is_root: bool) -> tuple[shm.SharedBlock | None, list[Any] | None]:
+    """The node's window (None when the root is alone on its node) and, on a node's leader, the
+    views to fill; no room on any rank raises InputError on every rank."""
+    block, targets, problem = None, None, None
+    try:
+        if plan.node.Get_size() > 1 or not is_root:  # some rank here needs the data: a window
+            block = shm.SharedBlock(comm, plan.node, plan.total)
+        if block is not None and plan.leaders != MPI.COMM_NULL:
+            targets = _views(block.fill_target(), plan.offsets, plan.local)
+            for i in plan.mapped:
+                targets[i] = None  # sent on, not copied here
+    except (MPI.Exception, MemoryError) as exc:
+        problem = shm.no_room_message(plan.total, exc)
+    problem = _first_problem(comm, problem)
+    if problem is not None:  # every rank raises (the failed window is left to the exit)
+        raise InputError(problem)
+    return block, targets
 
 
 def _first_problem(comm: MPI.Comm, problem: str | None) -> str | None:
@@ -273,8 +339,15 @@ def _assemble(header: dict[str, Any], arrays: list[np.ndarray]) -> Dataset:
         _frame(header["X"], it) if "frame" in header["X"] else next(it)
     y = next(it) if header["has_y"] else None
     w = next(it) if header["has_w"] else None
-    flat, folds, pos = next(it), [], 0
+    shipped = next(it)
+    folds = FoldLabels(shipped, len(header["folds"])) if header["fold_labels"] else _split_folds(header, shipped)
+    return Dataset(X, y, folds, w)
+
+
+def _split_folds(header: dict[str, Any], flat: np.ndarray) -> list[Fold]:
+    """Each fold's (train, test) indices: views of the shipped concatenation."""
+    folds, pos = [], 0
     for n_train, n_test in header["folds"]:
         folds.append((flat[pos : pos + n_train], flat[pos + n_train : pos + n_train + n_test]))
         pos += n_train + n_test
-    return Dataset(X, y, folds, w)
+    return folds
