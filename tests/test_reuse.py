@@ -71,6 +71,14 @@ def test_chained_search_equals_gridsearchcv(cls):
     assert reused["members_kept"] == 3 * 2 * (3 + 5)
 
 
+def test_a_point_left_at_the_default_size_takes_its_place_in_the_chain():
+    grid = [{"n_estimators": [150, 3]}, {}]  # the second point: the default, 100 trees
+    est = RandomForestClassifier(random_state=0)
+    ours = MPISearchCV(est, grid, cv=3).fit(Xc, yc)
+    assert_same_results(ours.cv_results_, GridSearchCV(est, grid, cv=3).fit(Xc, yc).cv_results_, atol=0)
+    assert ours.run_info_["reused"]["chained_fits"] == 3 * 2
+
+
 @pytest.mark.parametrize("est", [
     RandomForestClassifier(random_state=np.random.RandomState(0)),  # a fresh fit starts from a copy of the state
     GradientBoostingClassifier(random_state=0, n_iter_no_change=2),  # early stopping

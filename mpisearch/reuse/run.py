@@ -49,7 +49,7 @@ def evaluate_bundle(estimator: Any, bundle: Bundle, dataset: Dataset, fold: int,
     first = clone(estimator).set_params(**clone(bundle.members[0].params, safe=False))
     with dataset.fold_parts(fold, bundle.subsample, first) as parts:
         if bundle.kind == BundleKind.CHAIN:
-            _chain(first, bundle, parts, scorers, outcome)
+            _chain(first, estimator.get_params()[bundle.growth], bundle, parts, scorers, outcome)
         elif parts.w_train is None:
             _prefix_group(estimator, first, bundle, fold, parts, scorers, cache, outcome)
     for member in bundle.members[len(outcome.results):]:  # what the shortcuts left to fresh fits
@@ -70,12 +70,14 @@ def _task(results: list[TaskResult]) -> Iterator[Callable[[TaskResult], None]]:
         results.append(got[0])
 
 
-def _chain(est: Any, bundle: Bundle, parts: FoldParts, scorers: Scorers, outcome: BundleOutcome) -> None:
-    """Grow ``est`` (the first member's estimator) through the chain; stop at the first error."""
+def _chain(est: Any, default: int, bundle: Bundle, parts: FoldParts, scorers: Scorers,
+           outcome: BundleOutcome) -> None:
+    """Grow ``est`` (the first member's estimator) through the chain; stop at the first error.
+    ``default``: the growth value of a member whose parameters do not set it."""
     assert bundle.growth is not None
     previous = 0
     for i, member in enumerate(bundle.members):
-        value = member.params.get(bundle.growth, est.get_params()[bundle.growth])
+        value = member.params.get(bundle.growth, default)
         with _task(outcome.results) as done:
             start = time.perf_counter()
             try:
