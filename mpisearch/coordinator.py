@@ -48,7 +48,7 @@ IDLE_SLEEP_FRACTION = 0.05
 IDLE_SLEEP_MIN = 0.001
 IDLE_SLEEP_MAX = 0.02
 
-# With bundles (mpisearch.reuse), a search of fixed points is asked for at least this many
+# When bundles may form (mpisearch.reuse), a search of fixed points is asked for at least this many
 # points at a time: bundles form only among the points of one ask, and a grid varies its
 # last parameter name fastest, so a chain over n_estimators next to max_depth and
 # max_features spans more than a few consecutive points. Not tuned: large enough to group
@@ -91,7 +91,7 @@ class Coordinator:
         self.policies = self._policies(racer)
         self.stats = RunStats()
         # bundles (mpisearch.reuse): not with fold racing, which decides fold by fold and point by point
-        self.bundler = None if self.racing else bundler
+        self.bundler = bundler if bundler is not None and bundler.may_group and not self.racing else None
         self._bundles: dict[int, Bundle] = {}  # open bundle tasks by task id
         self.outbox = Outbox(transport, self.workers, self._point, self._bundles.get)
         self._proposals: dict[int, Proposal] = {}

@@ -185,6 +185,14 @@ def test_only_points_differing_in_growth_share_a_chain():
         [{"n_estimators": 10}, {"n_estimators": 20}]), max_size=10) == [0, 1]
 
 
+def test_estimators_that_cannot_share_work_are_never_grouped():
+    assert not Bundler(SVC(), ReuseOptions()).may_group
+    assert not Bundler(RandomForestClassifier(), ReuseOptions(chains=False)).may_group
+    assert not Bundler(_svc_pipeline(), ReuseOptions(prefix=False)).may_group
+    assert Bundler(_svc_pipeline(), ReuseOptions()).may_group
+    assert Bundler(RandomForestClassifier(), ReuseOptions()).may_group
+
+
 def test_prefix_groups_key_on_the_steps_before_the_final_one():
     bundler = Bundler(_svc_pipeline(), ReuseOptions())
     points = _points([{"pca__n_components": k, "svc__C": c} for k in (2, 3) for c in (1.0, 2.0)])

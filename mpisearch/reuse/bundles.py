@@ -30,7 +30,7 @@ from sklearn.pipeline import Pipeline
 from ..space import Params
 from ..spec import DEFAULT_PREFIX_CACHE_BYTES
 from ..types import Subsample
-from .growth import growth_param
+from .growth import GROWTH, growth_param
 
 _PIPELINE_PARAMS = ("steps", "memory", "verbose", "transform_input")  # Pipeline's own parameters
 
@@ -107,6 +107,11 @@ class Bundler:
         self.estimator = estimator
         self.options = options
         self._final = _final_step(estimator) if options.prefix else None
+
+    @property
+    def may_group(self) -> bool:
+        """Whether any point of this estimator could be bundled (else every task runs as before)."""
+        return (self.options.chains and type(self.estimator) in GROWTH) or self._final is not None
 
     def group(self, points: Sequence[NewPoint], max_size: int) -> list[Bundle | int]:
         """Bundles of at most ``max_size`` points and the ids of points run alone, in the
