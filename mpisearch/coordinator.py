@@ -205,15 +205,14 @@ class Coordinator:
 
     def _tasks(self, pairs: list[tuple[int, int]]) -> list[Task]:
         """The (point, fold) pairs as tasks, fold by fold, with points that can share work in
-        bundles of at most ceil(pairs / workers) points, so that every worker gets work."""
+        bundles (small enough that every worker gets work: see Bundler.group)."""
         assert self.bundler is not None
-        max_size = math.ceil(len(pairs) / len(self.workers))
         by_fold: dict[int, list[NewPoint]] = {}
         for p, fold in pairs:
             by_fold.setdefault(fold, []).append(NewPoint(p, self.table.points[p], self._proposals[p].subsample))
         tasks = []
         for fold, points in by_fold.items():
-            for unit in self.bundler.group(points, max_size):
+            for unit in self.bundler.group(points, len(pairs), len(self.workers)):
                 tasks.append(self._task(unit, fold) if isinstance(unit, int) else self._task(unit.lead, fold, unit))
         return tasks
 

@@ -22,7 +22,7 @@ from sklearn.svm import SVC
 from mpisearch import MPISearchCV
 from mpisearch.config import load
 from mpisearch.errors import InputError
-from mpisearch.reuse.bundles import Bundle, Bundler, NewPoint, ReuseOptions
+from mpisearch.reuse.bundles import PREFIX_PIECES_PER_WORKER, Bundle, Bundler, NewPoint, ReuseOptions
 from mpisearch.reuse.growth import GROWTH
 from mpisearch.reuse.prefix import FittedPrefix, PrefixCache, PrefixKey
 
@@ -167,11 +167,11 @@ def _points(params_list, subsample=None):
 def test_chains_are_sorted_and_split_to_keep_workers_busy():
     bundler = Bundler(RandomForestClassifier(), ReuseOptions())
     points = _points([{"n_estimators": n, "max_depth": d} for d in (2, 4) for n in (200, 25, 100, 50)])
-    whole = bundler.group(points, max_size=8)
+    whole = bundler.group(points, n_tasks=8, n_workers=1)
     assert [[m.params["n_estimators"] for m in b.members] for b in whole] == [[25, 50, 100, 200]] * 2
-    halves = bundler.group(points, max_size=2)
+    halves = bundler.group(points, n_tasks=8, n_workers=4)
     assert [[m.point_id for m in b.members] for b in halves] == [[1, 3], [2, 0], [5, 7], [6, 4]]
-    ones = bundler.group(points, max_size=1)
+    ones = bundler.group(points, n_tasks=8, n_workers=8)
     assert sorted(ones) == list(range(8))  # chains of one point are plain tasks
 
 
@@ -179,10 +179,10 @@ def test_only_points_differing_in_growth_share_a_chain():
     bundler = Bundler(RandomForestClassifier(), ReuseOptions())
     points = _points([{"n_estimators": 10, "max_depth": 2}, {"n_estimators": 20, "max_depth": 2.0},
                       {"n_estimators": 30, "max_depth": [2]}])
-    units = bundler.group(points, max_size=10)
+    units = bundler.group(points, n_tasks=10, n_workers=1)
     assert units == [0, 1, 2]  # max_depth 2 and 2.0 differ in type; a list is no plain value
     assert Bundler(RandomForestClassifier(), ReuseOptions(chains=False)).group(_points(
-        [{"n_estimators": 10}, {"n_estimators": 20}]), max_size=10) == [0, 1]
+        [{"n_estimators": 10}, {"n_estimators": 20}]), n_tasks=10, n_workers=1) == [0, 1]
 
 
 def test_estimators_that_cannot_share_work_are_never_grouped():
@@ -196,10 +196,13 @@ def test_estimators_that_cannot_share_work_are_never_grouped():
 def test_prefix_groups_key_on_the_steps_before_the_final_one():
     bundler = Bundler(_svc_pipeline(), ReuseOptions())
     points = _points([{"pca__n_components": k, "svc__C": c} for k in (2, 3) for c in (1.0, 2.0)])
-    units = bundler.group(points, max_size=10)
+    units = bundler.group(points, n_tasks=4 * PREFIX_PIECES_PER_WORKER, n_workers=1)
     assert all(isinstance(u, Bundle) for u in units)
     assert [[m.point_id for m in u.members] for u in units] == [[0, 1], [2, 3]]
-    assert bundler.group(_points([{"steps": []}]), max_size=10) == [0]
+    pieces = bundler.group(points, n_tasks=4 * PREFIX_PIECES_PER_WORKER, n_workers=4)  # 1 point per piece
+    assert [[m.point_id for m in u.members] for u in pieces] == [[0], [1], [2], [3]]
+    assert pieces[0].prefix_key == pieces[1].prefix_key != pieces[2].prefix_key  # the cache shares a prefix
+    assert bundler.group(_points([{"steps": []}]), n_tasks=10, n_workers=1) == [0]
 
 
 def test_prefix_cache_keeps_the_most_recently_used_within_its_budget():
