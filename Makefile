@@ -33,7 +33,7 @@ test-mpi: setup
 	set -e; for n in $(MPI_SIZES); do \
 	  echo "== MPI tests on $$n ranks"; \
 	  timeout $(MPI_TEST_TIMEOUT) $(BIN)/mpiexec -n $$n $(BIN)/python -m mpi4py -m pytest --with-mpi \
-	    -q -p no:cacheprovider --timeout=120 -m "not slow" tests/test_mpi.py tests/test_mpi_data.py tests/test_mpi_dropin.py; \
+	    -q -p no:cacheprovider --timeout=120 -m "not slow" tests/test_mpi.py tests/test_mpi_data.py tests/test_mpi_dropin.py tests/test_mpi_reuse.py; \
 	done
 	# one >2 GiB broadcast, through 256 MiB chunks into a node-shared window
 	timeout 300 $(BIN)/mpiexec -n 3 $(BIN)/python -m mpi4py -m pytest --with-mpi \

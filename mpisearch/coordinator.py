@@ -17,12 +17,13 @@ from .batching import fold_major, points_per_ask
 from .control import RunControl
 from .errors import SearchFailedError
 from .liveness import Watch, on_lost
-from .messages import Bye, Heartbeat, Result, Stop
+from .messages import BundleResult, Bye, Heartbeat, Result, Stop
 from .outbox import Outbox
 from .policies import Decision, Policy, RacingPolicy, ReplayPolicy
 from .progress import Snapshot
 from .racing import Racer
 from .results import ResultTable
+from .reuse.bundles import Bundle, Bundler, NewPoint
 from .scheduler import Cancel, Run, Scheduler, Task
 from .spec import DEFAULT_GRACE_SECONDS
 from .stats import RunStats
@@ -70,7 +71,7 @@ class Best:
 class Coordinator:
     def __init__(self, strategy: Strategy, table: ResultTable, rank_metric: str, transport: Transport,
                  workers: Sequence[int], *, control: RunControl | None = None, limits: Limits = Limits(),
-                 racer: Racer | None = None, clock: Clock = time.monotonic) -> None:
+                 racer: Racer | None = None, clock: Clock = time.monotonic, bundler: Bundler | None = None) -> None:
         self.strategy, self.table, self.rank_metric = strategy, table, rank_metric
         self.transport = transport
         self.workers = list(workers)
@@ -81,7 +82,10 @@ class Coordinator:
         self.scheduler = Scheduler(self.workers, one_per_point=self.racing)
         self.policies = self._policies(racer)
         self.stats = RunStats()
-        self.outbox = Outbox(transport, self.workers, self._point)
+        # bundles (mpisearch.reuse): not with fold racing, which decides fold by fold and point by point
+        self.bundler = bundler if bundler is not None and bundler.may_group and not self.racing else None
+        self._bundles: dict[int, Bundle] = {}  # open bundle tasks by task id
+        self.outbox = Outbox(transport, self.workers, self._point, self._bundles.get)
         self._proposals: dict[int, Proposal] = {}
         self._cancels: list[Cancel] = []  # fold racing's cancellations, sent with the next dispatch
         self._next_task = 0
@@ -178,10 +182,29 @@ class Coordinator:
         for p in ids:
             for policy in self.policies:
                 self._apply(policy.on_point(p))
-        tasks = [Task(self._next_task + i, p, fold) for i, (p, fold) in
-                 enumerate(fold_major(ids, self.table.n_folds, self._to_run))]
-        self._next_task += len(tasks)
-        self.scheduler.add(tasks)
+        pairs = list(fold_major(ids, self.table.n_folds, self._to_run))
+        self.scheduler.add(self._tasks(pairs) if self.bundler is not None else
+                           [self._task(p, fold) for p, fold in pairs])
+
+    def _task(self, point_id: int, fold: int, bundle: Bundle | None = None) -> Task:
+        task = Task(self._next_task, point_id, fold)
+        self._next_task += 1
+        if bundle is not None:
+            self._bundles[task.task_id] = bundle
+        return task
+
+    def _tasks(self, pairs: list[tuple[int, int]]) -> list[Task]:
+        """The (point, fold) pairs as tasks, fold by fold, with points that can share work in
+        bundles (small enough that every worker gets work: see Bundler.group)."""
+        assert self.bundler is not None
+        by_fold: dict[int, list[NewPoint]] = {}
+        for p, fold in pairs:
+            by_fold.setdefault(fold, []).append(NewPoint(p, self.table.points[p], self._proposals[p].subsample))
+        tasks = []
+        for fold, points in by_fold.items():
+            for unit in self.bundler.group(points, len(pairs), len(self.workers)):
+                tasks.append(self._task(unit, fold) if isinstance(unit, int) else self._task(unit.lead, fold, unit))
+        return tasks
 
     def _to_run(self, point_id: int, fold: int) -> bool:
         return (point_id, fold) not in self.table.tasks and not self.table.is_done(point_id)
@@ -209,6 +232,8 @@ class Coordinator:
         for m in msg if isinstance(msg, list) else (msg,):
             if isinstance(m, Result):
                 self._on_result(source, m)
+            elif isinstance(m, BundleResult):
+                self._on_bundle(source, m)
             elif isinstance(m, Bye):
                 self.stats.workers[source] = m.stats
             elif not isinstance(m, Heartbeat):
@@ -219,15 +244,31 @@ class Coordinator:
         if not self.scheduler.complete(source, msg.task_id, r.fit_time + r.score_time, self.clock()):
             self.stats.wasted(r.fit_time + r.score_time, late=msg.point_id in self.table.stopped)
             return
+        self._accept(source, msg.point_id, msg.fold, r)
+
+    def _on_bundle(self, source: int, msg: BundleResult) -> None:
+        """A bundle's results: one task for the scheduler, one result per point for the rest."""
+        duration = sum(m.result.fit_time + m.result.score_time for m in msg.members)
+        if not self.scheduler.complete(source, msg.task_id, duration, self.clock()):
+            self.stats.wasted(duration, late=False)
+            return
+        del self._bundles[msg.task_id]
+        self.stats.bundles += 1
+        self.stats.reused.add(msg.reused)
+        for m in msg.members:
+            self._accept(source, m.point_id, msg.fold, m.result)
+
+    def _accept(self, source: int, point_id: int, fold: int, r: TaskResult) -> None:
+        """A task's first result: journal, table, strategy, policies."""
         self.stats.n_tasks += 1
         if self.control.journal is not None:  # journal first: flushed before anything more is handed out
-            self.control.journal.write(msg.point_id, msg.fold, r, self.table.points[msg.point_id],
-                                       self.table.n_resources(msg.point_id))
+            self.control.journal.write(point_id, fold, r, self.table.points[point_id],
+                                       self.table.n_resources(point_id))
         if r.warnings:  # Counter.update costs ~2 us even when there is nothing to count
             self.stats.warnings.update(r.warnings)
-        complete = self._record(msg.point_id, msg.fold, r, where=f" on {r.origin or f'rank {source}'}")
+        complete = self._record(point_id, fold, r, where=f" on {r.origin or f'rank {source}'}")
         for policy in self.policies:
-            self._apply(policy.on_result(msg.point_id, msg.fold, complete))
+            self._apply(policy.on_result(point_id, fold, complete))
 
     # -- results ---------------------------------------------------------------------------
     def _record(self, point_id: int, fold: int, result: TaskResult, where: str = "") -> bool:

@@ -24,6 +24,7 @@ from .messages import JobHeader, JobRefused
 from .plan import Plan, make_plan
 from .racing import Racer
 from .results import chosen_index
+from .reuse.bundles import Bundler, ReuseOptions
 from .scoring import make_scorers
 from .spec import SearchSpec
 from .stats import RunStats
@@ -87,7 +88,15 @@ def _coordinator(spec: SearchSpec, plan: Plan, transport: Any, workers: list[int
                  control: RunControl) -> Coordinator:
     racer = Racer(plan.table.n_folds, spec.racing_confidence) if spec.racing else None
     return Coordinator(plan.strategy, plan.table, plan.rank_metric, transport, workers, control=control,
-                       limits=Limits(spec.max_time, spec.grace), racer=racer)
+                       limits=Limits(spec.max_time, spec.grace), racer=racer, bundler=_bundler(spec))
+
+
+def _bundler(spec: SearchSpec) -> Bundler | None:
+    """Bundles of points that share work (mpisearch.reuse), unless turned off. Not with a
+    task_timeout, which limits each point's fit (a bundle is one task of several fits)."""
+    if not (spec.warm_start_chains or spec.prefix_cache) or spec.task_timeout is not None:
+        return None
+    return Bundler(spec.estimator, ReuseOptions(spec.warm_start_chains, spec.prefix_cache, spec.prefix_cache_memory))
 
 
 def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, sample_weight: Any,
@@ -95,7 +104,7 @@ def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, sample_weight: 
     t0 = time.perf_counter()
     plan = make_plan(spec, X, y, groups, sample_weight)
     worker = Worker(spec.estimator, plan.dataset, plan.scorers, spec.task_limits, rank=WORKER_RANK,
-                    isolate=spec.isolate)
+                    isolate=spec.isolate, prefix_cache_memory=spec.prefix_cache_memory)
     try:
         with search_loop(spec.estimator):  # cheaper clone per task, no full GC passes over the imports
             stats = _coordinator(spec, plan, LocalTransport(worker), [WORKER_RANK], control).run()
@@ -118,7 +127,7 @@ def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any, contr
         raise
     t1 = time.perf_counter()
     bcast_object(JobHeader(spec.estimator, spec.scoring, spec.shared_memory, spec.task_limits,
-                           spec.return_train_score), comm)
+                           train_scores=spec.return_train_score, prefix_cache_memory=spec.prefix_cache_memory), comm)
     bcast_dataset(plan.dataset, comm, shared=spec.shared_memory)
     t2 = time.perf_counter()
     transport = MPITransport(comm)
@@ -150,8 +159,8 @@ def _work(comm: Any, header: JobHeader) -> None:
     limits = limit_worker_threads()
     try:
         scorers = make_scorers(header.scoring, header.estimator, train=header.train_scores)
-        worker = Worker(header.estimator, dataset, scorers,
-                        header.task_limits, origin, rank=comm.Get_rank(), isolate=True)
+        worker = Worker(header.estimator, dataset, scorers, header.task_limits, origin, rank=comm.Get_rank(),
+                        isolate=True, prefix_cache_memory=header.prefix_cache_memory)
         if header.shared_memory:
             from .data.shared import window_info
 

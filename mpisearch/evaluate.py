@@ -28,11 +28,16 @@ def evaluate(estimator: Any, params: Params, dataset: Dataset, fold: int, scorer
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = fit_and_score(estimator, params, dataset, fold, scorers, subsample)
+    count_warnings(caught, result)
+    result.started = started
+    return result
+
+
+def count_warnings(caught: list[warnings.WarningMessage], result: TaskResult) -> None:
+    """Add the warnings a task raised to its result, by "Category: first line"."""
     for w in caught:
         key = f"{w.category.__name__}: {str(w.message).strip().splitlines()[0] if str(w.message).strip() else ''}"
         result.warnings[key] = result.warnings.get(key, 0) + 1
-    result.started = started
-    return result
 
 
 def fit_and_score(estimator: Any, params: Params, dataset: Dataset, fold: int, scorers: Scorers,
@@ -46,24 +51,30 @@ def fit_and_score(estimator: Any, params: Params, dataset: Dataset, fold: int, s
 
 def _fit_score(est: Any, parts: FoldParts, scorers: Scorers, start: float) -> TaskResult:
     try:
-        _fit(est, parts)
+        fit_parts(est, parts)
     except Exception as exc:
-        if not (parts.shared and _writes_input(exc)):
+        if not (parts.shared and writes_input(exc)):
             return TaskResult(fit_time=time.perf_counter() - start, error=traceback.format_exc(), reason=Failure.FIT)
         warnings.warn(f"{type(est).__name__}.fit writes into its input, which is read-only node-shared "
                       f"memory: it was refitted on a private copy", ReadOnlyInputWarning, stacklevel=1)
         est, parts = clone(est), parts.private()  # a fresh estimator: the failed fit may have set attributes
         try:
-            _fit(est, parts)
+            fit_parts(est, parts)
         except Exception:
             return TaskResult(fit_time=time.perf_counter() - start, error=traceback.format_exc(), reason=Failure.FIT)
-    fit_time = time.perf_counter() - start
+    return score_fitted(est, parts, scorers, time.perf_counter() - start)
+
+
+def score_fitted(est: Any, parts: FoldParts, scorers: Scorers, fit_time: float) -> TaskResult:
+    """The result of a fitted ``est``: every metric on the test part (``score_time`` is the test
+    part's, as scikit-learn times it) and, with ``scorers.train``, on the train part."""
+    start = time.perf_counter()
     try:
         scores = _score_all(scorers, est, parts.X_test, parts.y_test, parts.w_test)
-        score_time = time.perf_counter() - start - fit_time  # the test part's, as scikit-learn times it
+        score_time = time.perf_counter() - start
         train = _score_all(scorers, est, parts.X_train, parts.y_train, parts.w_train) if scorers.train else {}
     except Exception:
-        return TaskResult(fit_time=fit_time, score_time=time.perf_counter() - start - fit_time,
+        return TaskResult(fit_time=fit_time, score_time=time.perf_counter() - start,
                           error=traceback.format_exc(), reason=Failure.SCORE)
     return TaskResult(scores, fit_time, score_time, train_scores=train)
 
@@ -72,15 +83,17 @@ class ReadOnlyInputWarning(UserWarning):
     """A fit wrote into its read-only input; it ran again on a private copy (counted in run.json)."""
 
 
-def _fit(est: Any, parts: FoldParts) -> None:
+def fit_parts(est: Any, parts: FoldParts, X_train: Any = None) -> None:
+    """Fit ``est`` on the train part (or on ``X_train``, a transform of it, with its targets and weights)."""
+    X = parts.X_train if X_train is None else X_train
     fit_params = {} if parts.w_train is None else {"sample_weight": parts.w_train}
     if parts.y_train is None:
-        est.fit(parts.X_train, **fit_params)
+        est.fit(X, **fit_params)
     else:
-        est.fit(parts.X_train, parts.y_train, **fit_params)
+        est.fit(X, parts.y_train, **fit_params)
 
 
-def _writes_input(exc: BaseException) -> bool:
+def writes_input(exc: BaseException) -> bool:
     """Whether a fit failed because it wrote into a read-only array (numpy: "assignment
     destination is read-only"; Cython memoryviews: "buffer source array is read-only")."""
     return isinstance(exc, (ValueError, TypeError, BufferError)) and "read-only" in str(exc)

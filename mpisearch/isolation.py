@@ -36,6 +36,9 @@ from typing import Any
 from .data.dataset import Dataset
 from .evaluate import evaluate
 from .limits import cap_address_space
+from .reuse.bundles import Bundle
+from .reuse.prefix import PrefixCache
+from .reuse.run import BundleOutcome, evaluate_bundle
 from .scoring import Scorers
 from .space import Params
 from .types import Failure, Subsample, TaskResult
@@ -54,6 +57,7 @@ class FitRequest:
     params: Params
     fold: int
     subsample: Subsample | None = None
+    bundle: Bundle | None = None  # several points run together (then params is empty)
 
 
 def death_reason(status: int) -> str:
@@ -79,11 +83,13 @@ class FitProcess:
     a round trip each. If the process dies, the task it was running fails and
     those submitted after it go to a fresh process."""
 
-    def __init__(self, estimator: Any, dataset: Dataset, scorers: Scorers, memory: int | None = None) -> None:
+    def __init__(self, estimator: Any, dataset: Dataset, scorers: Scorers, memory: int | None = None,
+                 prefix_cache_memory: int = 0) -> None:
         self.estimator = estimator
         self.dataset = dataset
         self.scorers = scorers
         self.memory = memory
+        self.prefix_cache_memory = prefix_cache_memory  # the fit process's PrefixCache budget
         self.pid: int | None = None
         self.starts = 0  # fit processes started: 1 + one per crash or timeout
         self._conn: Connection | None = None
@@ -92,7 +98,7 @@ class FitProcess:
         self.last_duration = 0.0  # seconds the fit process spent on the last result read (as seen from here)
 
     def run(self, request: FitRequest, timeout: float | None = None,
-            tick: Callable[[], None] | None = None) -> TaskResult:
+            tick: Callable[[], None] | None = None) -> TaskResult | BundleOutcome:
         """The task's result; a failed one if the process died or ran past ``timeout`` (then killed)."""
         self.submit(request)
         return self.result(timeout, tick)
@@ -113,8 +119,10 @@ class FitProcess:
             self._reap()
             self._resubmit()
 
-    def result(self, timeout: float | None = None, tick: Callable[[], None] | None = None) -> TaskResult:
-        """The result of the first submitted task; ``timeout`` counts from when it started."""
+    def result(self, timeout: float | None = None,
+               tick: Callable[[], None] | None = None) -> TaskResult | BundleOutcome:
+        """The result of the first submitted task (a BundleOutcome for a bundle; a failed
+        TaskResult if its process died); ``timeout`` counts from when it started."""
         assert self._inflight and self._conn is not None, "result() without a submitted task"
         started, start = time.time(), time.perf_counter()
         deadline = math.inf if timeout is None else self._head_since + timeout
@@ -170,7 +178,8 @@ class FitProcess:
         pid = os.fork()
         if pid == 0:  # the fit process: never returns
             parent_end.close()
-            _serve(child_end, parent_pid, self.estimator, self.dataset, self.scorers, self.memory)
+            _serve(child_end, parent_pid, self.estimator, self.dataset, self.scorers, self.memory,
+                   PrefixCache(self.prefix_cache_memory))
         child_end.close()
         self.starts += 1
         self.pid, self._conn = pid, parent_end
@@ -193,7 +202,7 @@ class FitProcess:
 
 
 def _serve(conn: Connection, parent_pid: int, estimator: Any, dataset: Dataset, scorers: Scorers,
-           memory: int | None) -> None:
+           memory: int | None, cache: PrefixCache) -> None:
     """The fit process's loop: a request in, a result out, until the rank closes the pipe."""
     status = 0
     try:
@@ -208,7 +217,10 @@ def _serve(conn: Connection, parent_pid: int, estimator: Any, dataset: Dataset, 
                 cap_address_space(memory)
             before = dataset.store.stats.as_dict() if dataset.store is not None else None
             try:
-                result = evaluate(estimator, request.params, dataset, request.fold, scorers, request.subsample)
+                result: TaskResult | BundleOutcome = \
+                    evaluate(estimator, request.params, dataset, request.fold, scorers, request.subsample) \
+                    if request.bundle is None else \
+                    evaluate_bundle(estimator, request.bundle, dataset, request.fold, scorers, cache)
             except BaseException:  # noqa: BLE001 - SystemExit, KeyboardInterrupt...: this task failed
                 result = TaskResult(error=traceback.format_exc(), reason=Failure.FIT, started=time.time())
             _flush_output()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .limits import TaskLimits
+from .reuse.bundles import Bundle, ReuseCounts
 from .types import Subsample, TaskResult
 
 COORDINATOR = 0  # rank of the coordinator
@@ -27,6 +28,7 @@ class JobHeader:
     shared_memory: bool  # the data arrives in a node-shared window
     task_limits: TaskLimits  # time and memory each task may take in its fit process
     train_scores: bool = False  # tasks also score their train part (return_train_score)
+    prefix_cache_memory: int = 0  # bytes of fitted pipeline prefixes a worker keeps (mpisearch.reuse.prefix)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class RunTask:
     fold: int
     params: dict[str, Any] | None = None  # sent only the first time a worker sees point_id
     subsample: Subsample | None = None  # sent with params: fit on this part of each fold
+    bundle: Bundle | None = None  # several points of this fold, run together (point_id is the first)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,22 @@ class Result:
 
 
 @dataclass(frozen=True)
+class MemberResult:
+    point_id: int
+    result: TaskResult
+
+
+@dataclass(frozen=True)
+class BundleResult:
+    """The results of a bundle's points (one message: the bundle is one task for the scheduler)."""
+
+    task_id: int
+    fold: int
+    members: tuple[MemberResult, ...]
+    reused: ReuseCounts
+
+
+@dataclass(frozen=True)
 class Heartbeat:
     """A worker rank is alive (sent only when it has sent nothing else for a while; see mpisearch.liveness)."""
 
@@ -76,4 +95,4 @@ class Bye:
 
 
 ToWorker = RunTask | CancelTask | Stop
-ToCoordinator = Result | Heartbeat | Bye
+ToCoordinator = Result | BundleResult | Heartbeat | Bye

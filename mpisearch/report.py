@@ -298,6 +298,7 @@ def facts(run: Run) -> list[tuple[str, str]]:
         *((label, _seconds(info.get(key))) for label, key in TIMES),
         ("worker utilisation", _percent(info.get("utilisation"))),
         ("stolen tasks", info.get("stolen_tasks") or None),
+        ("reused", _reused(info.get("reused"))),
         ("duplicate results", info.get("duplicate_results") or None),
         ("stopped", info.get("stopped")), ("timed out", info.get("timed_out") or None),
     ]
@@ -306,6 +307,15 @@ def facts(run: Run) -> list[tuple[str, str]]:
 
 TIMES = (("search time", "search_s"), ("load time", "load_s"), ("broadcast time", "bcast_s"),
          ("refit time", "refit_s"), ("coordinator CPU time", "coordinator_cpu_s"))
+
+
+def _reused(reused: Any) -> str | None:
+    """What warm-start chains and prefix groups saved (run.json ``reused``), in words; None if nothing."""
+    if not isinstance(reused, dict) or not reused.get("bundles"):
+        return None
+    return (f"{reused.get('chained_fits', 0)} fits grown from a smaller one "
+            f"({reused.get('members_kept', 0)} ensemble members not refitted), "
+            f"{reused.get('prefix_fits_reused', 0)} pipeline prefix fits reused, in {reused['bundles']} bundles")
 
 
 def _seconds(value: Any) -> str | None:

@@ -17,7 +17,7 @@ from .racing import DEFAULT_CONFIDENCE
 from .runtime import resolve_comm
 from .scoring import check_refit, is_multimetric
 from .space import SearchSpace
-from .spec import SearchSpec
+from .spec import DEFAULT_PREFIX_CACHE_BYTES, SearchSpec
 from .types import Outcome
 
 
@@ -52,6 +52,12 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
     Optuna sampler class. ``batch``: points in flight of ``bayes`` and such
     strategies (default 4, whatever the number of ranks).
 
+    ``warm_start_chains`` and ``prefix_cache`` (on by default; exact: the same
+    ``cv_results_`` scores) let a worker grow a forest or boosting model through a
+    grid over its size, and fit a pipeline's shared prefix once per fold
+    (``prefix_cache_memory``: bytes of transformed parts each worker keeps, e.g.
+    "256MiB"); see mpisearch.reuse. ``run_info_["reused"]`` says what was saved.
+
     ``out`` (a directory) keeps the journal and the result files. A directory holding an
     earlier run is used only with ``resume=True`` (the same search and data: skip its finished
     tasks) or ``force=True`` (move the earlier run to ``out/earlier-<time>/`` and start afresh;
@@ -66,7 +72,9 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
                  verbose: int = 0, shared_memory: bool = True, racing: bool = False,
                  racing_confidence: float = DEFAULT_CONFIDENCE, halving: dict[str, Any] | None = None,
                  batch: int | None = None, force: bool = False, shared_folds: bool = True,
-                 task_memory: int | str | None = None, return_train_score: bool = False) -> None:
+                 task_memory: int | str | None = None, return_train_score: bool = False,
+                 warm_start_chains: bool = True, prefix_cache: bool = True,
+                 prefix_cache_memory: int | str = DEFAULT_PREFIX_CACHE_BYTES) -> None:
         self.estimator = estimator
         self.space = space
         self.strategy = strategy
@@ -91,6 +99,9 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         self.shared_folds = shared_folds
         self.task_memory = task_memory
         self.return_train_score = return_train_score
+        self.warm_start_chains = warm_start_chains
+        self.prefix_cache = prefix_cache
+        self.prefix_cache_memory = prefix_cache_memory
 
     def _spec(self) -> SearchSpec:
         return SearchSpec(
@@ -102,6 +113,8 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
             shared_memory=self.shared_memory, shared_folds=self.shared_folds, halving=self.halving, racing=self.racing,
             racing_confidence=self.racing_confidence, batch=self.batch,
             return_train_score=self.return_train_score,
+            warm_start_chains=self.warm_start_chains, prefix_cache=self.prefix_cache,
+            prefix_cache_memory=parse_memory(self.prefix_cache_memory, "prefix_cache_memory"),
         )
 
     def fit(self, X: Any, y: Any = None, groups: Any = None, sample_weight: Any = None) -> MPISearchCV:

@@ -14,6 +14,11 @@ from .space import SearchSpace
 
 # Seconds running tasks may take to finish after a stop signal (search.grace).
 DEFAULT_GRACE_SECONDS = 60.0
+# Bytes of transformed train parts each worker keeps for pipeline prefixes
+# (search.prefix_cache_memory, see mpisearch.reuse.prefix). One fold's transformed train
+# part of 20,000 x 40 float64 data is 5 MB: the default keeps dozens of them and stays
+# small next to the data and the folds a node holds.
+DEFAULT_PREFIX_CACHE_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -41,6 +46,9 @@ class SearchSpec:
     racing: bool = False  # stop a point between folds once it cannot beat the best (mpisearch.racing)
     racing_confidence: float = DEFAULT_CONFIDENCE
     return_train_score: bool = False  # tasks also score their train part: cv_results_ gets train_<metric> columns
+    warm_start_chains: bool = True  # grow ensembles through a grid over their size (mpisearch.reuse)
+    prefix_cache: bool = True  # fit a pipeline's shared prefix once per fold (mpisearch.reuse)
+    prefix_cache_memory: int = DEFAULT_PREFIX_CACHE_BYTES  # per worker
 
     def identity(self) -> dict[str, Any]:
         """What makes journal entries of two runs comparable (hashed into run.json)."""

@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .reuse.bundles import ReuseCounts
 from .types import StopReason
 
 
@@ -30,6 +31,8 @@ class RunStats:
     stopped: StopReason | None = None  # why the search ended early
     abandoned: bool = False  # grace period over: running tasks were not waited for
     warnings: Counter[str] = field(default_factory=Counter)  # "Category: message" -> tasks
+    bundles: int = 0  # bundles run (tasks of several points of one fold, see mpisearch.reuse)
+    reused: ReuseCounts = field(default_factory=ReuseCounts)  # what the bundles saved
 
     def wasted(self, seconds: float, late: bool) -> None:
         """A result nobody needs: of a point stopped meanwhile (``late``), or a straggler copy that lost."""
@@ -68,6 +71,7 @@ class RunStats:
             "stopped": self.stopped,
             "abandoned": self.abandoned,
             "resumed_tasks": self.n_resumed,
+            "reused": {"bundles": self.bundles, **self.reused.as_dict()},
             "warnings": dict(self.warnings.most_common()),
             "workers": workers,
             **self._utilisation(busy, max(len(workers), 1)),

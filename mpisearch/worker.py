@@ -15,6 +15,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .data.dataset import Dataset
@@ -23,10 +24,12 @@ from .evaluate import evaluate
 from .isolation import FitProcess, FitRequest
 from .limits import TaskLimits
 from .liveness import Pulse
-from .messages import COORDINATOR, Bye, CancelTask, Result, RunTask, Stop
+from .messages import COORDINATOR, BundleResult, Bye, CancelTask, MemberResult, Result, RunTask, Stop
+from .reuse.prefix import PrefixCache
+from .reuse.run import BundleOutcome, evaluate_bundle
 from .scoring import Scorers
 from .space import Params
-from .types import Subsample
+from .types import Subsample, TaskResult
 
 if TYPE_CHECKING:
     from .transport import Transport
@@ -51,15 +54,17 @@ PIPELINE_MAX = 64
 
 class Worker:
     def __init__(self, estimator: Any, dataset: Dataset, scorers: Scorers, limits: TaskLimits | None = None,
-                 origin: str | None = None, rank: int | None = None, isolate: bool = False) -> None:
+                 origin: str | None = None, rank: int | None = None, isolate: bool = False,
+                 prefix_cache_memory: int = 0) -> None:
         self.estimator = estimator
         self.dataset = dataset
         self.scorers = scorers
         self.limits = limits or TaskLimits()
         self.origin = origin  # "rank R (host H)", attached to failures
         self.rank = rank  # this worker's rank, in every result (the journal's and the report's lanes)
-        self.fits = FitProcess(estimator, dataset, scorers, self.limits.memory) \
+        self.fits = FitProcess(estimator, dataset, scorers, self.limits.memory, prefix_cache_memory) \
             if isolate or self.limits.any else None
+        self.cache = PrefixCache(prefix_cache_memory)  # fitted pipeline prefixes, when fits run here
         self.queue: deque[RunTask] = deque()  # received, not started
         self.inflight: deque[RunTask] = deque()  # handed to the fit process, in order
         self._last_task_s = math.inf  # fit + score seconds of the last task
@@ -100,26 +105,39 @@ class Worker:
         """Tasks are waiting or running."""
         return bool(self.queue or self.inflight)
 
-    def run_next(self, tick: Callable[[], None] | None = None) -> Result:
+    def run_next(self, tick: Callable[[], None] | None = None) -> Result | BundleResult:
         """Finish the next task; ``tick`` is called about every second while a fit process works."""
         if self.fits is None:
             task = self.queue.popleft()
             start = time.perf_counter()
-            result = evaluate(self.estimator, self.params[task.point_id], self.dataset, task.fold, self.scorers,
-                              self.subsample.get(task.point_id))
+            result = evaluate_bundle(self.estimator, task.bundle, self.dataset, task.fold, self.scorers, self.cache) \
+                if task.bundle is not None else \
+                evaluate(self.estimator, self.params[task.point_id], self.dataset, task.fold, self.scorers,
+                         self.subsample.get(task.point_id))
             self.busy_seconds += time.perf_counter() - start
         else:
             self._submit_ahead()
             task = self.inflight.popleft()
             result = self.fits.result(self.limits.timeout, tick)
             self.busy_seconds += self.fits.last_duration
-            self._last_task_s = result.fit_time + result.score_time
+        self.n_tasks += 1
         self.demand.finished(task.fold, more=self.busy)
+        if task.bundle is None:
+            assert isinstance(result, TaskResult)
+            self._last_task_s = result.fit_time + result.score_time
+            return Result(task.task_id, task.point_id, task.fold, self._mark(result))
+        if isinstance(result, TaskResult):  # the fit process died (or timed out): every member failed
+            result = BundleOutcome([replace(result) for _ in task.bundle.members])
+        self._last_task_s = sum(r.fit_time + r.score_time for r in result.results)
+        members = tuple(MemberResult(m.point_id, self._mark(r))
+                        for m, r in zip(task.bundle.members, result.results, strict=True))
+        return BundleResult(task.task_id, task.fold, members, result.counts)
+
+    def _mark(self, result: TaskResult) -> TaskResult:
         result.rank = self.rank
         if result.error is not None:
             result.origin = self.origin
-        self.n_tasks += 1
-        return Result(task.task_id, task.point_id, task.fold, result)
+        return result
 
     def _submit_ahead(self) -> None:
         """Hand queued tasks to the fit process: one at a time, several when they are tiny."""
@@ -128,7 +146,10 @@ class Worker:
         while self.queue and len(self.inflight) < depth:
             task = self.queue.popleft()
             self.inflight.append(task)
-            self.fits.submit(FitRequest(self.params[task.point_id], task.fold, self.subsample.get(task.point_id)))
+            if task.bundle is not None:
+                self.fits.submit(FitRequest({}, task.fold, bundle=task.bundle))
+            else:
+                self.fits.submit(FitRequest(self.params[task.point_id], task.fold, self.subsample.get(task.point_id)))
 
     def close(self) -> None:
         """Stop the fit process, if any, dropping the tasks in it (a later task starts a new one)."""
@@ -159,7 +180,7 @@ def serve(worker: Worker, transport: Transport) -> None:
     heartbeat goes to rank 0 whenever nothing else was sent for a while (idle, or
     during a long fit; see mpisearch.liveness).
     """
-    outbox: list[Result] = []
+    outbox: list[Result | BundleResult] = []
     last_sent = time.perf_counter()
     pulse = Pulse(lambda msg: transport.send(msg, COORDINATOR))
     try:

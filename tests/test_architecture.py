@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mpisearch"
 # import only from its own layer's earlier entries or from layers below. A name matches a
 # module and everything inside it; the longest match wins.
 LAYERS = ["types", "errors", "files", "atomic", "waiting", "progress", "runtime", "signatures", "hotpath", "limits",
-          "slurm", "space", "racing", "spec", "data", "scoring", "cv", "evaluate", "messages", "transport",
+          "slurm", "space", "racing", "spec", "data", "scoring", "cv", "evaluate", "reuse", "messages", "transport",
           "liveness", "isolation", "worker", "transport.local", "strategies", "worker_index", "fold_queue",
           "scheduler", "results", "journal", "failures", "control", "policies", "batching", "stats", "outbox",
           "coordinator",
