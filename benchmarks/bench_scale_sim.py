@@ -221,6 +221,9 @@ class SimTransport:
 
     def _wait(self, limit: float, max_sleep: float) -> float:
         """When MPITransport's back-off would notice the next message (or give up)."""
+        if limit <= self.now:  # a poll that does not wait starts no back-off (as MPITransport)
+            self._advance(self.now)
+            return self.now
         start, delay = self._backoff or (self.now, MIN_SLEEP)
         t = self.now
         while True:

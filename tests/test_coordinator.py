@@ -108,7 +108,7 @@ def test_rank_0_sleeps_longer_between_polls_when_tasks_are_long():
 
 
 def test_rank_0_sleep_is_capped_and_floored():
-    _, transport, _ = run(SleepClassifier(), {"duration": [0.5]})
+    _, transport, _ = run(SleepClassifier(), {"duration": [0.5], "tag": [0, 1]})  # a wait after the first fits
     assert transport.sleeps[-1] == coord.IDLE_SLEEP_MAX
     _, transport, _ = run(NoopClassifier(), {"tag": [0, 1, 2]})
     assert set(transport.sleeps) == {coord.IDLE_SLEEP_MIN}
