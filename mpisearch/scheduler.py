@@ -113,6 +113,7 @@ class Scheduler:
         self._copies: dict[int, set[int]] = {}         # task_id -> workers holding it (none: no entry)
         self._held: dict[int, set[int]] = {}           # point -> its tasks held by some worker
         self._point_times: dict[int, list[float]] = {}
+        self._expected: dict[int, float] = {}          # point -> mean of its times (made once per result)
         self._n_times = 0
         self._sum_times = 0.0
         self._longest: float | None = None             # the longest task so far
@@ -201,8 +202,8 @@ class Scheduler:
         return self._sum_times / self._n_times if self._n_times else None
 
     def expected(self, point_id: int) -> float | None:
-        times = self._point_times.get(point_id)
-        return statistics.fmean(times) if times else None
+        """Mean duration of the point's finished tasks (None before the first)."""
+        return self._expected.get(point_id)
 
     # -- decisions ------------------------------------------------------------
     def dispatch(self, now: float) -> list[Action]:
@@ -259,7 +260,9 @@ class Scheduler:
         return True
 
     def _record(self, point_id: int, duration: float) -> None:
-        self._point_times.setdefault(point_id, []).append(duration)
+        times = self._point_times.setdefault(point_id, [])
+        times.append(duration)
+        self._expected[point_id] = statistics.fmean(times)
         self._n_times += 1
         self._sum_times += duration
         if self._longest is None or duration > self._longest:
