@@ -24,6 +24,10 @@ Two parts, in one process, no MPI:
     honour a cancel that comes before the task starts. Messages take LATENCY_S.
     Scenarios as in bench_scaling.py: 0.2-2 s tasks (one duration per point, 2 folds)
     and constant 20 ms tasks. efficiency = max(total work / W, longest task) / search_s.
+    Start-up and shutdown at W: ``last_first_task_s`` is when the last worker started its
+    first task (rank 0's first dispatch: W x prefetch tasks), ``shutdown_s`` how long the
+    Stop to every worker and the gathering of every Bye (the workers' stats) took after
+    the search.
 
 Prints one JSON document on stdout, also saved to benchmarks/out/bench_scale_sim.json,
 and draws benchmarks/out/bench_scale_sim.png (efficiency and rank 0's us per task
@@ -151,6 +155,7 @@ class SimWorker:
         self.free_at = 0.0  # when the current task ends (or the worker went idle)
         self.busy_s = 0.0
         self.n_tasks = 0
+        self.first_start: float | None = None  # when its first task started
 
 
 class SimTransport:
@@ -263,6 +268,8 @@ class SimTransport:
         arrival, task = w.queue.pop(0)
         start = max(at, arrival)
         w.current = task
+        if w.first_start is None:
+            w.first_start = start
         w.free_at = start + self.durations[task.point_id] + self.overhead_s
         heapq.heappush(self._ends, (w.free_at, dest))
 
@@ -324,13 +331,16 @@ def cluster(scenario: str, cfg: dict[str, Any], n_workers: int, overhead_s: floa
                                   clock=transport.clock)
         transport._resume()
         stats = coordinator.run()
+        end_s = transport.now  # after the shutdown: Stop to every worker, every Bye gathered
         journal.close()
     total = cfg["cv"] * sum(durations)
     bound = max(total / n_workers, max(durations))
     return {"scenario": scenario, "workers": n_workers, "tasks": stats.n_tasks, "search_s": stats.search_s,
             "bound_s": bound, "efficiency": bound / stats.search_s, "rank0_cpu_s": transport.rank0_cpu,
             "us_per_task": 1e6 * transport.rank0_cpu / max(stats.n_tasks, 1), "stolen": stats.n_stolen,
-            "duplicates": stats.n_duplicates}
+            "duplicates": stats.n_duplicates,
+            "last_first_task_s": max(w.first_start or 0.0 for w in transport.workers.values()),
+            "shutdown_s": end_s - stats.search_s}
 
 
 def check_against(measured_path: Path, overhead_s: float) -> list[dict[str, Any]]:
@@ -421,7 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         for w in cfg[scenario]["workers"]:
             runs.append(cluster(scenario, cfg, w, overhead))
             r = runs[-1]
-            print(f"[cluster] {scenario} W={w}: efficiency {r['efficiency']:.4f}, {r['us_per_task']:.1f} us/task",
+            print(f"[cluster] {scenario} W={w}: efficiency {r['efficiency']:.4f}, {r['us_per_task']:.1f} us/task, "
+                  f"last first task at {r['last_first_task_s']:.3f} s, shutdown {r['shutdown_s']:.3f} s",
                   file=sys.stderr, flush=True)
     doc = {"benchmark": "bench_scale_sim", "quick": args.quick, "settings": cfg,
            "model": {"process_time_call_s": PROCESS_TIME_COST,
