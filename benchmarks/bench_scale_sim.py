@@ -17,7 +17,8 @@ Two parts, in one process, no MPI:
     simulated workers, over :class:`SimTransport`. The clock is simulated: rank 0's CPU
     time (``time.process_time`` between transport calls, plus the real pickling that
     MPITransport does, plus MPI_MESSAGE_CPU per message) advances it, so rank 0's cost
-    shows in the efficiency; when rank 0 waits, the clock jumps to the next message,
+    shows in the efficiency (``--free-messages``: pickling and MPI not charged, the bound of
+    perfect message batching); when rank 0 waits, the clock jumps to the next message,
     noticed as late as MPITransport's back-off would notice it. Workers run a task in
     its nominal duration plus WORKER overhead measured here (``Worker.run_next`` of a
     0 s SleepClassifier), report at once (tasks >= 20 ms never batch results), and
@@ -163,8 +164,10 @@ class SimTransport:
 
     rank = 0
 
-    def __init__(self, n_workers: int, durations: dict[int, float], overhead_s: float) -> None:
+    def __init__(self, n_workers: int, durations: dict[int, float], overhead_s: float,
+                 free_messages: bool = False) -> None:
         self.size = n_workers + 1
+        self.free_messages = free_messages  # pickling and MPI not charged: what perfect batching could reach
         self.now = 0.0
         self.durations = durations  # point -> seconds
         self.overhead_s = overhead_s
@@ -197,11 +200,14 @@ class SimTransport:
 
     # -- transport ----------------------------------------------------------------------
     def send(self, msg: Any, dest: int) -> None:
+        if self.free_messages:
+            self._charge()
         data = pickle.dumps(wire.encode(msg), protocol=pickle.HIGHEST_PROTOCOL)  # rank 0's real work
-        self._charge()
+        if not self.free_messages:
+            self._charge()
         self._advance(self.now)
         self._deliver(wire.decode(pickle.loads(data)), dest, self.now + LATENCY_S)
-        self._resume(MPI_MESSAGE_CPU)
+        self._resume(0.0 if self.free_messages else MPI_MESSAGE_CPU)
 
     def poll(self, timeout: float, max_sleep: float = MAX_SLEEP) -> tuple[int, Any] | None:
         self._charge()
@@ -221,7 +227,10 @@ class SimTransport:
         self._backoff = None
         t0 = time.process_time()
         msg = wire.decode(pickle.loads(got[3]))  # rank 0's real work
-        self._resume(max(time.process_time() - t0 - PROCESS_TIME_COST, 0.0) + MPI_MESSAGE_CPU)
+        if self.free_messages:
+            self._resume()
+        else:
+            self._resume(max(time.process_time() - t0 - PROCESS_TIME_COST, 0.0) + MPI_MESSAGE_CPU)
         return got[2], msg
 
     def _wait(self, limit: float, max_sleep: float) -> float:
@@ -316,14 +325,15 @@ def durations_for(scenario: str, cfg: dict[str, Any], n_workers: int, seed: int)
     return [float(v) for v in rng.uniform(sc["low_s"], sc["high_s"], size=n_points)]
 
 
-def cluster(scenario: str, cfg: dict[str, Any], n_workers: int, overhead_s: float, seed: int = 0) -> dict[str, Any]:
+def cluster(scenario: str, cfg: dict[str, Any], n_workers: int, overhead_s: float, seed: int = 0,
+            free_messages: bool = False) -> dict[str, Any]:
     """One search of the real Coordinator on W simulated workers."""
     durations = durations_for(scenario, cfg, n_workers, seed)
     X, y = np.zeros((40, 2)), np.arange(40) % 2
     grid = {"tag": list(range(len(durations)))}
     spec = SearchSpec(estimator=SleepClassifier(), space=SearchSpace(grid), cv=cfg["cv"], refit=False)
     planned = make_plan(spec, X, y)
-    transport = SimTransport(n_workers, dict(enumerate(durations)), overhead_s)
+    transport = SimTransport(n_workers, dict(enumerate(durations)), overhead_s, free_messages)
     with tempfile.TemporaryDirectory() as tmp, search_loop():
         journal = Journal.open(tmp)
         coordinator = Coordinator(planned.strategy, planned.table, planned.rank_metric, transport,
@@ -419,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", type=Path, metavar="BENCH_SCALING_JSON",
                     help="also simulate the runs of this bench_scaling.py JSON and compare efficiencies")
     ap.add_argument("--skip-cluster", action="store_true", help="leave out (b) (with --check: only the check)")
+    ap.add_argument("--free-messages", action="store_true",
+                    help="(b) without charging pickling and MPI per message: the most batching could give")
     args = ap.parse_args(argv)
     cfg = settings(args.quick)
     alone = []
@@ -429,12 +441,12 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for scenario in ("hetero", "short") if not args.skip_cluster else ():
         for w in cfg[scenario]["workers"]:
-            runs.append(cluster(scenario, cfg, w, overhead))
+            runs.append(cluster(scenario, cfg, w, overhead, free_messages=args.free_messages))
             r = runs[-1]
             print(f"[cluster] {scenario} W={w}: efficiency {r['efficiency']:.4f}, {r['us_per_task']:.1f} us/task, "
                   f"last first task at {r['last_first_task_s']:.3f} s, shutdown {r['shutdown_s']:.3f} s",
                   file=sys.stderr, flush=True)
-    doc = {"benchmark": "bench_scale_sim", "quick": args.quick, "settings": cfg,
+    doc = {"benchmark": "bench_scale_sim", "quick": args.quick, "free_messages": args.free_messages, "settings": cfg,
            "model": {"process_time_call_s": PROCESS_TIME_COST,
                      "latency_s": LATENCY_S, "mpi_message_cpu_s": MPI_MESSAGE_CPU, "timer_slack_s": TIMER_SLACK_S,
                      "worker_overhead_s": overhead},
