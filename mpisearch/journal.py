@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,6 +22,50 @@ from .types import TaskResult
 
 # Bytes read at a time from the journal's end when looking for a torn last line.
 TAIL_CHUNK_BYTES = 1 << 16
+_INF = float("inf")
+
+
+def _scalar(value: Any) -> str:
+    """``json.dumps(value)`` for None, str and exact int and float (NaN and infinities as
+    json writes them); TypeError for anything else (the caller then uses json.dumps)."""
+    kind = type(value)
+    if kind is float:
+        if value != value:
+            return "NaN"
+        if value == _INF:
+            return "Infinity"
+        return "-Infinity" if value == -_INF else float.__repr__(value)
+    if value is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is str:
+        return encode_basestring_ascii(value)
+    raise TypeError(kind)
+
+
+def _key(key: Any) -> str:
+    """A dict key as json.dumps writes it, for str keys (TypeError otherwise)."""
+    if type(key) is not str:
+        raise TypeError(type(key))
+    return encode_basestring_ascii(key)
+
+
+def _result_json(fold: int, result: TaskResult) -> str:
+    """The result's part of a journal line, as json.dumps writes it (``{`` left out). Rank 0
+    writes one per task: json.dumps of the same dict took 27-35 us, this 16-18 (5 interleaved
+    rounds on a heavily loaded machine; about 2x less on a quiet one)."""
+    try:
+        scores = ", ".join(f"{_key(k)}: {_scalar(v)}" for k, v in result.scores.items())
+        return (f'"fold": {_scalar(fold)}, "scores": {{{scores}}}, "fit_time": {_scalar(result.fit_time)}, '
+                f'"score_time": {_scalar(result.score_time)}, "error": {_scalar(result.error)}, '
+                f'"reason": {_scalar(result.reason)}, "rank": {_scalar(result.rank)}, '
+                f'"start": {_scalar(result.started)}}}')
+    except (TypeError, AttributeError):  # numpy scalars, keys that are not str, ...: as json does it
+        rest = {"fold": fold, "scores": result.scores, "fit_time": result.fit_time,
+                "score_time": result.score_time, "error": result.error, "reason": result.reason,
+                "rank": result.rank, "start": result.started}
+        return json.dumps(rest)[1:]
 
 
 @dataclass(frozen=True)
@@ -89,15 +134,14 @@ class Journal:
 
     def write(self, point_id: int, fold: int, result: TaskResult, params: Any,
               n_resources: int | None = None) -> None:
-        rest = {"fold": fold, "scores": result.scores, "fit_time": result.fit_time, "score_time": result.score_time,
-                "error": result.error, "reason": result.reason, "rank": result.rank, "start": result.started}
+        rest = _result_json(fold, result)
         if n_resources is not None:
-            rest["n_resources"] = int(n_resources)
+            rest = f'{rest[:-1]}, "n_resources": {int(n_resources)}}}'
         params_json = self._params_json.get(point_id)
         if params_json is None:
             params_json = self._params_json[point_id] = json.dumps(jsonable(params))
-        # the same line as json.dumps({"point": ..., "params": ..., **rest})
-        self._put(f'{{"point": {int(point_id)}, "params": {params_json}, {json.dumps(rest)[1:]}\n')
+        # the same line as json.dumps({"point": ..., "params": ..., "fold": ..., ...})
+        self._put(f'{{"point": {int(point_id)}, "params": {params_json}, {rest}\n')
 
     def stop(self, point_id: int, params: Any, n_resources: int | None = None) -> None:
         """Fold racing stopped the point: a resumed run stops it at the same place."""
