@@ -61,8 +61,12 @@ def build_parser() -> Parser:
     make.add_argument("--rows", type=count, help="rows of a synthetic dataset (e.g. 100000 or 1e5)")
     make.add_argument("--features", type=int, help="features of a synthetic dataset")
     make.add_argument("--seed", type=int, default=0, help="seed of a synthetic dataset")
-    imp = data_sub.add_parser("import", help="convert a CSV file (header line, numeric features) to HDF5")
-    imp.add_argument("csv", help="input CSV file")
+    imp = data_sub.add_parser("import", help="convert a CSV file (header line, numeric features) to HDF5, or with "
+                              "--table a CSV or Parquet file of named columns of any types")
+    imp.add_argument("csv", help="input CSV file (or Parquet: .parquet, .pq, with --table)")
+    imp.add_argument("--table", action="store_true",
+                     help="keep the columns' names and types (numbers, categories, strings): X becomes a table "
+                          "that the fits get as a pandas DataFrame")
     imp.add_argument("--target", required=True, help="name of the target column")
     imp.add_argument("--out", required=True, help="output .h5 file")
     report = sub.add_parser("report", help="summarise a finished run")
@@ -128,8 +132,14 @@ def cmd_data_import(args: argparse.Namespace, comm: Any = None) -> int:
     import numpy as np
 
     from .data import hdf5
-    from .data.make import import_csv
+    from .data.make import import_csv, import_frame
 
+    if args.table:
+        frame, y = import_frame(args.csv, args.target)
+        path = hdf5.write(args.out, frame, y)
+        kinds = ", ".join(f"{c} {frame[c].dtype}" for c in frame.columns)
+        print(f"wrote {path}: X {frame.shape[0]} x {frame.shape[1]} table ({kinds}), y '{args.target}'")
+        return 0
     X, y = import_csv(args.csv, args.target)
     path = hdf5.write(args.out, X, y)
     n_nan = int(np.isnan(X).sum())

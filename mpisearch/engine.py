@@ -23,7 +23,7 @@ from .liveness import announce, await_ranks
 from .messages import JobHeader, JobRefused
 from .plan import Plan, make_plan
 from .racing import Racer
-from .results import best_index
+from .results import chosen_index
 from .scoring import make_scorers
 from .spec import SearchSpec
 from .stats import RunStats
@@ -102,7 +102,7 @@ def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, sample_weight: 
     finally:
         worker.close()  # its fit process, if any
     info = {"ranks": 1, "setup_s": time.perf_counter() - t0 - stats.search_s, "bcast_s": 0.0}
-    return _outcome(plan, stats, info)
+    return _outcome(plan, stats, info, spec.refit)
 
 
 def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any, control: RunControl,
@@ -117,14 +117,16 @@ def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any, contr
         release_workers(comm, exc, joined=True)
         raise
     t1 = time.perf_counter()
-    bcast_object(JobHeader(spec.estimator, spec.scoring, spec.shared_memory, spec.task_limits), comm)
+    bcast_object(JobHeader(spec.estimator, spec.scoring, spec.shared_memory, spec.task_limits,
+                           spec.return_train_score), comm)
     bcast_dataset(plan.dataset, comm, shared=spec.shared_memory)
     t2 = time.perf_counter()
     transport = MPITransport(comm)
     try:
         with search_loop():  # no full GC passes over the imports and data
             stats = _coordinator(spec, plan, transport, list(range(1, comm.Get_size())), control).run()
-        outcome = _outcome(plan, stats, {"ranks": comm.Get_size(), "setup_s": t1 - t0, "bcast_s": t2 - t1})
+        outcome = _outcome(plan, stats, {"ranks": comm.Get_size(), "setup_s": t1 - t0, "bcast_s": t2 - t1},
+                           spec.refit)
     except BaseException as exc:
         transport.flush()
         bcast_object(exc, comm)
@@ -147,7 +149,8 @@ def _work(comm: Any, header: JobHeader) -> None:
     transport = MPITransport(comm)
     limits = limit_worker_threads()
     try:
-        worker = Worker(header.estimator, dataset, make_scorers(header.scoring, header.estimator),
+        scorers = make_scorers(header.scoring, header.estimator, train=header.train_scores)
+        worker = Worker(header.estimator, dataset, scorers,
                         header.task_limits, origin, rank=comm.Get_rank(), isolate=True)
         if header.shared_memory:
             from .data.shared import window_info
@@ -161,11 +164,12 @@ def _work(comm: Any, header: JobHeader) -> None:
             limits.restore_original_limits()
 
 
-def _outcome(plan: Plan, stats: RunStats, info: dict[str, Any]) -> Outcome:
+def _outcome(plan: Plan, stats: RunStats, info: dict[str, Any], refit: Any = None) -> Outcome:
+    """The search's Outcome; ``refit``: a callable picks the best row (scikit-learn's callable refit)."""
     summarise_warnings(stats.warnings)
     plan.table.check_failures()
     cv_results = plan.table.cv_results()
-    best = best_index(cv_results, plan.rank_metric) if cv_results["params"] else None
+    best = chosen_index(cv_results, plan.rank_metric, refit) if cv_results["params"] else None
     info.update(stats.info())
     return Outcome(cv_results, plan.table.metrics, plan.rank_metric, best, plan.table.n_folds, info)
 

@@ -16,7 +16,7 @@ from sklearn.base import clone
 
 from .data.dataset import Dataset
 from .data.parts import FoldParts
-from .scoring import Scorers
+from .scoring import Scorers, accepts_weight
 from .space import Params
 from .types import Failure, Subsample, TaskResult
 
@@ -59,11 +59,13 @@ def _fit_score(est: Any, parts: FoldParts, scorers: Scorers, start: float) -> Ta
             return TaskResult(fit_time=time.perf_counter() - start, error=traceback.format_exc(), reason=Failure.FIT)
     fit_time = time.perf_counter() - start
     try:
-        scores = {name: _score(scorer, est, parts.X_test, parts.y_test) for name, scorer in scorers.items()}
+        scores = _score_all(scorers, est, parts.X_test, parts.y_test, parts.w_test)
+        score_time = time.perf_counter() - start - fit_time  # the test part's, as scikit-learn times it
+        train = _score_all(scorers, est, parts.X_train, parts.y_train, parts.w_train) if scorers.train else {}
     except Exception:
         return TaskResult(fit_time=fit_time, score_time=time.perf_counter() - start - fit_time,
                           error=traceback.format_exc(), reason=Failure.SCORE)
-    return TaskResult(scores, fit_time, time.perf_counter() - start - fit_time)
+    return TaskResult(scores, fit_time, score_time, train_scores=train)
 
 
 class ReadOnlyInputWarning(UserWarning):
@@ -84,8 +86,15 @@ def _writes_input(exc: BaseException) -> bool:
     return isinstance(exc, (ValueError, TypeError, BufferError)) and "read-only" in str(exc)
 
 
-def _score(scorer: Any, est: Any, X: Any, y: Any) -> float:
-    value = scorer(est, X) if y is None else scorer(est, X, y)
+def _score_all(scorers: Scorers, est: Any, X: Any, y: Any, w: Any) -> dict[str, float]:
+    """Every metric on one part; ``w`` (the part's sample weights) goes to the scorers that take it."""
+    return {name: _score(scorer, est, X, y, w if w is not None and accepts_weight(scorer) else None)
+            for name, scorer in scorers.items()}
+
+
+def _score(scorer: Any, est: Any, X: Any, y: Any, w: Any = None) -> float:
+    kwargs = {} if w is None else {"sample_weight": w}
+    value = scorer(est, X, **kwargs) if y is None else scorer(est, X, y, **kwargs)
     if hasattr(value, "item"):
         value = value.item()
     if not isinstance(value, (int, float)):

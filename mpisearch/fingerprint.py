@@ -2,8 +2,10 @@
 
 The estimator, space, cv and scoring (as their repr) and every byte of the data:
 X (dense, or a CSR matrix's data, indices and indptr), y, the sample weights and
-the groups. ``--resume`` refuses a run whose fingerprint differs from the one in
-run.json, so a journal is never reused with changed data.
+the groups (with weights, a mark that the test scores are weighted: journals of
+earlier versions, which weighted only the fits, are not resumed). ``--resume``
+refuses a run whose fingerprint differs from the one in run.json, so a journal is
+never reused with changed data.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ def fingerprint(parts: dict[str, Any], X: Any, y: Any, sample_weight: Any = None
     arrays = {"X": _components(X), "y": [y], "sample_weight": [sample_weight], "groups": [groups]}
     described = {k: repr(getattr(v, "subspaces", v)) for k, v in parts.items()}
     described["X_shape"] = list(X.shape)
+    if _is_frame(X):
+        described["X_columns"] = [[str(c), str(X[c].dtype)] for c in X.columns]
+    if sample_weight is not None:  # the test scores are weighted too: a journal from before that is not reused
+        described["weighted_scores"] = True
     for name, items in arrays.items():
         described[name] = [_describe(a) for a in items]
     h.update(json.dumps(described, sort_keys=True).encode())
@@ -39,10 +45,24 @@ def fingerprint(parts: dict[str, Any], X: Any, y: Any, sample_weight: Any = None
 
 
 def _components(X: Any) -> list[Any]:
-    """A CSR matrix as its three arrays, a dense array as itself."""
+    """A CSR matrix as its three arrays, a DataFrame as its columns (categoricals as their codes
+    and categories), a dense array as itself."""
+    if _is_frame(X):
+        return [a for c in X.columns for a in _column_arrays(X[c])]
     if hasattr(X, "indptr"):
         return [X.data, X.indices, X.indptr]
     return [X]
+
+
+def _is_frame(X: Any) -> bool:
+    return hasattr(X, "columns") and hasattr(X, "dtypes")
+
+
+def _column_arrays(col: Any) -> list[Any]:
+    if hasattr(col, "cat"):
+        return [col.cat.codes.to_numpy(), np.asarray(col.cat.categories.astype(str))]
+    values = col.to_numpy()
+    return [values if values.dtype.kind in "biuf" else col.astype(str).to_numpy(dtype=str)]
 
 
 def _describe(arr: Any) -> Any:

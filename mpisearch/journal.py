@@ -56,16 +56,24 @@ def _result_json(fold: int, result: TaskResult) -> str:
     writes one per task: json.dumps of the same dict took 27-35 us, this 16-18 (5 interleaved
     rounds on a heavily loaded machine; about 2x less on a quiet one)."""
     try:
-        scores = ", ".join(f"{_key(k)}: {_scalar(v)}" for k, v in result.scores.items())
-        return (f'"fold": {_scalar(fold)}, "scores": {{{scores}}}, "fit_time": {_scalar(result.fit_time)}, '
-                f'"score_time": {_scalar(result.score_time)}, "error": {_scalar(result.error)}, '
-                f'"reason": {_scalar(result.reason)}, "rank": {_scalar(result.rank)}, '
-                f'"start": {_scalar(result.started)}}}')
+        train = f', "train_scores": {_scores_json(result.train_scores)}' if result.train_scores else ""
+        return (f'"fold": {_scalar(fold)}, "scores": {_scores_json(result.scores)}, '
+                f'"fit_time": {_scalar(result.fit_time)}, "score_time": {_scalar(result.score_time)}, '
+                f'"error": {_scalar(result.error)}, "reason": {_scalar(result.reason)}, '
+                f'"rank": {_scalar(result.rank)}, "start": {_scalar(result.started)}{train}}}')
     except (TypeError, AttributeError):  # numpy scalars, keys that are not str, ...: as json does it
         rest = {"fold": fold, "scores": result.scores, "fit_time": result.fit_time,
                 "score_time": result.score_time, "error": result.error, "reason": result.reason,
                 "rank": result.rank, "start": result.started}
+        if result.train_scores:  # only with return_train_score: other lines stay as they were
+            rest["train_scores"] = result.train_scores
         return json.dumps(rest)[1:]
+
+
+def _scores_json(scores: dict[str, Any]) -> str:
+    """A dict of scores as json.dumps writes it, for str keys and scalar values (TypeError otherwise)."""
+    items = ", ".join(f"{_key(k)}: {_scalar(v)}" for k, v in scores.items())
+    return f"{{{items}}}"
 
 
 @dataclass(frozen=True)
@@ -99,7 +107,8 @@ class JournalEntry:
         if not isinstance(entry["scores"], dict):
             raise TypeError("scores is not an object")
         result = TaskResult(entry["scores"], entry["fit_time"], entry["score_time"], entry["error"],
-                            entry.get("reason"), started=entry.get("start") or 0.0, rank=entry.get("rank"))
+                            entry.get("reason"), started=entry.get("start") or 0.0, rank=entry.get("rank"),
+                            train_scores=_scores(entry.get("train_scores")))
         return cls(params, n_resources, int(entry["fold"]), result)
 
 
@@ -113,6 +122,12 @@ class Prior:
 
     def __bool__(self) -> bool:
         return bool(self.results or self.stopped)
+
+    def with_train_scores(self) -> Prior:
+        """For a run with ``return_train_score``: the results that have train scores, and the
+        failed ones; the others (journaled by a run without it) are run again."""
+        kept = {k: r for k, r in self.results.items() if r.train_scores or r.error is not None}
+        return Prior(kept, set(self.stopped))
 
 
 class Journal:
@@ -171,6 +186,15 @@ class Journal:
                 self.fh.close()
             except OSError:  # the failed flush was reported; the lines before it are on disk
                 pass
+
+
+def _scores(value: Any) -> dict[str, float]:
+    """A line's train scores (absent in journals written without return_train_score)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError("train_scores is not an object")
+    return value
 
 
 def cut_torn_line(file: Path) -> None:

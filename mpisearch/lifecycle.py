@@ -103,6 +103,8 @@ class SearchRun:
         try:
             digest = fingerprint(self.spec.identity(), *prepare_data(X, y), sample_weight, groups)
             control.prior = self.outdir.open(digest, self.options.resume, self.options.force)
+            if self.spec.return_train_score:  # tasks journaled without train scores run again
+                control.prior = control.prior.with_train_scores()
             control.journal = self._journal()
         except Exception as exc:
             if self.comm is not None:

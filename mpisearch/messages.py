@@ -26,6 +26,7 @@ class JobHeader:
     scoring: Any
     shared_memory: bool  # the data arrives in a node-shared window
     task_limits: TaskLimits  # time and memory each task may take in its fit process
+    train_scores: bool = False  # tasks also score their train part (return_train_score)
 
 
 @dataclass(frozen=True)

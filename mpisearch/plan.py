@@ -14,11 +14,12 @@ import scipy.sparse as sp
 from sklearn.base import is_classifier
 
 from .cv import make_folds
+from .data.buffers import check_columns, is_frame
 from .data.dataset import Dataset, weight_problem
 from .errors import InputError, did_you_mean
 from .racing import check_confidence
 from .results import ResultTable
-from .scoring import Scorers, make_scorers, refit_metric
+from .scoring import Scorers, make_scorers, refit_metric, warn_unweighted
 from .space import SearchSpace
 from .spec import SearchSpec
 from .strategies import DataFacts, Strategy, make_strategy
@@ -36,10 +37,14 @@ class Plan:
 
 
 def prepare_data(X: Any, y: Any) -> tuple[Any, np.ndarray | None]:
-    """Arrays as every rank will hold them (numpy or CSR; strings as fixed width)."""
+    """Arrays as every rank will hold them (numpy or CSR; strings as fixed width; a pandas
+    DataFrame stays one, its columns checked: each must travel as a buffer)."""
     if X is None:
         raise InputError("X is None on rank 0; rank 0 must pass the data")
-    X = sp.csr_matrix(X) if sp.issparse(X) else np.asarray(X)
+    if is_frame(X):
+        check_columns(X, "X")
+    else:
+        X = sp.csr_matrix(X) if sp.issparse(X) else np.asarray(X)
     if X.ndim != 2:
         raise InputError(f"X must be 2-D, got shape {X.shape}")
     if y is None:
@@ -85,7 +90,9 @@ def make_plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None, sample_weigh
     check_params(spec.estimator, spec.space)
     if spec.racing:
         check_confidence(spec.racing_confidence)
-    scorers = make_scorers(spec.scoring, spec.estimator)
+    scorers = make_scorers(spec.scoring, spec.estimator, train=spec.return_train_score)
+    if sample_weight is not None:
+        warn_unweighted(scorers)
     metric = refit_metric(scorers, spec.refit)
     if spec.strategy != "halving":  # its errors come before the folds' (halving needs the folds)
         strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state, racing=spec.racing,
@@ -99,6 +106,7 @@ def make_plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None, sample_weigh
         facts = DataFacts(X.shape[0], len(folds), n_classes)
         strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state, spec.halving,
                                  spec.estimator, facts, batch=spec.batch)
-    table = ResultTable(list(scorers), len(folds), spec.error_score, racing=spec.racing)
+    table = ResultTable(list(scorers), len(folds), spec.error_score, racing=spec.racing,
+                        train_scores=spec.return_train_score)
     dataset = Dataset(X, y, folds, sample_weight, shared_folds=spec.shared_folds)
     return Plan(dataset, table, strategy, scorers, metric)

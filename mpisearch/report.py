@@ -55,6 +55,7 @@ class Point:
     others: dict[str, float] = field(default_factory=dict)  # other metrics' means
     note: str = ""  # halving's iteration and resource; fold racing's stop
     n_resources: int | None = None  # halving's resource: the same parameters in two rungs are two points
+    train: float = math.nan  # mean train score of the ranking metric (return_train_score), NaN without
 
     @property
     def key(self) -> str:
@@ -162,7 +163,8 @@ def _point(i: int, row: dict[str, str], metric: str, others: list[str], file: Pa
     return Point(i, params if isinstance(params, dict) else {"params": params},
                  _float(row.get(f"mean_test_{metric}")), _float(row.get(f"std_test_{metric}")),
                  None if math.isnan(rank) else int(rank), {m: _float(row.get(f"mean_test_{m}")) for m in others},
-                 _note(row), None if math.isnan(n_resources) else int(n_resources))
+                 _note(row), None if math.isnan(n_resources) else int(n_resources),
+                 _float(row.get(f"mean_train_{metric}")))
 
 
 def _note(row: dict[str, str]) -> str:
@@ -265,8 +267,11 @@ def fmt(value: Any) -> str:
 
 def top_table(run: Run, n: int = TOP_N) -> Table:
     notes = any(p.note for p in run.points)
-    header = ["rank", f"{run.metric} (mean ± std)", *run.others, "params", *(["note"] if notes else [])]
+    train = any(not math.isnan(p.train) for p in run.points)  # return_train_score: the train mean too
+    header = ["rank", f"{run.metric} (mean ± std)", *([f"train {run.metric}"] if train else []), *run.others,
+              "params", *(["note"] if notes else [])]
     rows = [[str(p.rank if p.rank is not None else "-"), f"{p.mean:.4f} ± {p.std:.4f}",
+             *([f"{p.train:.4f}"] if train else []),
              *(f"{p.others[m]:.4f}" for m in run.others), json.dumps(p.params, sort_keys=True),
              *([p.note] if notes else [])]
             for p in ranked(run.points)[:n]]

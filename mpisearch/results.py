@@ -30,7 +30,8 @@ class TaskFailedError(SearchFailedError):
 class ResultTable:
     """Every (point, fold) result of a run, keyed by ids, in point order."""
 
-    def __init__(self, metrics: Sequence[str], n_folds: int, error_score: Any = np.nan, racing: bool = False) -> None:
+    def __init__(self, metrics: Sequence[str], n_folds: int, error_score: Any = np.nan, racing: bool = False,
+                 train_scores: bool = False) -> None:
         if not (error_score == "raise" or isinstance(error_score, numbers.Number)):
             raise ValueError(f"error_score must be 'raise' or a number, got {error_score!r}")
         self.metrics = list(metrics)
@@ -41,6 +42,7 @@ class ResultTable:
         self.columns: dict[int, dict[str, Any]] = {}  # extra cv_results_ columns (halving: iter, n_resources)
         self.stopped: dict[int, int] = {}  # point -> number of folds it had when fold racing stopped it
         self.racing = racing  # fold racing on: cv_results_ gets a stopped_at_fold column
+        self.with_train = train_scores  # return_train_score: cv_results_ gets the train_<metric> columns
         self.positions: dict[int, int] = {}  # cv_results_ row order, where it is not the point order
         self._done_folds: Counter[int] = Counter()
 
@@ -118,6 +120,12 @@ class ResultTable:
             return math.nan
         return float(self.error_score) if r.error is not None else r.scores[metric]
 
+    def train_scores(self, point_id: int, metric: str) -> np.ndarray:
+        """Per-fold train scores of one point (error_score where a fold failed, NaN where it did not run)."""
+        tasks = [self.tasks.get((point_id, k)) for k in range(self.n_folds)]
+        return np.array([math.nan if r is None else float(self.error_score) if r.error is not None
+                         else r.train_scores.get(metric, math.nan) for r in tasks])
+
     def complete_ids(self) -> list[int]:
         """Points in cv_results_, in row order: complete ones and those stopped by fold racing."""
         done = [p for p in range(len(self.points)) if self.is_done(p)]
@@ -167,6 +175,9 @@ class ResultTable:
         for metric in self.metrics:
             table = self._array([self.scores(p, metric) for p in ids])
             _store(results, f"test_{metric}", table, splits=True, rank=True, ran=partial)
+            if self.with_train:  # after each metric's test columns, as scikit-learn orders them
+                _store(results, f"train_{metric}", self._array([self.train_scores(p, metric) for p in ids]),
+                       splits=True, ran=partial)
         for name in sorted({n for p in ids for n in self.columns.get(p, {})}):
             results[name] = np.array([self.columns.get(p, {}).get(name) for p in ids])
         if self.racing:
@@ -237,6 +248,19 @@ def param_columns(params: Sequence[Params]) -> dict[str, MaskedArray]:
             column[i] = value
         out[key] = column
     return out
+
+
+def chosen_index(cv_results: dict[str, Any], metric: str, refit: Any) -> int:
+    """:func:`best_index`, or the row a callable ``refit`` picks from ``cv_results``
+    (checked as scikit-learn's searches check it)."""
+    if not callable(refit):
+        return best_index(cv_results, metric)
+    index = refit(cv_results)
+    if not isinstance(index, numbers.Integral):
+        raise TypeError("best_index_ returned is not an integer")
+    if index < 0 or index >= len(cv_results["params"]):
+        raise IndexError("best_index_ index out of range")
+    return int(index)
 
 
 def best_index(cv_results: dict[str, Any], metric: str) -> int:

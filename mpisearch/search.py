@@ -15,6 +15,7 @@ from .lifecycle import RunOptions, SearchRun
 from .limits import parse_memory
 from .racing import DEFAULT_CONFIDENCE
 from .runtime import resolve_comm
+from .scoring import check_refit, is_multimetric
 from .space import SearchSpace
 from .spec import SearchSpec
 from .types import Outcome
@@ -28,6 +29,12 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
     (point, fold) tasks. Without a launcher everything runs in this process.
     Afterwards every rank has ``cv_results_``, ``best_params_``,
     ``best_score_`` and ``best_index_``; ``best_estimator_`` is on rank 0.
+
+    ``scoring``, ``refit`` and ``return_train_score`` follow scikit-learn's rules: with
+    several metrics ``refit`` is False (no ``best_*`` then), a metric name or a callable
+    choosing the row of ``cv_results_`` (no ``best_score_`` then), else ValueError;
+    ``fit(..., sample_weight=w)`` weights the fits and the scores of the scorers that take
+    weights, as scikit-learn 1.9 does.
 
     ``space`` takes what GridSearchCV's ``param_grid`` and
     RandomizedSearchCV's ``param_distributions`` take, plus ``Real``,
@@ -53,13 +60,13 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
     """
 
     def __init__(self, estimator: Any, space: Any, strategy: str = "grid", n_iter: int | None = None,
-                 cv: Any = 5, scoring: Any = None, refit: bool | str = True, random_state: int | None = None,
+                 cv: Any = 5, scoring: Any = None, refit: Any = True, random_state: int | None = None,
                  error_score: Any = np.nan, max_time: float | None = None, out: Any = None,
                  comm: Any = None, resume: bool = False, task_timeout: float | None = None,
                  verbose: int = 0, shared_memory: bool = True, racing: bool = False,
                  racing_confidence: float = DEFAULT_CONFIDENCE, halving: dict[str, Any] | None = None,
                  batch: int | None = None, force: bool = False, shared_folds: bool = True,
-                 task_memory: int | str | None = None) -> None:
+                 task_memory: int | str | None = None, return_train_score: bool = False) -> None:
         self.estimator = estimator
         self.space = space
         self.strategy = strategy
@@ -83,15 +90,18 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         self.force = force
         self.shared_folds = shared_folds
         self.task_memory = task_memory
+        self.return_train_score = return_train_score
 
     def _spec(self) -> SearchSpec:
         return SearchSpec(
             estimator=self.estimator, space=SearchSpace(self.space), strategy=self.strategy,
-            n_iter=self.n_iter, random_state=self.random_state, scoring=self.scoring, refit=self.refit,
+            n_iter=self.n_iter, random_state=self.random_state, scoring=self.scoring,
+            refit=check_refit(self.scoring, self.refit),
             error_score=self.error_score, max_time=self.max_time, cv=self.cv, task_timeout=self.task_timeout,
             task_memory=parse_memory(self.task_memory, "task_memory"),
             shared_memory=self.shared_memory, shared_folds=self.shared_folds, halving=self.halving, racing=self.racing,
             racing_confidence=self.racing_confidence, batch=self.batch,
+            return_train_score=self.return_train_score,
         )
 
     def fit(self, X: Any, y: Any = None, groups: Any = None, sample_weight: Any = None) -> MPISearchCV:
@@ -108,16 +118,19 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         return self
 
     def _store(self, outcome: Outcome) -> None:
+        """The fitted attributes, as scikit-learn sets them: with several metrics and
+        ``refit=False`` no ``best_*``; with a callable ``refit`` no ``best_score_``."""
         self.cv_results_ = outcome.cv_results
         self.n_splits_ = outcome.n_splits
-        self.multimetric_ = outcome.metrics != ["score"]
+        self.multimetric_ = is_multimetric(self.scoring)
         self.scorer_names_ = outcome.metrics
         self.refit_metric_ = outcome.rank_metric
         self.run_info_ = outcome.info
-        if outcome.best_index is not None:
+        if outcome.best_index is not None and (self.refit is not False or not self.multimetric_):
             self.best_index_ = outcome.best_index
             self.best_params_ = outcome.best_params
-            self.best_score_ = outcome.best_score
+            if not callable(self.refit):
+                self.best_score_ = outcome.best_score
 
     # -- delegation to the refitted best estimator, as scikit-learn's SearchCV -------
     def _best(self) -> Any:

@@ -1,4 +1,4 @@
-"""Search spaces: dimensions, grid expansion and sampling.
+"""Search spaces: dimensions, grid expansion and unit-cube coordinates (random draws: strategies.sampling).
 
 No MPI and no scikit-learn here. A space is a list of *subspaces* (as in
 scikit-learn's ``param_grid`` given as a list of dicts); each subspace maps a
@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +26,6 @@ class Dimension:
 
     def values(self) -> list[Any]:
         raise TypeError(f"{self!r} is an interval and cannot be enumerated")
-
-    def sample(self, rng: np.random.Generator) -> Any:
-        """A value drawn uniformly in unit coordinates (log-uniform for log-scaled intervals)."""
-        return self.from_unit(float(rng.random()))
 
     def to_unit(self, value: Any) -> float:
         """Map a value to [0, 1] (used by model-based strategies)."""
@@ -114,9 +110,6 @@ class Categorical(Dimension):
     def values(self) -> list[Any]:
         return list(self.categories)
 
-    def sample(self, rng: np.random.Generator) -> Any:
-        return self.categories[int(rng.integers(len(self.categories)))]
-
     def to_unit(self, value: Any) -> float:
         return (self.categories.index(value) + 0.5) / len(self.categories)
 
@@ -130,10 +123,6 @@ class Distribution(Dimension):
 
     def __init__(self, dist: Any) -> None:
         self.dist = dist
-
-    def sample(self, rng: np.random.Generator) -> Any:
-        value = self.dist.rvs(random_state=rng)
-        return value.item() if isinstance(value, np.generic) else value
 
     def __repr__(self) -> str:
         return f"Distribution({self.dist!r})"
@@ -205,24 +194,6 @@ class SearchSpace:
 
     def grid_size(self) -> int:
         return sum(math.prod(len(d.values()) for d in sub.values()) for sub in self.subspaces)
-
-    def sample(self, n: int, rng: np.random.Generator) -> list[Params]:
-        """``n`` random points; without replacement when the space is finite."""
-        return list(self.draws(n, rng))
-
-    def draws(self, n: int, rng: np.random.Generator) -> Iterator[Params]:
-        """The points of :meth:`sample`, drawn one at a time as they are taken: a search of
-        ``n = 10**9`` points over intervals holds only the points drawn so far. A finite
-        space's draws are chosen up front (at most its grid, which is enumerated anyway)."""
-        if self.finite:
-            grid = self.grid()
-            idx = rng.choice(len(grid), size=min(n, len(grid)), replace=False)
-            return (grid[int(i)] for i in idx)
-        return (self._sample_one(rng) for _ in range(n))
-
-    def _sample_one(self, rng: np.random.Generator) -> Params:
-        sub = self.subspaces[int(rng.integers(len(self.subspaces)))]
-        return {name: sub[name].sample(rng) for name in sorted(sub)}
 
 
 def _subspace(space: Mapping[str, Any]) -> dict[str, Dimension]:

@@ -27,7 +27,7 @@ class SearchSpec:
     batch: int | None = None  # points in flight of bayes / open strategies (None: DEFAULT_BATCH)
     random_state: int | None = None
     scoring: Any = None
-    refit: bool | str = True
+    refit: Any = True  # True, False, a metric name, or a callable picking the best row of cv_results_
     error_score: Any = np.nan
     max_time: float | None = None
     cv: Any = 5
@@ -40,6 +40,7 @@ class SearchSpec:
     halving: Mapping[str, Any] | None = None  # options of strategy "halving" (see HalvingOptions)
     racing: bool = False  # stop a point between folds once it cannot beat the best (mpisearch.racing)
     racing_confidence: float = DEFAULT_CONFIDENCE
+    return_train_score: bool = False  # tasks also score their train part: cv_results_ gets train_<metric> columns
 
     def identity(self) -> dict[str, Any]:
         """What makes journal entries of two runs comparable (hashed into run.json)."""

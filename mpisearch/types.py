@@ -53,6 +53,7 @@ class TaskResult:
     origin: str | None = None  # "rank R (host H)" where it ran, set by MPI workers
     started: float = 0.0  # wall-clock time (time.time()) when the task started, for timelines
     rank: int | None = None  # the rank that ran it (set by the worker)
+    train_scores: dict[str, float] = field(default_factory=dict)  # on the train part (return_train_score)
 
 
 class StopReason(StrEnum):

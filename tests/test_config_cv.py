@@ -61,3 +61,29 @@ def test_groups_of_another_length_are_refused(tmp_path):
     path = write_config(tmp_path, 'class = "sklearn.model_selection.GroupKFold"', 'groups = "short"')
     with pytest.raises(InputError, match="dataset 'short' \\(groups\\) has 10 labels but X has 150 rows"):
         run_config(path, out=str(tmp_path / "out"), verbosity=0)
+
+
+def test_return_train_score_gives_scikit_learns_train_columns_in_csv_and_report(tmp_path, capsys):
+    from mpisearch.report import main as report
+
+    path = write_config(tmp_path, "folds = 3", "")
+    with path.open("a") as fh:
+        fh.write("\n[search]\nreturn_train_score = true\n")
+    outcome = run_config(path, out=str(tmp_path / "out"), verbosity=0)
+    X, y = load_iris(return_X_y=True)
+    theirs = GridSearchCV(LogisticRegression(max_iter=300), {"C": [0.1, 1.0, 10.0]}, cv=3, scoring=["accuracy"],
+                          refit="accuracy", return_train_score=True).fit(X, y)
+    train = [k for k in theirs.cv_results_ if "_train_" in k]
+    assert len(train) == 5 and train == [k for k in outcome.cv_results if "_train_" in k]
+    header = (tmp_path / "out" / "cv_results.csv").read_text().splitlines()[0].split(",")
+    for key in train:
+        np.testing.assert_array_equal(outcome.cv_results[key], theirs.cv_results_[key], err_msg=key)
+        assert key in header
+    report(str(tmp_path / "out"), False)
+    assert "train accuracy" in capsys.readouterr().out
+
+
+def test_return_train_score_must_be_true_or_false(tmp_path):
+    path = write_config(tmp_path, "folds = 3", "")
+    with pytest.raises(InputError, match=re.escape("search.return_train_score: expected true or false, got 'yes'")):
+        config.load(path, ["search.return_train_score=yes"])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from mpisearch.dropin.buffers import Packer, Unpacker
+from mpisearch.data.buffers import Packer, Unpacker
 from mpisearch.errors import InputError
 
 pd = pytest.importorskip("pandas")

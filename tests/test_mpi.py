@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from parity import assert_bitwise_equal, assert_same_results, case, cases
+from search_cases import assert_identical
+from search_cases import case as search_case
+from search_cases import cases as search_cases
 from spmd import quiet_allgather
 
 pytestmark = pytest.mark.mpi(min_size=1)
@@ -58,12 +61,37 @@ def test_random_search_is_identical_for_any_number_of_ranks():
     X = X / X.max(axis=0)
     space = {"C": Real(1e-3, 1e3, log=True), "fit_intercept": [True, False]}
     make = lambda c: MPISearchCV(LogisticRegression(max_iter=300), space, strategy="random",  # noqa: E731
-                                 n_iter=12, random_state=7, scoring=["accuracy", "roc_auc"], comm=c)
+                                 n_iter=12, random_state=7, scoring=["accuracy", "roc_auc"], refit="accuracy",
+                                 comm=c)
     search, local = fit_everywhere(make, X, y)
     if ROOT:
         assert_bitwise_equal(search.cv_results_, local.cv_results_)
     gathered = quiet_allgather(COMM, search.cv_results_["mean_test_accuracy"].tobytes())
     assert len(set(gathered)) == 1
+
+
+@pytest.mark.parametrize("n_iter", [6, 8])
+def test_random_search_draws_randomizedsearchcvs_candidates(n_iter):
+    """The same candidates and numbers as RandomizedSearchCV for the same random_state (lists and
+    scipy distributions; n_iter=8 is the whole grid of the list-only space, kept in grid order)."""
+    from scipy import stats
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import RandomizedSearchCV
+    from sklearn.svm import SVC
+
+    from mpisearch import MPISearchCV
+
+    X, y = load_iris(return_X_y=True)
+    for space in ({"C": [0.1, 1.0, 10.0, 100.0], "kernel": ["rbf", "linear"]},
+                  {"C": stats.loguniform(1e-2, 1e2), "kernel": ["rbf", "linear"], "gamma": stats.uniform(0.01, 1)}):
+        seed = None if n_iter == 8 and "gamma" not in space else 3  # no seed: the grid's own order
+        make = lambda c, space=space, seed=seed: MPISearchCV(  # noqa: E731
+            SVC(), space, strategy="random", n_iter=n_iter, random_state=seed, comm=c)
+        search, _ = fit_everywhere(make, X, y)
+        if ROOT:
+            theirs = RandomizedSearchCV(SVC(), space, n_iter=n_iter, random_state=seed).fit(X, y)
+            assert search.cv_results_["params"] == theirs.cv_results_["params"]
+            assert_same_results(search.cv_results_, theirs.cv_results_)
 
 
 def test_failing_fits_get_error_score_on_every_rank():
@@ -189,3 +217,24 @@ def test_halving_and_racing_under_mpi():
     assert raced.best_params_["gamma"] == 0.001 and abs(raced.best_score_ - 0.9721866295264624) < 1e-5
     assert raced.run_info_["tasks"] < 80 and (raced.cv_results_["stopped_at_fold"] >= 0).sum() >= 4
     assert quiet_allgather(COMM, raced.best_index_) == [raced.best_index_] * COMM.Get_size()
+
+
+@pytest.mark.parametrize("name", [c.name for c in search_cases()])
+def test_train_scores_weights_and_refit_rules_equal_gridsearchcv(name):
+    """return_train_score, weighted scores, callable and multi-metric refit: on rank 0 the
+    same as GridSearchCV to the last bit; every rank ends with the same attributes."""
+    from functools import partial
+
+    from sklearn.model_selection import GridSearchCV
+
+    from mpisearch import MPISearchCV
+
+    c = search_case(name)
+    params = c.fit_params if ROOT else {}
+    search = c.make(partial(MPISearchCV, comm=COMM)).fit(c.X if ROOT else None, c.y if ROOT else None, **params)
+    if ROOT:
+        assert_identical(search, c.make(GridSearchCV).fit(c.X, c.y, **c.fit_params))
+    key = min(k for k in search.cv_results_ if k.startswith(("mean_test_", "mean_train_")))
+    seen = quiet_allgather(COMM, (getattr(search, "best_index_", None), hasattr(search, "best_score_"),
+                                  sorted(search.cv_results_), search.cv_results_[key].tobytes()))
+    assert all(s == seen[0] for s in seen)

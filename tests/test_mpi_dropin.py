@@ -80,3 +80,21 @@ def test_failed_fits_warn_on_every_rank():
     with pytest.warns(FitFailedWarning, match="fits failed"):
         search.fit(c.X if ROOT else None, c.y if ROOT else None)
     assert search.cv_results_["mean_test_score"][1] == 0.0
+
+
+def test_callback_events_of_every_task_reach_rank_0s_callbacks():
+    """Each (candidate, split) task's events reach rank 0's callback, with the search itself
+    as their estimator, wherever the task ran (scikit-learn's callback transport)."""
+    recording = pytest.importorskip("sklearn.callback.tests._utils")
+    from sklearn.tree import DecisionTreeClassifier
+
+    c = case("sample-weight")
+    callback = recording.RecordingCallback()
+    search = mpisearch.GridSearchCV(DecisionTreeClassifier(random_state=0), {"max_depth": [1, 2, 3]}, cv=2,
+                                    refit=False).set_callbacks(callback)
+    search.fit(c.X if ROOT else None, c.y if ROOT else None)
+    if ROOT:
+        evaluations = [e for e in callback.record if e["context"].task_name == "candidate-split-evaluation"]
+        assert sorted(e["name"] for e in evaluations) == ["on_fit_task_begin"] * 6 + ["on_fit_task_end"] * 6
+        assert all(e["estimator"] is search for e in callback.record)
+    quiet_allgather(COMM, None)

@@ -5,10 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
-from sklearn.model_selection import ParameterGrid
+from sklearn.model_selection import ParameterGrid, ParameterSampler
 
 from mpisearch import Categorical, Integer, Real
 from mpisearch.space import SearchSpace, point_key
+from mpisearch.strategies.sampling import random_draws
+
+
+def sample(space, n, seed):
+    return list(random_draws(space, n, seed))
 
 
 @pytest.mark.parametrize("grid", [
@@ -24,8 +29,8 @@ def test_grid_order_matches_scikit_learn(grid):
 def test_dimensions_sample_inside_their_bounds_and_are_seeded():
     space = SearchSpace({"C": Real(1e-3, 1e3, log=True), "n": Integer(2, 5), "k": Categorical(["a", "b"]),
                          "alpha": stats.uniform(0, 2), "m": Integer(1, 1000, log=True)})
-    a = space.sample(200, np.random.default_rng(0))
-    b = space.sample(200, np.random.default_rng(0))
+    a = sample(space, 200, 0)
+    b = sample(space, 200, 0)
     assert a == b
     assert all(1e-3 <= p["C"] <= 1e3 and 2 <= p["n"] <= 5 and p["k"] in "ab" and 0 <= p["alpha"] <= 2
                and 1 <= p["m"] <= 1000 for p in a)
@@ -37,9 +42,28 @@ def test_dimensions_sample_inside_their_bounds_and_are_seeded():
 
 def test_finite_space_is_sampled_without_replacement():
     space = SearchSpace({"a": [1, 2, 3], "b": Categorical(["x", "y"])})
-    points = space.sample(6, np.random.default_rng(1))
+    points = sample(space, 6, 1)
     assert sorted(point_key(p) for p in points) == sorted(point_key(p) for p in space.grid())
-    assert len(space.sample(50, np.random.default_rng(1))) == 6
+    assert len(sample(space, 50, 1)) == 6
+
+
+@pytest.mark.parametrize("distributions", [
+    {"C": [1, 10, 100], "kernel": ["rbf", "linear"], "gamma": [0.1, 1.0]},
+    [{"kernel": ["linear"], "C": [1, 10]}, {"kernel": ["rbf"], "C": [1, 10], "gamma": [1e-3, 1e-4]}],
+    {"C": stats.loguniform(1e-2, 1e2), "kernel": ["rbf", "linear"], "degree": stats.randint(1, 5)},
+    [{"alpha": stats.uniform(0, 2)}, {"l1": [0.1, 0.5], "beta": stats.norm(0, 1)}],
+])
+@pytest.mark.parametrize("seed", [0, 7])
+def test_random_draws_are_randomizedsearchcvs_candidates(distributions, seed):
+    """The same candidates, in the same order, as scikit-learn's ParameterSampler (which
+    RandomizedSearchCV and HalvingRandomSearchCV use) for the same random_state."""
+    theirs = list(ParameterSampler(distributions, n_iter=6, random_state=seed))
+    assert sample(SearchSpace(distributions), 6, seed) == theirs
+
+
+def test_random_draws_keep_the_grid_order_when_n_iter_is_the_grid_size():
+    grid = {"a": [1, 2, 3], "b": ["x", "y"]}
+    assert sample(SearchSpace(grid), 6, None) == list(ParameterGrid(grid))
 
 
 @pytest.mark.parametrize("dim", [Real(0.5, 8.0), Real(1e-4, 10, log=True), Integer(3, 17), Integer(1, 1024, log=True),
@@ -47,7 +71,7 @@ def test_finite_space_is_sampled_without_replacement():
 def test_unit_cube_encoding_round_trips(dim):
     rng = np.random.default_rng(2)
     for _ in range(50):
-        value = dim.sample(rng)
+        value = dim.from_unit(float(rng.random()))
         u = dim.to_unit(value)
         assert 0.0 <= u <= 1.0
         back = dim.from_unit(u)

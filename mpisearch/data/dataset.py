@@ -21,7 +21,7 @@ class Dataset:
     X: Any  # numpy array or scipy.sparse CSR matrix
     y: np.ndarray | None
     folds: list[Fold] = field(default_factory=list)
-    sample_weight: np.ndarray | None = None  # passed to fit (train part of each fold)
+    sample_weight: np.ndarray | None = None  # passed to fit (train part) and the scorers (each part)
     store: Any = None  # a NodeFoldStore: each fold's parts built once per node (set on worker ranks)
     shared_folds: bool = True  # whether worker ranks open a node fold store (shipped with the data)
 

@@ -290,6 +290,7 @@ def _sources(X: Any, y: Any, w: Any, train: np.ndarray, test: np.ndarray) -> lis
             out.append((f"y_{side}", y, rows))
     if w is not None:
         out.append(("w_train", w, train))
+        out.append(("w_test", w, test))  # the test scores are weighted too (scikit-learn 1.9)
     return out
 
 
@@ -366,7 +367,7 @@ def _map_fold(path: Path) -> FoldParts | None:
     views = {name: np.frombuffer(buf, dtype=dtype, count=int(np.prod(shape)), offset=offset).reshape(shape)
              for name, shape, dtype, offset in layout}
     return FoldParts(_part(views, "X_train"), views.get("y_train"), _part(views, "X_test"), views.get("y_test"),
-                     views.get("w_train"), shared=True)
+                     views.get("w_train"), views.get("w_test"), shared=True)
 
 
 def _part(views: dict[str, np.ndarray], name: str) -> Any:

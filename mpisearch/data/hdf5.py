@@ -13,12 +13,13 @@ import scipy.sparse as sp
 from ..errors import InputError
 from . import segment
 from .dataset import weight_problem
+from .table import check_frame, is_table, read_table, write_table
 
 SPARSE_PARTS = ("data", "indices", "indptr")
 
 
 def read(path: str | os.PathLike[str], x_name: str = "X", y_name: str | None = "y") -> tuple[Any, np.ndarray | None]:
-    """Load X (dense dataset or CSR group) and y from an HDF5 file."""
+    """Load X (dense dataset, CSR group or a table of named columns: a DataFrame) and y from an HDF5 file."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"data.path: file not found: {path}")
@@ -64,6 +65,8 @@ def _lookup(fh: h5py.File, path: Path, name: str, key: str) -> Any:
 
 def _read_X(fh: h5py.File, path: Path, name: str) -> Any:
     node = _lookup(fh, path, name, "data.X")
+    if is_table(node):
+        return read_table(node, path, name)
     if isinstance(node, h5py.Group):
         return _read_csr(node, path, name)
     if node.ndim != 2:
@@ -140,15 +143,20 @@ def _read_y(fh: h5py.File, path: Path, name: str, key: str = "data.y") -> np.nda
 
 
 def write(path: str | os.PathLike[str], X: Any, y: Any = None, x_name: str = "X", y_name: str = "y") -> Path:
-    """Write X (dense or CSR) and y; string labels become variable-length UTF-8."""
+    """Write X (dense, CSR, or a DataFrame: a table of named columns) and y; string labels
+    become variable-length UTF-8."""
     path = Path(path)
+    if hasattr(X, "columns") and hasattr(X, "dtypes"):
+        check_frame(X, x_name)  # before the file is opened: a refused column leaves no file
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fh = h5py.File(path, "w")
     except OSError as exc:
         raise InputError(f"--out: cannot write {path}: {exc}") from None
     with fh:
-        if sp.issparse(X):
+        if hasattr(X, "columns") and hasattr(X, "dtypes"):  # a pandas DataFrame
+            write_table(fh.create_group(x_name), X, x_name)
+        elif sp.issparse(X):
             X = sp.csr_matrix(X)
             group = fh.create_group(x_name)
             for part in SPARSE_PARTS:

@@ -18,6 +18,7 @@ SYNTHETIC = ("classification", "regression")
 # that a fit takes milliseconds, small enough for a quick demo.
 DEFAULT_ROWS = 1000
 DEFAULT_FEATURES = 20
+PARQUET = (".parquet", ".pq")  # suffixes `data import` reads as Parquet (through pandas), else CSV
 
 
 def make(name: str, rows: int | None = None, features: int | None = None, seed: int = 0) -> tuple[Any, Any]:
@@ -76,6 +77,31 @@ def import_csv(path: str | os.PathLike[str], target: str) -> tuple[np.ndarray, n
         labels.append(row[t])
         X[line_no - 2] = _floats(row[:t] + row[t + 1 :], header[:t] + header[t + 1 :], path, line_no)
     return X, _labels(labels)
+
+
+def import_frame(path: str | os.PathLike[str], target: str) -> tuple[Any, np.ndarray]:
+    """The feature columns of a CSV or Parquet file as a DataFrame (pandas' dtypes: numbers,
+    strings; Parquet also categoricals) and the ``target`` column (numbers or strings)."""
+    from .table import need_pandas
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"data import: file not found: {path}")
+    pd = need_pandas(f"data import --table: {path}")
+    try:
+        frame = pd.read_parquet(path) if path.suffix.lower() in PARQUET else pd.read_csv(path)
+    except ImportError as exc:  # Parquet without pyarrow or fastparquet
+        raise InputError(f"data import: {path}: {exc}") from None
+    except (ValueError, OSError) as exc:
+        raise InputError(f"data import: {path}: cannot read it ({exc})") from None
+    if target not in frame.columns:
+        header = [str(c) for c in frame.columns]
+        raise InputError(f"{path}: no column '{target}'{did_you_mean(target, header)}; columns: {', '.join(header)}")
+    empty = np.flatnonzero(frame[target].isna().to_numpy())
+    if len(empty):
+        raise InputError(f"{path}, row {empty[0] + 1}: the target column '{target}' is empty")
+    y = frame.pop(target).to_numpy()
+    return frame, y.astype(str) if y.dtype.kind not in "biuf" else y
 
 
 def _floats(cells: list[str], names: list[str], path: Path, line_no: int) -> list[float]:

@@ -29,12 +29,13 @@ class FoldParts:
     X_test: Any
     y_test: np.ndarray | None
     w_train: np.ndarray | None
+    w_test: np.ndarray | None = None  # the test part's weights: the scorers get them
     shared: bool = False
 
     def private(self) -> FoldParts:
         """Writable copies of every part (for a fit that writes into its input)."""
         return FoldParts(*(None if a is None else a.copy() for a in
-                           (self.X_train, self.y_train, self.X_test, self.y_test, self.w_train)))
+                           (self.X_train, self.y_train, self.X_test, self.y_test, self.w_train, self.w_test)))
 
     def pick(self, pick: Pick | None) -> FoldParts:
         """The subsample ``pick`` of these parts: the rows, in the order, that ``pick`` takes
@@ -47,7 +48,8 @@ class FoldParts:
                         w_train=_take(self.w_train, rows))
         if pick.test:
             rows = pick.indices(np.arange(_rows(self.X_test)))
-            parts = replace(parts, X_test=self.X_test[rows], y_test=_take(self.y_test, rows))
+            parts = replace(parts, X_test=self.X_test[rows], y_test=_take(self.y_test, rows),
+                            w_test=_take(self.w_test, rows))
         return parts
 
 
@@ -60,12 +62,12 @@ def storable(est: Any, X: Any) -> bool:
 def split(est: Any, X: Any, y: Any, w: Any, train: np.ndarray, test: np.ndarray) -> FoldParts:
     """Private train and test parts; plain indexing for numpy/CSR data (what scikit-learn's
     _safe_split does for them, without its ~0.4 ms of type checks per call)."""
-    w_train = None if w is None else w[train]
+    w_train, w_test = _take(w, train), _take(w, test)
     if (isinstance(X, np.ndarray) or sp.issparse(X)) and not _pairwise(est):
-        return FoldParts(X[train], _take(y, train), X[test], _take(y, test), w_train)
+        return FoldParts(X[train], _take(y, train), X[test], _take(y, test), w_train, w_test)
     X_train, y_train = _safe_split(est, X, y, train)
     X_test, y_test = _safe_split(est, X, y, test, train)
-    return FoldParts(X_train, y_train, X_test, y_test, w_train)
+    return FoldParts(X_train, y_train, X_test, y_test, w_train, w_test)
 
 
 def _pairwise(est: Any) -> bool:

@@ -32,6 +32,7 @@ from ..errors import InputError
 from ..waiting import wait_quietly
 from . import segment
 from . import shared as shm
+from .buffers import Packer, Unpacker, is_frame
 from .dataset import Dataset
 from .parts import csr_over
 
@@ -115,7 +116,12 @@ def _parts(dataset: Dataset) -> tuple[dict[str, Any], list[np.ndarray]]:
     """Header and the flat list of C-contiguous arrays whose bytes carry a dataset."""
     X, y = dataset.X, dataset.y
     named: list[tuple[str, np.ndarray]] = []
-    if sp.issparse(X):
+    if is_frame(X):  # a table: one buffer per column (data.buffers), names and dtypes in the header
+        packer = Packer()
+        x_meta = {"sparse": False, "frame": packer.pack(X, "X"), "slots": packer.slots,
+                  "buffers": len(packer.buffers)}
+        named += [(f"X column {i}", b) for i, b in enumerate(packer.buffers)]
+    elif sp.issparse(X):
         X = sp.csr_matrix(X)
         named += [("X.data", X.data), ("X.indices", X.indices), ("X.indptr", X.indptr)]
         x_meta = {"sparse": True, "shape": X.shape}
@@ -132,7 +138,7 @@ def _parts(dataset: Dataset) -> tuple[dict[str, Any], list[np.ndarray]]:
     wire = [_wire(name, a) for name, a in named]
     header = {"X": x_meta, "has_y": y is not None, "has_w": dataset.sample_weight is not None, "folds": lengths,
               "arrays": [(w.shape, w.dtype, t) for w, t in wire], "shared_folds": dataset.shared_folds,
-              "x_segment": None if x_meta["sparse"] else segment.name_of(wire[0][0]),
+              "x_segment": None if x_meta["sparse"] or "frame" in x_meta else segment.name_of(wire[0][0]),
               "token": f"{os.getpid()}-{secrets.token_hex(4)}"}
     return header, [w for w, _ in wire]
 
@@ -247,6 +253,13 @@ def _fill_one(leaders: MPI.Comm, src: np.ndarray | None, out: np.ndarray | None,
             wait_quietly(request)
 
 
+def _frame(meta: dict[str, Any], arrays: Any) -> Any:
+    """The DataFrame X from its column buffers (read-only: the frame's columns are views)."""
+    unpacker = Unpacker()
+    unpacker.add(meta["slots"], [next(arrays) for _ in range(meta["buffers"])])
+    return unpacker.get(meta["frame"])
+
+
 def _finish(arrays: list[np.ndarray], specs: list[Spec]) -> list[np.ndarray]:
     """Back to the root's layout (transposed where it was Fortran-ordered)."""
     return [a.T if transposed else a for a, (_, _, transposed) in zip(arrays, specs, strict=True)]
@@ -256,7 +269,8 @@ def _assemble(header: dict[str, Any], arrays: list[np.ndarray]) -> Dataset:
     for arr in arrays:
         arr.flags.writeable = False
     it = iter(arrays)
-    X = csr_over(next(it), next(it), next(it), header["X"]["shape"]) if header["X"]["sparse"] else next(it)
+    X = csr_over(next(it), next(it), next(it), header["X"]["shape"]) if header["X"]["sparse"] else \
+        _frame(header["X"], it) if "frame" in header["X"] else next(it)
     y = next(it) if header["has_y"] else None
     w = next(it) if header["has_w"] else None
     flat, folds, pos = next(it), [], 0

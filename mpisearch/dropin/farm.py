@@ -5,7 +5,7 @@ search: one for GridSearchCV, one per iteration of successive halving), then an
 end. Per round, rank 0 broadcasts one header (the task function with
 scikit-learn's configuration, the estimator once, each candidate's parameters
 once, each task as references) and the data as raw buffers
-(:mod:`mpisearch.dropin.buffers`): X, y, fit and score parameters and the CV
+(:mod:`mpisearch.data.buffers`): X, y, fit and score parameters and the CV
 splits; what an earlier round of the same fit shipped is referred to, not sent
 again. Then tasks go out by index, a few queued per worker, and each worker
 runs ``_fit_and_score`` exactly as joblib would, returning its result dict, the
@@ -14,8 +14,12 @@ scikit-learn's verbose lines), or its exception. At the end rank 0
 broadcasts the fitted attributes (or the exception that ended the fit), so
 every rank returns the same search object, or raises the same error.
 
-Callbacks (scikit-learn 1.9's ``set_callbacks``) see the search's own fit and
-refit on rank 0; per-task callback events are not relayed from other ranks.
+Callbacks (scikit-learn 1.9's ``set_callbacks``): each task's callback context
+goes with the task, as joblib's process workers get it, so the callbacks' copies
+on a worker send their events to rank 0 through scikit-learn's own callback
+transport (a local socket: workers on rank 0's host only; elsewhere the task runs
+without its context). The search object (``caller``) stays on rank 0: a worker
+gets a :class:`CallerRef`, which comes back to rank 0 as the search itself.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import socket
 import sys
 import traceback
 import warnings
+import weakref
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -38,10 +43,10 @@ from mpi4py import MPI
 from sklearn.base import clone
 from sklearn.model_selection._validation import _fit_and_score
 
+from ..data.buffers import Packer, Unpacker
 from ..data.shipping import bcast_array, bcast_object
 from ..runtime import limit_worker_threads
 from ..transport.mpi import MPITransport
-from .buffers import Packer, Unpacker
 from .collect import Call, Outcome
 from .runners import LocalRunner
 from .where import use_comm
@@ -51,10 +56,53 @@ from .where import use_comm
 QUEUED_PER_WORKER = 2
 # How long one poll waits before rank 0 polls again (a message ends it at once).
 POLL_SECONDS = 0.05
-# Keyword arguments that stay on rank 0: the search object and its callback context.
-RANK0_ONLY = ("caller", "callback_ctx")
+# The keyword argument naming the search object: a CallerRef goes in its place.
+CALLER = "caller"
+# The keyword argument holding a task's callback context (None when no callback is set).
+CALLBACK_CTX = "callback_ctx"
 
 _round_ids = itertools.count(1)
+# Rank 0's search objects by CallerRef key, while they are alive.
+_callers: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+
+
+class CallerRef:
+    """Rank 0's search object in a task shipped to another rank: unpickled on rank 0 (a
+    callback event sent back) it is the search itself; anywhere else it stays a CallerRef."""
+
+    def __init__(self, key: int) -> None:
+        self.key = key
+
+    def __reduce__(self) -> tuple[Any, tuple[int]]:
+        return _caller, (self.key,)
+
+    def __repr__(self) -> str:
+        return "<the search object, on rank 0>"
+
+
+def _caller(key: int) -> Any:
+    found = _callers.get(key)
+    return found if found is not None else CallerRef(key)
+
+
+def _shippable_contexts(calls: list[Call]) -> bool:
+    """Whether the round's callback contexts (one tree, with the callbacks) can be pickled;
+    if not, the tasks run without them and the callbacks see no per-task event (warned)."""
+    ctx = calls[0].kwargs.get(CALLBACK_CTX)
+    if ctx is None:
+        return True
+    try:
+        dumps(ctx)
+    except Exception as exc:
+        warnings.warn(f"the callbacks cannot be pickled to the ranks that fit ({type(exc).__name__}: {exc}); "
+                      "they see the search's fit and refit but no event of its tasks", UserWarning, stacklevel=2)
+        return False
+    return True
+
+
+def _caller_ref(caller: Any) -> CallerRef:
+    _callers[id(caller)] = caller
+    return CallerRef(id(caller))
 
 
 def dumps(obj: Any) -> bytes:
@@ -106,6 +154,7 @@ class RoundHeader:
     tasks: list[tuple[Any, Any]]  # packed (args after the estimator, kwargs) of each task
     slots: list[Any]  # shared objects first packed in this round
     buffers: list[tuple[tuple[int, ...], np.dtype]]  # shape and dtype of each new buffer
+    host: str = ""  # rank 0's host: callback contexts are used on ranks of this host only
 
 
 def _is_fit_and_score(call: Call) -> bool:
@@ -136,12 +185,14 @@ class MPIRunner:
 
     def _header(self, calls: list[Call]) -> RoundHeader:
         """Packs everything first, so bad data raises before any rank is told of the round."""
-        pack = self.packer.pack
+        pack, shipped = self.packer.pack, _shippable_contexts(calls)
         tasks = [(tuple(pack(a, name) for a, name in zip(c.args[1:], ("X", "y"), strict=False)),
-                  {k: pack(v, k) for k, v in c.kwargs.items() if k not in RANK0_ONLY}) for c in calls]
+                  {k: _caller_ref(v) if k == CALLER and v is not None else
+                   None if k == CALLBACK_CTX and not shipped else pack(v, k) for k, v in c.kwargs.items()})
+                 for c in calls]
         slots, buffers = self.sent
         return RoundHeader(calls[0].func, calls[0].args[0], tasks, self.packer.slots[slots:],
-                           [(b.shape, b.dtype) for b in self.packer.buffers[buffers:]])
+                           [(b.shape, b.dtype) for b in self.packer.buffers[buffers:]], socket.gethostname())
 
     def _farm(self, round_id: int, n: int) -> list[Outcome]:
         todo, outcomes = deque(range(n)), [None] * n
@@ -264,6 +315,8 @@ def _receive_round(comm: MPI.Comm, unpacker: Unpacker) -> RoundHeader:
 
 def _run(header: RoundHeader, unpacker: Unpacker, index: int, origin: str) -> TaskReport:
     args, kwargs = header.tasks[index]
+    if kwargs.get(CALLBACK_CTX) is not None and header.host != socket.gethostname():
+        kwargs = {**kwargs, CALLBACK_CTX: None}  # its events could not reach rank 0's callbacks
     report, printed = TaskReport(), io.StringIO()
     with (warnings.catch_warnings(record=True) as caught, use_comm(MPI.COMM_SELF),  # nested searches: here
           redirect_stdout(printed)):

@@ -36,6 +36,7 @@ from ..errors import InputError, did_you_mean
 from ..space import Params, SearchSpace
 from ..types import Subsample
 from ._base import PointResult, Proposal, Strategy
+from .sampling import random_draws
 
 MODES = ("async", "sync")
 OPTIONS = ("resource", "factor", "min_resources", "max_resources", "mode", "candidates", "n_candidates",
@@ -309,7 +310,7 @@ def make_halving(space: SearchSpace, raw: Mapping[str, Any] | None, estimator: A
         n = n_iter if n_iter is not None else opts.n_candidates
         if n == "exhaust":
             n = max(high // low, 1)
-        candidates = space.sample(int(n), np.random.default_rng(random_state))
+        candidates = list(random_draws(space, int(n), random_state))  # as HalvingRandomSearchCV
     return HalvingStrategy(space, candidates, rung_resources(len(candidates), opts, low, high), opts,
                            facts.n_samples, random_state)
 

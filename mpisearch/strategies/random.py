@@ -1,7 +1,8 @@
 """Random search: ``n_iter`` points drawn from the space, seeded.
 
-Without replacement when every dimension is finite (as scikit-learn's
-ParameterSampler does). The points are a fixed sequence of the seed, drawn
+The same candidates as scikit-learn's RandomizedSearchCV for the same
+``random_state`` (see :mod:`.sampling`): without replacement when every
+dimension is a list. The points are a fixed sequence of the seed, drawn
 lazily as the coordinator asks for them (the same points as drawing them all up
 front), so they do not depend on the order in which results come back, and a
 huge ``n_iter`` costs memory only for the points handed out.
@@ -12,10 +13,9 @@ from __future__ import annotations
 import itertools
 import warnings
 
-import numpy as np
-
 from ..space import Params, SearchSpace
 from ._base import Strategy
+from .sampling import random_draws
 
 
 class RandomStrategy(Strategy):
@@ -33,7 +33,7 @@ class RandomStrategy(Strategy):
                 stacklevel=2,
             )
         self._total = min(n_iter, space.grid_size()) if space.finite else n_iter
-        self._draws = space.draws(n_iter, np.random.default_rng(random_state))
+        self._draws = random_draws(space, n_iter, random_state)
         self._next = 0
 
     def ask(self, n: int) -> list[Params]:

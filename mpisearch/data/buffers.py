@@ -112,6 +112,16 @@ class Packer:
         return SparseSpec(type(mat) if fmt == mat.format else sp.csr_matrix, fmt, mat.shape, parts)
 
 
+def check_columns(frame: Any, where: str = "X") -> None:
+    """InputError naming the first column of ``frame`` that cannot travel as a buffer."""
+    Packer().pack(frame, where)
+
+
+def is_frame(obj: Any) -> bool:
+    """Whether ``obj`` is a pandas DataFrame (pandas is not imported for other objects)."""
+    return _pandas_kind(obj) == "DataFrame"
+
+
 def _pandas_kind(obj: Any) -> str | None:
     """"DataFrame" or "Series" for pandas objects, without importing pandas otherwise."""
     module = type(obj).__module__
