@@ -17,13 +17,18 @@ Two parts, in one process, no MPI:
     simulated workers, over :class:`SimTransport`. The clock is simulated: rank 0's CPU
     time (``time.process_time`` between transport calls, plus the real pickling that
     MPITransport does, plus MPI_MESSAGE_CPU per message) advances it, so rank 0's cost
-    shows in the efficiency; when rank 0 waits, the clock jumps to the next message,
+    shows in the efficiency (``--free-messages``: pickling and MPI not charged, the bound of
+    perfect message batching); when rank 0 waits, the clock jumps to the next message,
     noticed as late as MPITransport's back-off would notice it. Workers run a task in
     its nominal duration plus WORKER overhead measured here (``Worker.run_next`` of a
     0 s SleepClassifier), report at once (tasks >= 20 ms never batch results), and
     honour a cancel that comes before the task starts. Messages take LATENCY_S.
     Scenarios as in bench_scaling.py: 0.2-2 s tasks (one duration per point, 2 folds)
     and constant 20 ms tasks. efficiency = max(total work / W, longest task) / search_s.
+    Start-up and shutdown at W: ``last_first_task_s`` is when the last worker started its
+    first task (rank 0's first dispatch: W x prefetch tasks), ``shutdown_s`` how long the
+    Stop to every worker and the gathering of every Bye (the workers' stats) took after
+    the search.
 
 Prints one JSON document on stdout, also saved to benchmarks/out/bench_scale_sim.json,
 and draws benchmarks/out/bench_scale_sim.png (efficiency and rank 0's us per task
@@ -151,6 +156,7 @@ class SimWorker:
         self.free_at = 0.0  # when the current task ends (or the worker went idle)
         self.busy_s = 0.0
         self.n_tasks = 0
+        self.first_start: float | None = None  # when its first task started
 
 
 class SimTransport:
@@ -158,8 +164,10 @@ class SimTransport:
 
     rank = 0
 
-    def __init__(self, n_workers: int, durations: dict[int, float], overhead_s: float) -> None:
+    def __init__(self, n_workers: int, durations: dict[int, float], overhead_s: float,
+                 free_messages: bool = False) -> None:
         self.size = n_workers + 1
+        self.free_messages = free_messages  # pickling and MPI not charged: what perfect batching could reach
         self.now = 0.0
         self.durations = durations  # point -> seconds
         self.overhead_s = overhead_s
@@ -192,11 +200,14 @@ class SimTransport:
 
     # -- transport ----------------------------------------------------------------------
     def send(self, msg: Any, dest: int) -> None:
+        if self.free_messages:
+            self._charge()
         data = pickle.dumps(wire.encode(msg), protocol=pickle.HIGHEST_PROTOCOL)  # rank 0's real work
-        self._charge()
+        if not self.free_messages:
+            self._charge()
         self._advance(self.now)
         self._deliver(wire.decode(pickle.loads(data)), dest, self.now + LATENCY_S)
-        self._resume(MPI_MESSAGE_CPU)
+        self._resume(0.0 if self.free_messages else MPI_MESSAGE_CPU)
 
     def poll(self, timeout: float, max_sleep: float = MAX_SLEEP) -> tuple[int, Any] | None:
         self._charge()
@@ -216,11 +227,17 @@ class SimTransport:
         self._backoff = None
         t0 = time.process_time()
         msg = wire.decode(pickle.loads(got[3]))  # rank 0's real work
-        self._resume(max(time.process_time() - t0 - PROCESS_TIME_COST, 0.0) + MPI_MESSAGE_CPU)
+        if self.free_messages:
+            self._resume()
+        else:
+            self._resume(max(time.process_time() - t0 - PROCESS_TIME_COST, 0.0) + MPI_MESSAGE_CPU)
         return got[2], msg
 
     def _wait(self, limit: float, max_sleep: float) -> float:
         """When MPITransport's back-off would notice the next message (or give up)."""
+        if limit <= self.now:  # a poll that does not wait starts no back-off (as MPITransport)
+            self._advance(self.now)
+            return self.now
         start, delay = self._backoff or (self.now, MIN_SLEEP)
         t = self.now
         while True:
@@ -260,6 +277,8 @@ class SimTransport:
         arrival, task = w.queue.pop(0)
         start = max(at, arrival)
         w.current = task
+        if w.first_start is None:
+            w.first_start = start
         w.free_at = start + self.durations[task.point_id] + self.overhead_s
         heapq.heappush(self._ends, (w.free_at, dest))
 
@@ -306,14 +325,15 @@ def durations_for(scenario: str, cfg: dict[str, Any], n_workers: int, seed: int)
     return [float(v) for v in rng.uniform(sc["low_s"], sc["high_s"], size=n_points)]
 
 
-def cluster(scenario: str, cfg: dict[str, Any], n_workers: int, overhead_s: float, seed: int = 0) -> dict[str, Any]:
+def cluster(scenario: str, cfg: dict[str, Any], n_workers: int, overhead_s: float, seed: int = 0,
+            free_messages: bool = False) -> dict[str, Any]:
     """One search of the real Coordinator on W simulated workers."""
     durations = durations_for(scenario, cfg, n_workers, seed)
     X, y = np.zeros((40, 2)), np.arange(40) % 2
     grid = {"tag": list(range(len(durations)))}
     spec = SearchSpec(estimator=SleepClassifier(), space=SearchSpace(grid), cv=cfg["cv"], refit=False)
     planned = make_plan(spec, X, y)
-    transport = SimTransport(n_workers, dict(enumerate(durations)), overhead_s)
+    transport = SimTransport(n_workers, dict(enumerate(durations)), overhead_s, free_messages)
     with tempfile.TemporaryDirectory() as tmp, search_loop():
         journal = Journal.open(tmp)
         coordinator = Coordinator(planned.strategy, planned.table, planned.rank_metric, transport,
@@ -321,13 +341,16 @@ def cluster(scenario: str, cfg: dict[str, Any], n_workers: int, overhead_s: floa
                                   clock=transport.clock)
         transport._resume()
         stats = coordinator.run()
+        end_s = transport.now  # after the shutdown: Stop to every worker, every Bye gathered
         journal.close()
     total = cfg["cv"] * sum(durations)
     bound = max(total / n_workers, max(durations))
     return {"scenario": scenario, "workers": n_workers, "tasks": stats.n_tasks, "search_s": stats.search_s,
             "bound_s": bound, "efficiency": bound / stats.search_s, "rank0_cpu_s": transport.rank0_cpu,
             "us_per_task": 1e6 * transport.rank0_cpu / max(stats.n_tasks, 1), "stolen": stats.n_stolen,
-            "duplicates": stats.n_duplicates}
+            "duplicates": stats.n_duplicates,
+            "last_first_task_s": max(w.first_start or 0.0 for w in transport.workers.values()),
+            "shutdown_s": end_s - stats.search_s}
 
 
 def check_against(measured_path: Path, overhead_s: float) -> list[dict[str, Any]]:
@@ -406,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", type=Path, metavar="BENCH_SCALING_JSON",
                     help="also simulate the runs of this bench_scaling.py JSON and compare efficiencies")
     ap.add_argument("--skip-cluster", action="store_true", help="leave out (b) (with --check: only the check)")
+    ap.add_argument("--free-messages", action="store_true",
+                    help="(b) without charging pickling and MPI per message: the most batching could give")
     args = ap.parse_args(argv)
     cfg = settings(args.quick)
     alone = []
@@ -416,11 +441,12 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for scenario in ("hetero", "short") if not args.skip_cluster else ():
         for w in cfg[scenario]["workers"]:
-            runs.append(cluster(scenario, cfg, w, overhead))
+            runs.append(cluster(scenario, cfg, w, overhead, free_messages=args.free_messages))
             r = runs[-1]
-            print(f"[cluster] {scenario} W={w}: efficiency {r['efficiency']:.4f}, {r['us_per_task']:.1f} us/task",
+            print(f"[cluster] {scenario} W={w}: efficiency {r['efficiency']:.4f}, {r['us_per_task']:.1f} us/task, "
+                  f"last first task at {r['last_first_task_s']:.3f} s, shutdown {r['shutdown_s']:.3f} s",
                   file=sys.stderr, flush=True)
-    doc = {"benchmark": "bench_scale_sim", "quick": args.quick, "settings": cfg,
+    doc = {"benchmark": "bench_scale_sim", "quick": args.quick, "free_messages": args.free_messages, "settings": cfg,
            "model": {"process_time_call_s": PROCESS_TIME_COST,
                      "latency_s": LATENCY_S, "mpi_message_cpu_s": MPI_MESSAGE_CPU, "timer_slack_s": TIMER_SLACK_S,
                      "worker_overhead_s": overhead},

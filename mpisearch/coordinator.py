@@ -48,6 +48,14 @@ IDLE_SLEEP_FRACTION = 0.05
 IDLE_SLEEP_MIN = 0.001
 IDLE_SLEEP_MAX = 0.02
 
+# Messages rank 0 handles in one pass of its loop when they are waiting already
+# (results of many workers at once), before one journal flush and one dispatch
+# serve them all. Measured (bench_scale_sim.py, 20 ms tasks, 1,024 workers, on a
+# loaded machine): 54-59 us of rank 0's CPU per task against 65-72 us with one
+# message per pass. The cap bounds how long a refill waits: 64 results take rank 0
+# about 3 ms, well within what a worker's prefetch queue holds.
+DRAIN_MESSAGES = 64
+
 Clock = Callable[[], float]
 
 
@@ -119,10 +127,7 @@ class Coordinator:
                 if got is None:
                     self.watch.check(self.clock(), self._doing)
                 else:
-                    self.watch.heard(got[0], self.clock())
-                    self._handle(*got)
-                    if self.control.journal is not None:
-                        self.control.journal.flush()  # on disk before any more work is handed out
+                    self._drain(got)
         finally:
             self.stats.search_s = self.clock() - self._start
             self.stats.cpu_s = time.process_time() - cpu_start
@@ -131,6 +136,21 @@ class Coordinator:
             if not self.stats.abandoned:
                 self._shutdown()
         return self.stats
+
+    def _drain(self, got: tuple[int, Any]) -> None:
+        """Handle ``got`` and every message already waiting (up to DRAIN_MESSAGES), then
+        put their journal lines on disk and show progress once, before any more work is
+        handed out: one flush and one dispatch serve the whole batch."""
+        n = 0
+        while got is not None:
+            self.watch.heard(got[0], self.clock())
+            self._handle(*got)
+            n += 1
+            got = self.transport.poll(0.0) if n < DRAIN_MESSAGES else None
+        if self.control.journal is not None:
+            self.control.journal.flush()  # on disk before any more work is handed out
+        if self.control.progress is not None:
+            self.control.progress.update(self.snapshot())
 
     def _patience(self) -> float:
         """Longest sleep while waiting for results (see IDLE_SLEEP_FRACTION)."""
@@ -282,8 +302,6 @@ class Coordinator:
                 self._best = Best(score, row, params)
             self.strategy.tell([PointResult(point_id, params, score, self._proposals[point_id].tag)])
             self._say(f"point {point_id} {params}: mean {self.rank_metric} {score:.5g}")
-        if self.control.progress is not None:
-            self.control.progress.update(self.snapshot())
         return complete
 
     def _stop_point(self, point_id: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,6 +22,58 @@ from .types import TaskResult
 
 # Bytes read at a time from the journal's end when looking for a torn last line.
 TAIL_CHUNK_BYTES = 1 << 16
+_INF = float("inf")
+
+
+def _scalar(value: Any) -> str:
+    """``json.dumps(value)`` for None, str and exact int and float (NaN and infinities as
+    json writes them); TypeError for anything else (the caller then uses json.dumps)."""
+    kind = type(value)
+    if kind is float:
+        if value != value:
+            return "NaN"
+        if value == _INF:
+            return "Infinity"
+        return "-Infinity" if value == -_INF else float.__repr__(value)
+    if value is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is str:
+        return encode_basestring_ascii(value)
+    raise TypeError(kind)
+
+
+def _key(key: Any) -> str:
+    """A dict key as json.dumps writes it, for str keys (TypeError otherwise)."""
+    if type(key) is not str:
+        raise TypeError(type(key))
+    return encode_basestring_ascii(key)
+
+
+def _result_json(fold: int, result: TaskResult) -> str:
+    """The result's part of a journal line, as json.dumps writes it (``{`` left out). Rank 0
+    writes one per task: json.dumps of the same dict took 27-35 us, this 16-18 (5 interleaved
+    rounds on a heavily loaded machine; about 2x less on a quiet one)."""
+    try:
+        train = f', "train_scores": {_scores_json(result.train_scores)}' if result.train_scores else ""
+        return (f'"fold": {_scalar(fold)}, "scores": {_scores_json(result.scores)}, '
+                f'"fit_time": {_scalar(result.fit_time)}, "score_time": {_scalar(result.score_time)}, '
+                f'"error": {_scalar(result.error)}, "reason": {_scalar(result.reason)}, '
+                f'"rank": {_scalar(result.rank)}, "start": {_scalar(result.started)}{train}}}')
+    except (TypeError, AttributeError):  # numpy scalars, keys that are not str, ...: as json does it
+        rest = {"fold": fold, "scores": result.scores, "fit_time": result.fit_time,
+                "score_time": result.score_time, "error": result.error, "reason": result.reason,
+                "rank": result.rank, "start": result.started}
+        if result.train_scores:  # only with return_train_score: other lines stay as they were
+            rest["train_scores"] = result.train_scores
+        return json.dumps(rest)[1:]
+
+
+def _scores_json(scores: dict[str, Any]) -> str:
+    """A dict of scores as json.dumps writes it, for str keys and scalar values (TypeError otherwise)."""
+    items = ", ".join(f"{_key(k)}: {_scalar(v)}" for k, v in scores.items())
+    return f"{{{items}}}"
 
 
 @dataclass(frozen=True)
@@ -96,17 +149,14 @@ class Journal:
 
     def write(self, point_id: int, fold: int, result: TaskResult, params: Any,
               n_resources: int | None = None) -> None:
-        rest = {"fold": fold, "scores": result.scores, "fit_time": result.fit_time, "score_time": result.score_time,
-                "error": result.error, "reason": result.reason, "rank": result.rank, "start": result.started}
-        if result.train_scores:  # only with return_train_score: other lines stay as they were
-            rest["train_scores"] = result.train_scores
+        rest = _result_json(fold, result)
         if n_resources is not None:
-            rest["n_resources"] = int(n_resources)
+            rest = f'{rest[:-1]}, "n_resources": {int(n_resources)}}}'
         params_json = self._params_json.get(point_id)
         if params_json is None:
             params_json = self._params_json[point_id] = json.dumps(jsonable(params))
-        # the same line as json.dumps({"point": ..., "params": ..., **rest})
-        self._put(f'{{"point": {int(point_id)}, "params": {params_json}, {json.dumps(rest)[1:]}\n')
+        # the same line as json.dumps({"point": ..., "params": ..., "fold": ..., ...})
+        self._put(f'{{"point": {int(point_id)}, "params": {params_json}, {rest}\n')
 
     def stop(self, point_id: int, params: Any, n_resources: int | None = None) -> None:
         """Fold racing stopped the point: a resumed run stops it at the same place."""

@@ -18,7 +18,8 @@ Policies
   not-yet-started task from the worker with the longest queue (the victim is
   told to cancel it; if it already started, the first result wins).
 - Stragglers: when nothing is left to steal, an idle worker gets a copy of a
-  task that has run far longer than expected; the first result wins.
+  task that has run far longer than expected (the one that became a straggler
+  first); the first result wins.
 - One task per point (``one_per_point``, for fold racing): a point's next fold
   waits while another of its folds is assigned, as long as other points' tasks
   can go instead, so each fold result can stop the point before its next fold
@@ -29,9 +30,8 @@ workers, not O(W): workers are indexed by queue length
 (:class:`mpisearch.worker_index.QueueLengths`), running tasks by the time from
 which they may be stragglers (:class:`mpisearch.worker_index.Deadlines`), and
 queued and held tasks by point; an idle worker that finds nothing to steal and
-no straggler ends the round for every other idle worker. One cost remains
-proportional to the number of tasks overdue at once: choosing the straggler
-with the largest ratio of elapsed to expected time looks at each of them.
+no straggler ends the round for every other idle worker; the straggler copied
+is the one at the top of the deadline heap, so no overdue task is scanned.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .fold_queue import FoldQueue
-from .worker_index import Deadlines, QueueLengths
+from .worker_index import COMPACT_FACTOR, COMPACT_MIN, Deadlines, QueueLengths
 
 # One task running plus one waiting on the worker hides rank 0's latency (~100 us
 # per round trip on one node, plus up to 5% of the mean task while rank 0 sleeps
@@ -115,6 +115,7 @@ class Scheduler:
         self._copies: dict[int, set[int]] = {}         # task_id -> workers holding it (none: no entry)
         self._held: dict[int, set[int]] = {}           # point -> its tasks held by some worker
         self._point_times: dict[int, list[float]] = {}
+        self._expected: dict[int, float] = {}          # point -> mean of its times (made once per result)
         self._n_times = 0
         self._sum_times = 0.0
         self._longest: float | None = None             # the longest task so far
@@ -207,8 +208,8 @@ class Scheduler:
         return self._sum_times / self._n_times if self._n_times else None
 
     def expected(self, point_id: int) -> float | None:
-        times = self._point_times.get(point_id)
-        return statistics.fmean(times) if times else None
+        """Mean duration of the point's finished tasks (None before the first)."""
+        return self._expected.get(point_id)
 
     # -- decisions ------------------------------------------------------------
     def dispatch(self, now: float) -> list[Action]:
@@ -265,7 +266,9 @@ class Scheduler:
         return True
 
     def _record(self, point_id: int, duration: float) -> None:
-        self._point_times.setdefault(point_id, []).append(duration)
+        times = self._point_times.setdefault(point_id, [])
+        times.append(duration)
+        self._expected[point_id] = statistics.fmean(times)
         self._n_times += 1
         self._sum_times += duration
         if self._longest is None or duration > self._longest:
@@ -388,6 +391,17 @@ class Scheduler:
         # a hair early: _straggler() then decides with the exact test
         self._deadlines.push(self._started[worker] + wait * (1 - 1e-9), self._index[worker], head.task_id,
                              self._started[worker])
+        if len(self._deadlines) > COMPACT_FACTOR * len(self.workers) + COMPACT_MIN:
+            self._renew_deadlines()
+
+    def _renew_deadlines(self) -> None:
+        """Rebuild the deadline heap from the head tasks (the entries of finished tasks
+        stay until their deadline otherwise): O(W) after more than 3 W pushes."""
+        self._deadlines = Deadlines()
+        untimed = set(self._untimed)
+        for worker in self.workers:
+            if self._assigned[worker] and self._index[worker] not in untimed:
+                self._push_deadline(worker)
 
     def _straggler(self, worker: int, now: float) -> tuple[float, Task] | None:
         """(ratio of elapsed to expected time, task) if ``worker``'s head task is a
@@ -402,25 +416,32 @@ class Scheduler:
         return (ratio, head) if ratio > self.straggler_factor else None
 
     def _reissue(self, worker: int, now: float) -> list[Action]:
-        """A copy of the running task with the largest ratio of elapsed to expected
-        time, if over ``straggler_factor`` (ties: the first in ``workers``)."""
-        due: dict[int, tuple[float, int, int, float]] = {}
-        for entry in self._deadlines.due(now):
+        """A copy of the running task that became a straggler first: the earliest
+        deadline (start + max(straggler_min_seconds, straggler_factor x expected), ties:
+        the first in ``workers``) whose task is still running, open, not copied yet and
+        over ``straggler_factor`` now. Entries are looked at from the top of the deadline
+        heap only: a stale one is dropped, one whose expected time grew since is put
+        back with its new deadline, and the first straggler ends the search, so the cost
+        is O(log W) per entry ever pushed, never a scan of every overdue task."""
+        later: list[int] = []  # workers whose head task is not a straggler yet: their deadlines renewed
+        chosen = None
+        while chosen is None:
+            entry = self._deadlines.pop_due(now)
+            if entry is None:
+                break
             _, i, task_id, start = entry
             queue = self._assigned[self.workers[i]]
-            if (queue and queue[0].task_id == task_id and self._started[self.workers[i]] == start
+            if not (queue and queue[0].task_id == task_id and self._started[self.workers[i]] == start
                     and task_id in self._open and len(self._copies[task_id]) == 1):
-                due[i] = entry  # still running, open and not copied yet
-        worst, worst_ratio = None, self.straggler_factor
-        for i in sorted(due):
-            found = self._straggler(self.workers[i], now)
-            if found is not None and found[0] > worst_ratio:
-                worst_ratio, worst = found
-        for i, entry in due.items():
-            if worst is None or entry[2] != worst.task_id:
-                self._push_deadline(self.workers[i])  # not this time: back in the heap, its deadline updated
-        if worst is None:
+                continue  # stale: finished, copied, or no longer its worker's head task
+            if self._straggler(self.workers[i], now) is None:
+                later.append(i)
+            else:
+                chosen = queue[0]
+        for i in later:
+            self._push_deadline(self.workers[i])
+        if chosen is None:
             return []
-        run = self._assign(worker, worst, now)
+        run = self._assign(worker, chosen, now)
         self._lengths.set(self._index[worker], 1)
         return [run]

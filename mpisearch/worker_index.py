@@ -79,12 +79,12 @@ class Deadlines:
     def push(self, deadline: float, i: int, task_id: int, start: float) -> None:
         heapq.heappush(self._heap, (deadline, i, task_id, start))
 
-    def due(self, now: float) -> list[tuple[float, int, int, float]]:
-        """Take out every entry whose deadline is not after ``now``."""
-        out = []
-        while self._heap and self._heap[0][0] <= now:
-            out.append(heapq.heappop(self._heap))
-        return out
+    def pop_due(self, now: float) -> tuple[float, int, int, float] | None:
+        """Take out the entry with the earliest deadline (ties: the lowest worker index)
+        if that deadline is not after ``now``; else None."""
+        if self._heap and self._heap[0][0] <= now:
+            return heapq.heappop(self._heap)
+        return None
 
     def __len__(self) -> int:
         return len(self._heap)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 
 import numpy as np
 import pytest
 
 from mpisearch import batching
 from mpisearch import coordinator as coord
+from mpisearch.control import RunControl
 from mpisearch.coordinator import Coordinator, Limits
 from mpisearch.cv import make_folds
 from mpisearch.data.dataset import Dataset
-from mpisearch.messages import Bye
+from mpisearch.files import JOURNAL
+from mpisearch.journal import Journal
+from mpisearch.messages import Bye, Result
 from mpisearch.racing import Racer
 from mpisearch.results import ResultTable
 from mpisearch.scoring import make_scorers
@@ -112,7 +116,7 @@ def test_rank_0_sleeps_longer_between_polls_when_tasks_are_long():
 
 
 def test_rank_0_sleep_is_capped_and_floored():
-    _, transport, _ = run(SleepClassifier(), {"duration": [0.5]})
+    _, transport, _ = run(SleepClassifier(), {"duration": [0.5], "tag": [0, 1]})  # a wait after the first fits
     assert transport.sleeps[-1] == coord.IDLE_SLEEP_MAX
     _, transport, _ = run(NoopClassifier(), {"tag": [0, 1, 2]})
     assert set(transport.sleeps) == {coord.IDLE_SLEEP_MIN}
@@ -150,3 +154,55 @@ def test_mpi_back_off_respects_the_cap_carries_over_and_restarts_on_a_message(mo
     slept.clear()
     assert transport.poll(0.01, max_sleep=0.0) is None
     assert slept and min(slept) > 0  # a cap of 0 is not a busy spin
+
+
+class AnswerAtOnce:
+    """Workers that finish every task the moment it is sent: its result waits in rank 0's
+    inbox, so many results wait at each poll. Each send notes how many results rank 0 had
+    received by then, how many journal lines were on disk, and how many tasks it carried."""
+
+    rank, size = 0, 0
+
+    def __init__(self, make_worker, ids: list[int], journal_file) -> None:
+        self.workers = {i: make_worker() for i in ids}
+        self.journal_file = journal_file
+        self.inbox: deque = deque()
+        self.received = 0
+        self.at_send: list[tuple[int, int]] = []  # (results received, journal lines on disk)
+        self.tasks_per_message: list[int] = []
+
+    def send(self, msg, dest: int) -> None:
+        on_disk = self.journal_file.read_text().count("\n") if self.journal_file.exists() else 0
+        self.at_send.append((self.received, on_disk))
+        self.tasks_per_message.append(len(msg) if isinstance(msg, list) else 1)
+        worker = self.workers[dest]
+        worker.receive(msg)
+        while worker.queue:
+            self.inbox.append((dest, worker.run_next()))
+        if worker.stopped:
+            self.inbox.append((dest, Bye(worker.stats())))
+
+    def poll(self, timeout: float, max_sleep: float | None = None):
+        if not self.inbox:
+            return None
+        self.received += isinstance(self.inbox[0][1], Result)
+        return self.inbox.popleft()
+
+
+def test_results_waiting_together_are_on_disk_before_more_work_goes_out(tmp_path):
+    X, y = np.arange(40, dtype=float).reshape(20, 2), np.array([0, 1] * 10)
+    estimator = SleepClassifier()  # 20 ms fits: two tasks queued per worker (see scheduler.QUEUE_SECONDS)
+    dataset = Dataset(X, y, make_folds(FOLDS, estimator, X, y))
+    ids = [1, 2, 3, 4]
+    transport = AnswerAtOnce(lambda: Worker(estimator, dataset, make_scorers(None, estimator)), ids,
+                             tmp_path / JOURNAL)
+    journal = Journal.open(tmp_path)
+    table = ResultTable(["score"], FOLDS)
+    grid = GridStrategy(SearchSpace({"duration": [0.02], "tag": list(range(16))}))
+    stats = Coordinator(grid, table, "score", transport, ids, control=RunControl(journal=journal)).run()
+    journal.close()
+    assert stats.n_tasks == 16 * FOLDS and len(table.tasks) == 16 * FOLDS
+    assert all(on_disk >= received for received, on_disk in transport.at_send)  # the journal's promise
+    # one pass handles every waiting result, so a worker's whole queue is refilled in one
+    # message, not one task per result (beyond the first round, which fills every queue)
+    assert sum(n > 1 for n in transport.tasks_per_message) > len(ids)

@@ -156,3 +156,27 @@ def test_journal_lines_are_plain_json_dumps_with_params_encoded_once():
     assert lines[0] == json.dumps(expected)
     assert json.loads(lines[1])["params"] == jsonable(params)
     assert lines[2] == json.dumps({**expected, "point": 4, "fold": 0, "n_resources": 40})
+
+
+@pytest.mark.parametrize("result", [
+    TaskResult({"a": -0.0, "é \"b\"\n": 1e300, "c": math.inf, "d": -math.inf}, 5e-324, 0.0, None, None, {}, None,
+               -1.5, 10 ** 30),
+    TaskResult({"a": 0.25}, 1.0, 2.0, 'Traceback:\n  ValueError: "x" \u2013 bad\t', "SystemExit: 4", {}, None, 0.0, 0),
+    TaskResult({"a": np.float64(0.5), "b": True}, np.float64(0.1), 0.2, None, None, {}, None, 3.0, None),
+    TaskResult({1: 0.5, "x": None}, 0.1, 0.2, None, None, {}, None, 3.0, 7),
+    TaskResult({"a": 0.5}, 0.1, 0.2, None, None, {}, None, 3.0, 7, {"a": 0.75, "b": math.nan}),
+])
+def test_journal_lines_match_json_dumps_for_every_kind_of_value(result):
+    import io
+    import json
+
+    from mpisearch.journal import Journal
+
+    fh = io.StringIO()
+    Journal(fh).write(0, 3, result, {"C": 1.0}, n_resources=9)
+    expected = {"point": 0, "params": {"C": 1.0}, "fold": 3, "scores": result.scores, "fit_time": result.fit_time,
+                "score_time": result.score_time, "error": result.error, "reason": result.reason,
+                "rank": result.rank, "start": result.started}
+    if result.train_scores:
+        expected["train_scores"] = result.train_scores
+    assert fh.getvalue() == json.dumps({**expected, "n_resources": 9}) + "\n"

@@ -218,3 +218,36 @@ def test_many_idle_workers_steal_in_worker_order_from_the_longest_queue():
         ("Cancel", 1), ("Run", 4), ("Cancel", 2), ("Run", 5), ("Cancel", 1), ("Run", 6),
         ("Cancel", 2), ("Run", 7), ("Cancel", 1), ("Run", 8)]
     assert s.busy_workers() == 8 and s.dispatch(0.0) == []
+
+
+def test_the_straggler_copied_is_the_one_whose_deadline_came_first():
+    # point 0 takes ~1 s a task, point 1 ~2 s; one more fold of each then hangs
+    s = Scheduler([1, 2, 3], prefetch=1, straggler_factor=3.0, straggler_min_seconds=1.0)
+    s.add([Task(0, 0, 0), Task(1, 1, 0), Task(2, 0, 1), Task(3, 1, 1)])
+    first = {a.task.task_id: a.worker for a in runs(s.dispatch(0.0))}  # tasks 0, 1, 2
+    assert s.complete(first[0], 0, 1.0, 1.0)
+    assert s.complete(first[1], 1, 2.0, 2.0)
+    (last,) = runs(s.dispatch(2.0))  # task 3 (point 1, expected 2 s) starts at 2.0 s on worker 1's or 2's place
+    idle = ({1, 2, 3} - {first[2], last.worker}).pop()
+    # task 2 (point 0, from 0 s, expected 1 s) is a straggler from 3 s; task 3 from 2 + 6 = 8 s. At 9 s
+    # task 3's ratio (3.5) is below task 2's (9): both orders agree, and the first deadline wins.
+    (copy,) = runs(s.dispatch(9.0))
+    assert copy == Run(idle, Task(2, 0, 1))
+
+
+def test_of_stragglers_never_timed_the_longest_running_is_copied_first():
+    s = Scheduler([1, 2, 3, 4], prefetch=1, straggler_factor=3.0, straggler_min_seconds=1.0)
+    s.add(tasks(4, 1))
+    a = runs(s.dispatch(0.0))  # one task each, all started at 0 s
+    assert s.complete(4, a[3].task.task_id, 1.0, 1.0)
+    assert s.complete(2, a[1].task.task_id, 1.0, 1.0)
+    s.add([Task(10, 10, 0)])
+    (b,) = runs(s.dispatch(1.0))  # a new point starts at 1 s on the first idle worker (2)
+    assert b.worker == 2
+    # at 10 s the tasks of workers 1 and 3 (from 0 s) and 2 (from 1 s) are all over 3x the
+    # longest task: the copies go to the longest running first, the lowest worker among equals
+    (c1,) = runs(s.dispatch(10.0))
+    assert c1 == Run(4, a[0].task)
+    assert s.complete(4, a[0].task.task_id, 1.0, 11.0)  # the copy wins; worker 4 is idle again
+    (c2,) = runs(s.dispatch(11.0))
+    assert c2 == Run(4, a[2].task)
