@@ -114,6 +114,21 @@ def test_prefix_groups_equal_gridsearchcv(scoring):
     assert ours.run_info_["reused"]["prefix_fits_reused"] == 2 * 3 * 5
 
 
+@pytest.mark.parametrize("kind", ["chain", "prefix"])
+def test_bundled_points_train_scores_and_weights_equal_gridsearchcvs(kind):
+    """return_train_score through bundles; with sample_weight (weighting the fit, the test and
+    the train scores) where the estimator takes it (a Pipeline's fit does not)."""
+    if kind == "chain":
+        est, grid = RandomForestClassifier(random_state=0), {"n_estimators": [3, 6], "max_features": [2, 4]}
+        fit_params = {"sample_weight": np.random.default_rng(0).uniform(0.5, 2.0, len(yc))}
+    else:
+        est, grid, fit_params = _svc_pipeline(), {"pca__n_components": [2, 4], "svc__C": [0.1, 1.0]}, {}
+    ours = MPISearchCV(est, grid, cv=3, return_train_score=True).fit(Xc, yc, **fit_params)
+    theirs = GridSearchCV(est, grid, cv=3, return_train_score=True).fit(Xc, yc, **fit_params)
+    assert_same_results(ours.cv_results_, theirs.cv_results_, atol=0)
+    assert ours.run_info_["reused"]["bundles"] > 0
+
+
 def test_reuse_can_be_turned_off_and_gives_the_same_numbers():
     rf = RandomForestClassifier(random_state=0)
     on = MPISearchCV(rf, {"n_estimators": [3, 6]}, cv=3).fit(Xc, yc)
