@@ -98,13 +98,16 @@ def run_task(store, fold):
     store.done(fold)
 
 
-def test_in_fold_major_order_a_fold_no_task_waits_for_goes_at_the_next_build():
+def test_in_fold_major_order_a_fold_no_task_waits_for_goes_when_room_is_needed():
     X, y, w, folds = data("float64")
     store = open_store(X, y, w, folds, cap=2)
-    for fold in (0, 0, 1, 1, 2):
+    for fold in (0, 0, 1):
         run_task(store, fold)
-    assert store.resident() == [2]  # X plus one fold: the floor
-    assert (store.stats.built, store.stats.evicted, store.stats.reused) == (3, 2, 2)
+    assert store.resident() == [0, 1]  # below cap nothing goes: a stolen task of fold 0 finds it
+    for fold in (1, 2):
+        run_task(store, fold)
+    assert store.resident() == [1, 2]  # fold 2 needed room: fold 0, which no task waits for, went
+    assert (store.stats.built, store.stats.evicted, store.stats.reused) == (3, 1, 2)
     store.expect(0)  # a task of fold 0 waits on this rank: fold 0 stays while fold 1 is built
     store.release(store.acquire(0))
     run_task(store, 1)
@@ -150,7 +153,7 @@ def test_a_fit_process_killed_holding_its_lease_leaves_no_fold_pinned():
     assert store.resident() == [0]
     run_task(store, 1)
     run_task(store, 2)
-    assert store.resident() == [2]  # fold 0 went: nobody held it any more
+    assert store.resident() == [1, 2]  # fold 2 needed room and fold 0 went: nobody held it any more
     held = store.acquire(1)  # a live lease, for contrast: never evicted
     run_task(store, 0)
     assert sorted(store.resident()) == [0, 1]

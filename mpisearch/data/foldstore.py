@@ -17,10 +17,11 @@ use: a fit process killed while holding a lease (a crash, ``task_timeout``) or w
 building leaves no fold pinned, and a fold whose builder died is built again by the next
 task that needs it.
 
-Residency: building a fold first evicts every fold that no task of the node waits for and
-none uses (tasks go out fold-major, :mod:`mpisearch.fold_queue`, so such a fold is not
-needed again until the order comes round); then, while ``cap`` folds (RESIDENT_FOLDS) are
-resident, the least recently used fold not in use. When
+Residency: building a fold while ``cap`` folds (RESIDENT_FOLDS) are resident first evicts
+a fold that no task of the node waits for and none uses (tasks go out fold-major,
+:mod:`mpisearch.fold_queue`, so such a fold is not needed again until the order comes
+round), else the least recently used fold not in use. Below ``cap`` nothing is evicted: a
+task of an old fold that comes back (stolen, a straggler's copy) finds it still there. When
 every resident fold is in use the new one is built all the same (``over_cap`` in the
 stats): a task never waits for another rank's fit. A fold evicted while tasks were still
 waiting for it (an order that is not fold-major: fold racing) and then needed again makes
@@ -232,14 +233,14 @@ class NodeFoldStore:
         return True, int(row[GEN]), fd
 
     def _make_room(self, fold: int) -> None:
-        """Evict the folds no task waits for, then the least recently used ones beyond ``cap``;
-        never one in use."""
+        """While ``cap`` folds are resident, evict those no task waits for first, then the least
+        recently used; never one in use."""
         ctl = self._ctl
         resident = [f for f in range(len(self.folds)) if f != fold and ctl[f, STATE] != ABSENT]
         idle = sorted((int(ctl[f, PENDING] > 0), int(ctl[f, USED]), f) for f in resident
                       if ctl[f, STATE] == READY and not self._in_use(f))
         for waited, _, f in idle:
-            if waited and len(resident) < ctl[-1, CAP]:
+            if len(resident) < ctl[-1, CAP]:
                 break
             ctl[f, THRASHED] = waited
             self._evict(f)
