@@ -74,10 +74,12 @@ def _distance(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 class GP:
     """A GP conditioned on (X, y) with fixed hyperparameters."""
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, hyper: Hyper) -> None:
+    def __init__(self, X: np.ndarray, y: np.ndarray, hyper: Hyper, standardise_as: GP | None = None) -> None:
+        """``standardise_as``: keep that GP's mean and scale (default: those of ``y``)."""
         self.X, self.hyper = X, hyper
-        self.mean = float(np.mean(y))
-        self.scale = float(np.std(y)) or 1.0
+        ref = standardise_as
+        self.mean = ref.mean if ref is not None else float(np.mean(y))
+        self.scale = ref.scale if ref is not None else float(np.std(y)) or 1.0
         self.z = (y - self.mean) / self.scale
         K = matern(X, X, hyper) + (hyper.noise + JITTER) * np.eye(len(X))
         L = cholesky(K, lower=True)
@@ -96,10 +98,11 @@ class GP:
     def with_fantasies(self, P: np.ndarray) -> GP:
         """Kriging believer: the pending points ``P`` observed at the GP's own mean (tried on
         Branin, camel and Hartmann-6 at 4 in flight: mean + 1 sd was 2-3x worse, mean - 1 sd
-        and counting fantasies in the incumbent no better)."""
+        and counting fantasies in the incumbent no better). Scores stay in this GP's
+        standardised units (its hyperparameters and incumbent are in them)."""
         mu, _ = self.predict(P)
         z = np.concatenate([self.z, mu])
-        return GP(np.vstack([self.X, P]), z * self.scale + self.mean, self.hyper)
+        return GP(np.vstack([self.X, P]), z * self.scale + self.mean, self.hyper, standardise_as=self)
 
     def log_ei(self, X: np.ndarray, best: float) -> np.ndarray:
         mu, sd = self.predict(X)
