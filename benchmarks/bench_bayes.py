@@ -600,7 +600,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(summary, all_methods), file=sys.stderr)
     (out_dir / "bench_bayes.json").write_text(json.dumps(result, indent=1) + "\n")
     draw(summary, all_methods, out_dir / "bench_bayes.png",
-         f"median regret over {len(seeds)} seeds" + (" (QUICK)" if quick else ""))
+         f"median regret over up to {len(seeds)} seeds (bayes1, bayes4, optuna_gp: their common seeds)"
+         + (" (QUICK)" if quick else ""))
     print(json.dumps(result, indent=1))
     return 0
 
