@@ -22,15 +22,22 @@ under ``unavailable`` and skipped.
 
 Every finished run is appended to ``OUT/bench_bayes_runs.jsonl`` (one line per problem,
 method and seed); ``--resume`` keeps the lines there and runs only what is missing, so a
-long run can be extended with more seeds. Prints the JSON summary (median regret per
-problem and method, the issue's targets, ``ask()`` time at 500 observations) and a
-regret table on stderr; writes ``OUT/bench_bayes.json`` and ``OUT/bench_bayes.png``
-(median regret curves). Every process runs BLAS/OpenMP/torch on one thread.
+long run can be extended with more seeds. Anchor runs are also cached in
+``--anchor-cache`` (default ``benchmarks/out/anchor_cache.jsonl``, outside git), keyed by
+problem, seed, budget, anchor and the versions of the libraries it ran on: a later run of
+any out dir takes them from there instead of running them again (``--no-anchor-cache``
+runs them anyway), so ``bayes`` can be iterated on against 10 seeds of anchors.
+
+Prints the JSON summary (median regret per problem and method, the issue's targets,
+``ask()`` time at 500 observations) and a regret table on stderr; writes
+``OUT/bench_bayes.json`` and ``OUT/bench_bayes.png`` (median regret curves). Every process
+runs BLAS/OpenMP/torch on one thread.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -52,6 +59,10 @@ import numpy as np  # noqa: E402
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "out"
 METHODS = ("bayes1", "bayes4", "random", "optuna_gp", "optuna_tpe", "skopt_gp")
+ANCHORS = ("optuna_gp", "optuna_tpe", "skopt_gp")
+TARGET_METHODS = ("bayes1", "bayes4", "optuna_gp")
+ANCHOR_LIBRARIES = {"optuna_gp": ("optuna", "torch"), "optuna_tpe": ("optuna",), "skopt_gp": ("skopt",)}
+DEFAULT_CACHE = DEFAULT_OUT / "anchor_cache.jsonl"
 EVALS_PER_DIM = 10
 MIN_BUDGET = 25
 ASK_TARGET_S = 0.1
@@ -331,6 +342,52 @@ def available(methods: list[str]) -> tuple[list[str], dict[str, str]]:
     return ok, missing
 
 
+# --------------------------------------------------------------------------- anchor cache
+
+def anchor_key(problem: Problem, method: str, seed: int, budget: int) -> str:
+    """What an anchor run depends on: the problem, seed, budget, anchor and library versions
+    (scikit-learn's too: it scores the tuning problems, and skopt's GP is one)."""
+    from importlib.metadata import version
+
+    libs = [*ANCHOR_LIBRARIES[method], "numpy", "scipy", "scikit-learn"]
+    versions = ",".join(f"{lib}={version('scikit-optimize' if lib == 'skopt' else lib)}" for lib in libs)
+    return f"{problem.name}|{method}|seed={seed}|budget={budget}|{versions}"
+
+
+class AnchorCache:
+    """Anchor runs on disk, one JSON line each (its ``key`` and the run's record); appended
+    to by every process that runs an anchor, read whole at start."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.runs: dict[str, dict[str, Any]] = {}
+        if path is not None and path.exists():
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    rec = json.loads(line)
+                    self.runs[rec["key"]] = rec
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        rec = self.runs.get(key)
+        return None if rec is None else {k: v for k, v in rec.items() if k != "key"}
+
+    def put(self, key: str, rec: dict[str, Any]) -> None:
+        if self.path is None or key in self.runs:
+            return
+        self.runs[key] = {"key": key, **rec}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as fh:  # one short write per line: concurrent appenders do not interleave
+            fh.write(json.dumps(self.runs[key]) + "\n")
+
+
+def _job_key(job: tuple[str, str, int, bool]) -> str | None:
+    pname, method, seed, quick = job
+    if method not in ANCHORS:
+        return None
+    problem = {p.name: p for p in all_problems()}[pname]
+    return anchor_key(problem, method, seed, problem.budget(quick))
+
+
 # --------------------------------------------------------------------------- ask() time
 
 def ask_timing(n_obs: int = 500, n_asks: int = 10) -> dict[str, Any]:
@@ -379,9 +436,11 @@ def summarise(runs: list[dict[str, Any]], problems: list[Problem], methods: list
         mine = [r for r in runs if r["problem"] == prob.name]
         if not mine:
             continue
-        common = set.intersection(*({r["seed"] for r in mine if r["method"] == m} for m in methods
-                                    if any(r["method"] == m for r in mine)))
-        mine = [r for r in mine if r["seed"] in common]  # the same seeds for every method
+        # bayes1, bayes4 and GPSampler (the targets' methods) on the seeds all three have; the
+        # other anchors on every seed they have (the table says how many when fewer)
+        common = set.intersection(*({r["seed"] for r in mine if r["method"] == m} for m in TARGET_METHODS
+                                    if any(r["method"] == m for r in mine)), set(range(10**6)))
+        mine = [r for r in mine if r["seed"] in common or r["method"] not in TARGET_METHODS]
         ref = prob.optimum if prob.optimum is not None else min(min(r["values"]) for r in mine)
         entry: dict[str, Any] = {"dims": prob.dims, "budget": mine[0]["budget"], "optimum": ref,
                                  "optimum_is": "known" if prob.optimum is not None else "best of all runs",
@@ -434,10 +493,17 @@ def table(summary: dict[str, Any], methods: list[str]) -> str:
     head = f"{'problem':20s} {'d':>2s} {'evals':>5s} " + " ".join(f"{m:>11s}" for m in methods)
     lines = [head, "-" * len(head)]
     for name, e in summary.items():
-        cells = [f"{e['methods'][m]['median_regret']:11.4g}" if m in e["methods"] else f"{'-':>11s}"
-                 for m in methods]
+        n = max((len(v["seeds"]) for v in e["methods"].values()), default=0)
+        cells = [_cell(e["methods"].get(m), n) for m in methods]
         lines.append(f"{name:20s} {e['dims']:2d} {e['budget']:5d} " + " ".join(cells))
     return "\n".join(lines)
+
+
+def _cell(m: dict[str, Any] | None, n: int) -> str:
+    if m is None:
+        return f"{'-':>11s}"
+    seeds = f" ({len(m['seeds'])})" if len(m["seeds"]) < n else ""
+    return f"{m['median_regret']:.4g}{seeds}".rjust(11)
 
 
 def draw(summary: dict[str, Any], methods: list[str], path: Path, title: str) -> None:
@@ -482,6 +548,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary-only", action="store_true",
                         help="run nothing: summarise the runs file (implies --resume)")
     parser.add_argument("--out-dir", default=str(DEFAULT_OUT))
+    parser.add_argument("--anchor-cache", default=str(DEFAULT_CACHE), help="anchor runs cached here")
+    parser.add_argument("--no-anchor-cache", action="store_true", help="run the anchors even if cached")
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -502,13 +570,22 @@ def main(argv: list[str] | None = None) -> int:
     have = {(r["problem"], r["method"], r["seed"], r["quick"]) for r in done}
     jobs = [(p.name, m, s, quick) for s in seeds for p in problems for m in methods
             if (p.name, m, s, quick) not in have and not args.summary_only]
-    print(f"[bench_bayes] {len(jobs)} runs to do, {len(done)} kept; unavailable: {unavailable}", file=sys.stderr)
+    cache = AnchorCache(None if args.no_anchor_cache else Path(args.anchor_cache))
+    keys = {job: _job_key(job) for job in jobs}
+    cached = [cache.get(k) for job in jobs if (k := keys[job]) is not None and cache.get(k) is not None]
+    jobs = [job for job in jobs if keys[job] is None or cache.get(keys[job]) is None]
+    print(f"[bench_bayes] {len(jobs)} runs to do, {len(cached)} anchor runs cached, {len(done)} kept; "
+          f"unavailable: {unavailable}", file=sys.stderr)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool, runs_path.open("a") as fh:
-        for rec in pool.map(run_job, jobs):
+        for job, rec in itertools.chain([(None, r) for r in cached], zip(jobs, pool.map(run_job, jobs), strict=True)):
             fh.write(json.dumps(rec) + "\n")
             fh.flush()
             done.append(rec)
+            if job is None:
+                continue
+            if keys[job] is not None:
+                cache.put(keys[job], rec)
             print(f"[bench_bayes] {rec['problem']} {rec['method']} seed {rec['seed']}: "
                   f"best {min(rec['values']):.5g} in {rec['wall_s']:.1f}s", file=sys.stderr, flush=True)
     runs = [r for r in done if r["quick"] == quick and r["seed"] in seeds]
@@ -523,7 +600,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(summary, all_methods), file=sys.stderr)
     (out_dir / "bench_bayes.json").write_text(json.dumps(result, indent=1) + "\n")
     draw(summary, all_methods, out_dir / "bench_bayes.png",
-         f"median regret over {len(seeds)} seeds" + (" (QUICK)" if quick else ""))
+         f"median regret over up to {len(seeds)} seeds (bayes1, bayes4, optuna_gp: their common seeds)"
+         + (" (QUICK)" if quick else ""))
     print(json.dumps(result, indent=1))
     return 0
 

@@ -214,3 +214,21 @@ def test_the_config_batch_reaches_the_strategy(tmp_path):
     spec = config.load(path).spec
     strategy = make_strategy(spec.strategy, spec.space, spec.n_iter, spec.random_state, batch=spec.batch)
     assert spec.batch == 3 and strategy.batch == 3
+
+
+def test_fantasies_at_the_mean_keep_the_mean_and_shrink_the_uncertainty():
+    """Kriging believer: pending points observed at the GP's own mean leave its mean where it
+    was (in the same standardised units as the incumbent) and only narrow it near them."""
+    from mpisearch.strategies.gp import GP, fit_hyper
+
+    rng = np.random.default_rng(0)
+    X = rng.random((20, 2))
+    y = np.sin(6 * X[:, 0]) + X[:, 1] ** 2
+    gp = GP(X, y, fit_hyper(X, y, None, 60))
+    pending, probe = rng.random((3, 2)), rng.random((50, 2))
+    mu, sd = gp.predict(probe)
+    mu_f, sd_f = gp.with_fantasies(pending).predict(probe)
+    np.testing.assert_allclose(mu_f, mu, atol=1e-6)
+    assert np.all(sd_f <= sd + 1e-9) and np.any(sd_f < sd - 1e-3)
+    near, _ = gp.with_fantasies(pending).predict(pending)
+    np.testing.assert_allclose(near, gp.predict(pending)[0], atol=1e-6)

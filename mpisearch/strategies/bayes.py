@@ -148,7 +148,7 @@ class BayesStrategy(Strategy):
             idx = np.linspace(0, len(y) - 1, min(len(y), HYPER_SUBSAMPLE)).astype(int)
             warm = self._hyper is not None and len(y) >= REFIT_ALWAYS_BELOW
             self._hyper = fit_hyper(X[idx], y[idx], self._hyper, HYPER_MAXITER_WARM if warm else HYPER_MAXITER,
-                                    from_prior=not warm)
+                                    from_prior=not warm, one_hot=self.cube.one_hot)
         return self._hyper
 
     def _maximise(self, gp: GP, best: float, ranked: np.ndarray, rng: np.random.Generator,

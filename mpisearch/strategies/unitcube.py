@@ -58,6 +58,7 @@ class UnitCube:
         widths = [c.cells or 1 for c in self.columns]
         self.n_features = int(sum(widths))
         self._offsets = np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(int)
+        self.one_hot = np.repeat([c.cells > 0 for c in self.columns], widths)  # per feature: a one-hot column
 
     # -- coordinates ---------------------------------------------------------------
     def subspace(self, U: np.ndarray) -> np.ndarray:
