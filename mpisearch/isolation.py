@@ -4,7 +4,10 @@ A fit that segfaults, is killed (the kernel's OOM killer sends SIGKILL), calls
 ``os._exit`` or ``sys.exit``, or raises any BaseException takes down at most the
 fit process, never the rank: the task comes back as failed with the reason
 ("killed by signal 11 (SIGSEGV)", "killed by SIGKILL: out of memory?", "exited
-with status 4") and the next task starts a fresh fit process.
+with status 4") and the next task starts a fresh fit process. A bundle of points
+(:mod:`mpisearch.reuse`) reports each point as it is scored: a crash, or a point
+past the time limit (which applies to each point of a bundle), fails that point
+only, and a fresh fit process runs the points after it.
 
 Mechanism, chosen by measurement (``benchmarks/bench_isolation.py``, no-op tasks on
 a loaded 2-core machine): forking a child per task cost 16 ms per task; one fit
@@ -142,6 +145,8 @@ class FitProcess:
             if self._conn is None:  # the member failed with its process
                 self._inflight[0] = replace(head, skip=len(done))
                 self._resubmit()
+            if tick is not None:  # members arriving more often than TICK_SECONDS hold no tick back
+                tick()
 
     def _receive(self, timeout: float | None, tick: Callable[[], None] | None) -> TaskResult | MemberDone:
         """The fit process's next message, or a failed TaskResult if it died or what it runs

@@ -111,3 +111,18 @@ def test_task_timeout_applies_to_each_member_of_a_bundle():
         fits.close()
     assert [r.reason for r in got.results] == [None, None, "timeout", None]
     assert "timed out after 2.5s" in got.results[2].error
+
+
+def test_waiting_for_a_bundle_ticks_at_each_member():
+    """The rank's heartbeat (tick) is due at each member's result, however fast they come:
+    a long bundle of quick members never leaves the rank silent."""
+    est, dataset, scorers = _setup(SleepClassifier())
+    members = tuple(Member(k, {"duration": 0.0, "tag": k}) for k in range(5))
+    ticks = []
+    fits = FitProcess(est, dataset, scorers)
+    try:
+        got = fits.run(FitRequest({}, 0, bundle=Bundle(BundleKind.PREFIX, members, prefix_key=())),
+                       tick=lambda: ticks.append(1))
+    finally:
+        fits.close()
+    assert len(got.results) == 5 and len(ticks) >= 4
