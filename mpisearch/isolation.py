@@ -122,6 +122,7 @@ class FitProcess:
             self._send(request)
         except OSError:  # died while idle (killed from outside): a fresh one takes the tasks
             self._reap()
+            self._head_since = self._member_since = time.monotonic()
             self._resubmit()
 
     def result(self, timeout: float | None = None,
@@ -183,7 +184,7 @@ class FitProcess:
         return result
 
     def _resubmit(self) -> None:
-        self._head_since = self._member_since = time.monotonic()
+        """Send the tasks not read yet to a fresh fit process (the caller sets when the head started)."""
         for request in self._inflight:
             self._send(request)
 
