@@ -92,9 +92,9 @@ def _coordinator(spec: SearchSpec, plan: Plan, transport: Any, workers: list[int
 
 
 def _bundler(spec: SearchSpec) -> Bundler | None:
-    """Bundles of points that share work (mpisearch.reuse), unless turned off. Not with a
-    task_timeout, which limits each point's fit (a bundle is one task of several fits)."""
-    if not (spec.warm_start_chains or spec.prefix_cache) or spec.task_timeout is not None:
+    """Bundles of points that share work (mpisearch.reuse), unless turned off (a task_timeout
+    applies to each point of a bundle: see mpisearch.isolation)."""
+    if not (spec.warm_start_chains or spec.prefix_cache):
         return None
     return Bundler(spec.estimator, ReuseOptions(spec.warm_start_chains, spec.prefix_cache, spec.prefix_cache_memory))
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.ensemble import RandomForestClassifier
 
 
 def _check_duration(duration: Any) -> float:
@@ -125,7 +126,31 @@ class SimulatedClassifier(_ConstantClassifier):
         return float(self.quality - 1 / np.sqrt(max(self.rows_, 1)) + offset)
 
 
-CRASHES = ("none", "segfault", "sigkill", "exit", "os_exit", "interrupt", "greedy", "stop_parent")
+CRASHES = ("none", "segfault", "sigkill", "exit", "os_exit", "interrupt", "greedy", "stop_parent", "hang")
+HANG_SECONDS = 3600.0  # how long a "hang" sleeps: longer than any test's task_timeout
+
+
+def crash_now(crash: str, code: int = 4, greedy_bytes: int = 1 << 30) -> Any:
+    """Do what ``crash`` says (see :class:`CrashingClassifier`); what "greedy" allocated, else None."""
+    if crash not in CRASHES:
+        raise ValueError(f"crash must be one of {CRASHES}, got {crash!r}")
+    if crash == "segfault":
+        ctypes.string_at(0)
+    elif crash == "sigkill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif crash == "exit":
+        sys.exit(code)
+    elif crash == "os_exit":
+        os._exit(code)
+    elif crash == "interrupt":
+        raise KeyboardInterrupt("CrashingClassifier")
+    elif crash == "greedy":
+        return np.empty(greedy_bytes, dtype=np.uint8)
+    elif crash == "stop_parent":
+        os.kill(os.getppid(), signal.SIGSTOP)
+    elif crash == "hang":
+        time.sleep(HANG_SECONDS)
+    return None
 
 
 class CrashingClassifier(ClassifierMixin, BaseEstimator):
@@ -136,7 +161,8 @@ class CrashingClassifier(ClassifierMixin, BaseEstimator):
     ``"os_exit"``: ``os._exit(code)``; ``"interrupt"``: raises KeyboardInterrupt;
     ``"greedy"``: allocates ``greedy_bytes`` (not touched, so without a memory
     limit it costs no memory); ``"stop_parent"``: sends SIGSTOP to its parent
-    process (under crash isolation: the worker rank, which then stops answering).
+    process (under crash isolation: the worker rank, which then stops answering);
+    ``"hang"``: sleeps HANG_SECONDS.
     """
 
     def __init__(self, crash: str = "none", C: float = 1.0, code: int = 4, greedy_bytes: int = 1 << 30) -> None:
@@ -148,28 +174,33 @@ class CrashingClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CrashingClassifier:
         from sklearn.linear_model import LogisticRegression
 
-        if self.crash not in CRASHES:
-            raise ValueError(f"crash must be one of {CRASHES}, got {self.crash!r}")
-        self._crash()
+        hoard = crash_now(self.crash, self.code, self.greedy_bytes)
+        if hoard is not None:
+            self.hoard_ = hoard
         self.model_ = LogisticRegression(C=self.C, max_iter=1000).fit(X, y, sample_weight=sample_weight)
         self.classes_ = self.model_.classes_
         return self
 
-    def _crash(self) -> None:
-        if self.crash == "segfault":
-            ctypes.string_at(0)
-        elif self.crash == "sigkill":
-            os.kill(os.getpid(), signal.SIGKILL)
-        elif self.crash == "exit":
-            sys.exit(self.code)
-        elif self.crash == "os_exit":
-            os._exit(self.code)
-        elif self.crash == "interrupt":
-            raise KeyboardInterrupt("CrashingClassifier")
-        elif self.crash == "greedy":
-            self.hoard_ = np.empty(self.greedy_bytes, dtype=np.uint8)
-        elif self.crash == "stop_parent":
-            os.kill(os.getppid(), signal.SIGSTOP)
-
     def predict(self, X: Any) -> np.ndarray:
         return self.model_.predict(X)
+
+
+class CrashingForest(RandomForestClassifier):
+    """``RandomForestClassifier`` whose ``fit`` first does what ``crash`` says (see
+    :class:`CrashingClassifier`) when ``n_estimators == crash_at``; otherwise it fits as
+    RandomForestClassifier does, also when grown with ``warm_start``. Not in the registry of
+    chainable estimators (mpisearch.reuse.growth): tests that chain it add it there."""
+
+    def __init__(self, n_estimators: int = 100, *, crash: str = "none", crash_at: int | None = None,
+                 max_features: Any = "sqrt", random_state: Any = None, warm_start: bool = False,
+                 greedy_bytes: int = 1 << 30) -> None:
+        super().__init__(n_estimators=n_estimators, max_features=max_features, random_state=random_state,
+                         warm_start=warm_start)
+        self.crash = crash
+        self.crash_at = crash_at
+        self.greedy_bytes = greedy_bytes
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CrashingForest:
+        if self.n_estimators == self.crash_at:
+            crash_now(self.crash, greedy_bytes=self.greedy_bytes)
+        return super().fit(X, y, sample_weight=sample_weight)

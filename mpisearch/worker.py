@@ -15,7 +15,6 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .data.dataset import Dataset
@@ -126,8 +125,7 @@ class Worker:
             assert isinstance(result, TaskResult)
             self._last_task_s = result.fit_time + result.score_time
             return Result(task.task_id, task.point_id, task.fold, self._mark(result))
-        if isinstance(result, TaskResult):  # the fit process died (or timed out): every member failed
-            result = BundleOutcome([replace(result) for _ in task.bundle.members])
+        assert isinstance(result, BundleOutcome)  # a member that crashed or timed out failed alone
         self._last_task_s = sum(r.fit_time + r.score_time for r in result.results)
         members = tuple(MemberResult(m.point_id, self._mark(r))
                         for m, r in zip(task.bundle.members, result.results, strict=True))

@@ -118,3 +118,38 @@ if MPI.COMM_WORLD.Get_rank() == 0:
     assert done.stdout.strip().splitlines() == [
         "ranks 1, 2 did not join the search within 3 s: under MPI every rank must call fit "
         "(ranks other than 0 may pass X=None, y=None)"]
+
+
+PIPELINE = """
+[data]
+path = "{data}"
+[estimator]
+class = "sklearn.pipeline.Pipeline"
+params.steps = [["scale", {{ class = "sklearn.preprocessing.StandardScaler" }}],
+                ["clf", {{ class = "mpisearch.testing.CrashingClassifier" }}]]
+[space]
+clf__C = [0.1, 0.5, 1.0, 5.0]
+clf__crash = {crashes}
+[cv]
+folds = 3
+"""
+
+
+@pytest.mark.parametrize("n", [3, None], ids=["3_ranks", "one_process"])
+def test_a_crash_in_a_pipeline_prefix_group_costs_only_its_point(data, n, tmp_path):
+    """Points sharing a fitted prefix run as bundles (mpisearch.reuse); a final step that crashes
+    its fit process fails its point only, and the points after it in the bundle run again."""
+    iris, _ = data
+    runs = {}
+    for name, crashes in (("clean", ["none"]), ("crash", ["none", "segfault", "os_exit"])):
+        config = tmp_path / f"{name}.toml"
+        config.write_text(PIPELINE.format(data=iris, crashes=json.dumps(crashes)))
+        done = mpisearch("run", str(config), "--out", str(tmp_path / name), "-q", n=n)
+        assert done.returncode == 0, done.stderr
+        runs[name] = score_table(tmp_path / name)
+    crash = runs["crash"]
+    assert [r for r in crash if json.loads(r["params"])["clf__crash"] == "none"] == runs["clean"]
+    assert all(r["mean_test_score"] == "nan" for r in crash if json.loads(r["params"])["clf__crash"] != "none")
+    errors = (tmp_path / "crash" / "errors.txt").read_text()
+    assert "killed by signal 11 (SIGSEGV)" in errors and "exited with status 4" in errors
+    assert json.loads((tmp_path / "crash" / "run.json").read_text())["reused"]["bundles"] > 0

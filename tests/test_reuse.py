@@ -23,8 +23,9 @@ from mpisearch import MPISearchCV
 from mpisearch.config import load
 from mpisearch.errors import InputError
 from mpisearch.reuse.bundles import PREFIX_PIECES_PER_WORKER, Bundle, Bundler, NewPoint, ReuseOptions
-from mpisearch.reuse.growth import GROWTH
+from mpisearch.reuse.growth import GROWTH, Growth
 from mpisearch.reuse.prefix import FittedPrefix, PrefixCache, PrefixKey
+from mpisearch.testing import CrashingClassifier, CrashingForest, SleepClassifier
 
 Xc, yc = make_classification(300, 8, n_informative=5, random_state=0)
 Xr, yr = make_regression(300, 8, random_state=0)
@@ -242,3 +243,82 @@ def test_config_keys_turn_reuse_off(tmp_path):
     assert (spec.warm_start_chains, spec.prefix_cache, spec.prefix_cache_memory) == (False, False, 64 * 2**20)
     with pytest.raises(InputError, match="search.prefix_cache_memory"):
         load(cfg, ["search.prefix_cache_memory=lots"])
+
+
+# -- what a crash, a hang or an exception costs a bundle (its fits run in a fit process) --------------
+
+@pytest.fixture
+def crashing_forest_chains(monkeypatch):
+    """CrashingForest grows as RandomForestClassifier does: chained here as its parent is."""
+    monkeypatch.setitem(GROWTH, CrashingForest, Growth("n_estimators"))
+
+
+def _without_crashes(ours, theirs, crashed):
+    """``ours`` equals ``theirs`` (scikit-learn's, for an estimator that never crashes) on every point
+    but the ``crashed`` ones, whose scores are error_score (nan)."""
+    keep = np.array([not crashed(p) for p in ours.cv_results_["params"]])
+    assert keep.sum() and not keep.all()
+    for key, value in theirs.cv_results_.items():
+        if key.startswith(("split", "mean_test", "std_test")):
+            np.testing.assert_array_equal(np.asarray(ours.cv_results_[key])[keep], np.asarray(value)[keep], key)
+            assert np.isnan(np.asarray(ours.cv_results_[key], dtype=float)[~keep]).all(), key
+
+
+FOREST_GRID = {"n_estimators": [3, 6, 9, 12], "max_features": [2, 4]}
+
+
+@pytest.mark.parametrize("crash", ["segfault", "sigkill", "os_exit", "exit", "greedy"])
+def test_a_crash_in_a_chain_costs_only_the_point_that_crashed(crashing_forest_chains, crash, tmp_path):
+    """Growing to 6 trees crashes (a fresh fit of 6 would too): that point fails, 3 keeps its
+    result, 9 and 12 run again (9 afresh, 12 grown from it) with the numbers of fresh fits."""
+    est = CrashingForest(random_state=0, crash=crash, crash_at=6, greedy_bytes=1 << 44)
+    ours = MPISearchCV(est, FOREST_GRID, cv=3, task_memory="64GiB", out=tmp_path).fit(Xc, yc)
+    alone = MPISearchCV(est, FOREST_GRID, cv=3, task_memory="64GiB", warm_start_chains=False).fit(Xc, yc)
+    assert_bitwise_equal(ours.cv_results_, alone.cv_results_)
+    theirs = GridSearchCV(RandomForestClassifier(random_state=0), FOREST_GRID, cv=3).fit(Xc, yc)
+    _without_crashes(ours, theirs, lambda p: p["n_estimators"] == 6)
+    reused = ours.run_info_["reused"]
+    assert reused["chained_fits"] == 3 * 2 and reused["members_kept"] == 3 * 2 * 9  # 9 -> 12 only
+    assert (tmp_path / "errors.txt").read_text().count('"n_estimators": 6}') == 2 * 3  # each fold of each point
+
+
+def _crash_grid(crash):
+    """15 points of one prefix: with 3 folds on one worker, bundles of 5 (the crashing one is the
+    second of the middle bundle)."""
+    Cs = [0.01 * 2 ** k for k in range(14)]
+    return [{"clf__C": Cs[:6], "clf__crash": ["none"]}, {"clf__C": [1.0], "clf__crash": [crash]},
+            {"clf__C": Cs[6:], "clf__crash": ["none"]}]
+
+
+@pytest.mark.parametrize("crash", ["segfault", "exit"])
+def test_a_crash_in_a_prefix_group_costs_only_the_point_that_crashed(crash):
+    est = Pipeline([("scale", StandardScaler()), ("clf", CrashingClassifier())])
+    ours = MPISearchCV(est, _crash_grid(crash), cv=3, task_memory="64GiB").fit(Xc, yc)
+    alone = MPISearchCV(est, _crash_grid(crash), cv=3, task_memory="64GiB", prefix_cache=False).fit(Xc, yc)
+    assert_bitwise_equal(ours.cv_results_, alone.cv_results_)
+    theirs = GridSearchCV(est, _crash_grid("none"), cv=3).fit(Xc, yc)
+    _without_crashes(ours, theirs, lambda p: p["clf__crash"] != "none")
+    # per fold, 3 bundles of 5 of one prefix: 4 prefix fits reused in the first and 5 in the others
+    # (from the cache), less the crashing point's, and the prefix of the 3 points after it is fitted
+    # again where the crash lost the cache (a segfault) but not after an exception (sys.exit)
+    assert ours.run_info_["reused"]["prefix_fits_reused"] == 3 * (12 if crash == "segfault" else 13)
+
+
+def test_task_timeout_applies_to_each_point_of_a_bundle(crashing_forest_chains, tmp_path):
+    """A growth step that hangs is killed after task_timeout: that point fails with a time-out,
+    the rest of its chain runs again; a slow final step of a prefix group likewise."""
+    est = CrashingForest(random_state=0, crash="hang", crash_at=6)
+    grid = {"n_estimators": [3, 6, 9, 12]}
+    ours = MPISearchCV(est, grid, cv=2, task_timeout=2.0, out=tmp_path).fit(Xc, yc)
+    theirs = GridSearchCV(RandomForestClassifier(random_state=0), grid, cv=2).fit(Xc, yc)
+    _without_crashes(ours, theirs, lambda p: p["n_estimators"] == 6)
+    errors = (tmp_path / "errors.txt").read_text()
+    assert "2 tasks failed (timeout): TaskTimeout: task timed out after 2s" in errors
+    assert errors.count('point {"n_estimators": 6}') == 2
+    assert ours.run_info_["reused"]["chained_fits"] == 2 * 1
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", SleepClassifier())])
+    grid = {"clf__duration": [0.0, 600.0], "clf__tag": [0, 1]}
+    ours = MPISearchCV(pipe, grid, cv=2, task_timeout=2.0).fit(Xc, yc)
+    assert ours.run_info_["reused"]["prefix_fits_reused"] > 0
+    theirs = GridSearchCV(pipe, {"clf__duration": [0.0, 0.0], "clf__tag": [0, 1]}, cv=2).fit(Xc, yc)
+    _without_crashes(ours, theirs, lambda p: p["clf__duration"] > 0)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -70,6 +70,10 @@ class Bundle:
     def lead(self) -> int:
         """The point the scheduler knows the bundle by (its first member)."""
         return self.members[0].point_id
+
+    def after(self, done: int) -> Bundle:
+        """The bundle of the members after the first ``done`` (a chain's first of them is fitted afresh)."""
+        return replace(self, members=self.members[done:])
 
 
 @dataclass

@@ -7,9 +7,14 @@ each step in turn, as ``Pipeline.fit`` does), fits each point's final step on th
 transformed train part, and scores the point's pipeline made of the fitted prefix steps
 and its fitted final step with the usual scorers (so the test part goes through the same
 ``transform`` calls as in a fresh pipeline); the first point's ``fit_time`` includes the
-prefix's fit unless it came from the cache. Anything unexpected on the way (an error in
-a chain step or the prefix, a sample weight with a pipeline) sends the members not yet
-done to ordinary fresh fits, which report errors as usual.
+prefix's fit unless it came from the cache. A member whose chain step raises (or whose
+final step writes into its input) is fitted afresh, which reports an error as usual, and
+the members after it go on as a bundle of their own (a chain starts afresh). An error in
+the prefix, or a sample weight with a pipeline, sends every member left to fresh fits.
+
+Each result is passed to ``report`` as soon as it is scored: a fit process sends it to
+its rank at once, so a member that crashes the process costs that member only
+(:mod:`mpisearch.isolation`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,14 @@ from .bundles import Bundle, BundleKind, Member, ReuseCounts
 from .prefix import FittedPrefix, PrefixCache, PrefixKey
 
 
+@dataclass(frozen=True)
+class MemberDone:
+    """One member's result, with what its bundle saved for it (a fit process sends each at once)."""
+
+    result: TaskResult
+    saved: ReuseCounts = field(default_factory=ReuseCounts)
+
+
 @dataclass
 class BundleOutcome:
     """A bundle's results, one per member in order, and what was reused."""
@@ -41,80 +54,121 @@ class BundleOutcome:
     results: list[TaskResult]
     counts: ReuseCounts = field(default_factory=ReuseCounts)
 
+    @classmethod
+    def of(cls, done: list[MemberDone]) -> BundleOutcome:
+        outcome = cls([])
+        for member in done:
+            outcome.results.append(member.result)
+            outcome.counts.add(member.saved)
+        return outcome
+
+
+Report = Callable[[MemberDone], None]
+
+
+class _Recorder:
+    """Collects a bundle's results in member order, passing each on to ``report`` as it comes."""
+
+    def __init__(self, report: Report | None) -> None:
+        self.done: list[MemberDone] = []
+        self.report = report
+
+    def __len__(self) -> int:
+        return len(self.done)
+
+    def add(self, result: TaskResult, saved: ReuseCounts | None = None) -> None:
+        member = MemberDone(result, saved or ReuseCounts())
+        self.done.append(member)
+        if self.report is not None:
+            self.report(member)
+
 
 def evaluate_bundle(estimator: Any, bundle: Bundle, dataset: Dataset, fold: int, scorers: Scorers,
-                    cache: PrefixCache | None = None) -> BundleOutcome:
-    """Every member's result on fold ``fold``."""
-    outcome = BundleOutcome([])
+                    cache: PrefixCache | None = None, report: Report | None = None) -> BundleOutcome:
+    """Every member's result on fold ``fold``; ``report`` is called with each as soon as it is scored."""
+    record = _Recorder(report)
+    while len(record) < len(bundle.members):
+        rest = bundle.after(len(record))
+        if _shared(estimator, rest, dataset, fold, scorers, cache, record) and len(record) < len(bundle.members):
+            member = bundle.members[len(record)]  # where the shortcut stopped: a fresh fit, then on with the rest
+            record.add(evaluate(estimator, member.params, dataset, fold, scorers, bundle.subsample))
+        else:
+            break
+    for member in bundle.members[len(record):]:  # what the shortcuts left to fresh fits
+        record.add(evaluate(estimator, member.params, dataset, fold, scorers, bundle.subsample))
+    return BundleOutcome.of(record.done)
+
+
+def _shared(estimator: Any, bundle: Bundle, dataset: Dataset, fold: int, scorers: Scorers,
+            cache: PrefixCache | None, record: _Recorder) -> bool:
+    """Run the bundle's members sharing work until one cannot be (or none is left); False if
+    the members after that one cannot share work either (a prefix that fails, sample weights
+    with a pipeline)."""
     first = clone(estimator).set_params(**clone(bundle.members[0].params, safe=False))
     with dataset.fold_parts(fold, bundle.subsample, first) as parts:
         if bundle.kind == BundleKind.CHAIN:
-            _chain(first, estimator.get_params()[bundle.growth], bundle, parts, scorers, outcome)
-        elif parts.w_train is None:
-            _prefix_group(estimator, first, bundle, fold, parts, scorers, cache, outcome)
-    for member in bundle.members[len(outcome.results):]:  # what the shortcuts left to fresh fits
-        outcome.results.append(evaluate(estimator, member.params, dataset, fold, scorers, bundle.subsample))
-    return outcome
+            _chain(first, estimator.get_params()[bundle.growth], bundle, parts, scorers, record)
+            return True
+        if parts.w_train is None:
+            return _prefix_group(estimator, first, bundle, fold, parts, scorers, cache, record)
+    return False
 
 
 @contextmanager
-def _task(results: list[TaskResult]) -> Iterator[Callable[[TaskResult], None]]:
+def _task(record: _Recorder) -> Iterator[Callable[[TaskResult, ReuseCounts], None]]:
     """One member's result, with its start time and the warnings raised meanwhile."""
     started, got = time.time(), []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        yield got.append
+        yield lambda result, saved: got.append((result, saved))
     if got:
-        count_warnings(caught, got[0])
-        got[0].started = started
-        results.append(got[0])
+        result, saved = got[0]
+        count_warnings(caught, result)
+        result.started = started
+        record.add(result, saved)
 
 
-def _chain(est: Any, default: int, bundle: Bundle, parts: FoldParts, scorers: Scorers,
-           outcome: BundleOutcome) -> None:
+def _chain(est: Any, default: int, bundle: Bundle, parts: FoldParts, scorers: Scorers, record: _Recorder) -> None:
     """Grow ``est`` (the first member's estimator) through the chain; stop at the first error.
     ``default``: the growth value of a member whose parameters do not set it."""
     assert bundle.growth is not None
     previous = 0
     for i, member in enumerate(bundle.members):
         value = member.params.get(bundle.growth, default)
-        with _task(outcome.results) as done:
+        with _task(record) as done:
             start = time.perf_counter()
             try:
                 if i:
                     est.set_params(warm_start=True, **{bundle.growth: value})
                 fit_parts(est, parts)
             except Exception:
-                return  # this member and the rest: fresh fits
+                return  # this member: a fresh fit (which reports the error as usual); the rest: a new chain
             fit_time = time.perf_counter() - start
-            done(score_fitted(est, parts, scorers, fit_time))
-        if i:
-            outcome.counts.chained_fits += 1
-            outcome.counts.members_kept += previous
+            done(score_fitted(est, parts, scorers, fit_time),
+                 ReuseCounts(chained_fits=1, members_kept=previous) if i else ReuseCounts())
         previous = value
 
 
 def _prefix_group(estimator: Any, first: Any, bundle: Bundle, fold: int, parts: FoldParts, scorers: Scorers,
-                  cache: PrefixCache | None, outcome: BundleOutcome) -> None:
+                  cache: PrefixCache | None, record: _Recorder) -> bool:
     assert bundle.prefix_key is not None
     key = PrefixKey(fold, bundle.subsample, bundle.prefix_key)
     prefix = None if cache is None else cache.get(key)
+    cached = prefix is not None
     charge = 0.0  # the prefix's fit time, charged to the first member
     if prefix is None:
         try:
             prefix = _fit_prefix(first, parts)
         except Exception:
-            return  # every member: fresh fits (which report the error as usual)
+            return False  # every member: fresh fits (which report the error as usual)
         charge = prefix.fit_time
         if cache is not None:
             cache.put(key, prefix)
-    else:
-        outcome.counts.prefix_fits_reused += 1
     for i, member in enumerate(bundle.members):
-        if not _final_fit(estimator, member, prefix, parts, scorers, charge if i == 0 else 0.0, outcome):
-            return
-        if i:
-            outcome.counts.prefix_fits_reused += 1
+        saved = ReuseCounts(prefix_fits_reused=1 if i or cached else 0)
+        if not _final_fit(estimator, member, prefix, parts, scorers, charge if i == 0 else 0.0, saved, record):
+            return True  # this member: a fresh fit; the rest: the prefix again (from the cache)
+    return True
 
 
 def _fit_prefix(pipeline: Any, parts: FoldParts) -> FittedPrefix:
@@ -126,11 +180,11 @@ def _fit_prefix(pipeline: Any, parts: FoldParts) -> FittedPrefix:
 
 
 def _final_fit(estimator: Any, member: Member, prefix: FittedPrefix, parts: FoldParts, scorers: Scorers,
-               charge: float, outcome: BundleOutcome) -> bool:
+               charge: float, saved: ReuseCounts, record: _Recorder) -> bool:
     """Fit and score one member on the fitted prefix; False (nothing recorded) to leave it to a fresh fit."""
     pipe = clone(estimator).set_params(**clone(member.params, safe=False))
     name, final = pipe.steps[-1]
-    with _task(outcome.results) as done:
+    with _task(record) as done:
         start = time.perf_counter()
         try:
             fit_parts(final, parts, X_train=prefix.X_train)
@@ -138,8 +192,8 @@ def _final_fit(estimator: Any, member: Member, prefix: FittedPrefix, parts: Fold
             if writes_input(exc):
                 return False  # a fresh fit refits it on a private copy
             done(TaskResult(fit_time=charge + time.perf_counter() - start, error=traceback.format_exc(),
-                            reason=Failure.FIT))
+                            reason=Failure.FIT), saved)
             return True
         pipe.steps = [*prefix.steps, (name, final)]
-        done(score_fitted(pipe, parts, scorers, charge + time.perf_counter() - start))
+        done(score_fitted(pipe, parts, scorers, charge + time.perf_counter() - start), saved)
     return True
