@@ -217,19 +217,29 @@ def test_the_config_batch_reaches_the_strategy(tmp_path):
     assert spec.batch == 3 and strategy.batch == 3
 
 
-def test_fantasies_at_the_mean_keep_the_mean_and_shrink_the_uncertainty():
-    """Kriging believer: pending points observed at the GP's own mean leave its mean where it
-    was (in the same standardised units as the incumbent) and only narrow it near them."""
+def test_pending_points_lower_the_acquisition_only_near_them():
+    """Local penalisation: log EI is unchanged far from the points in flight, lower at and
+    around them, and its gradient (for L-BFGS-B) is that of the penalised value."""
+    from scipy.optimize import approx_fprime
+
     from mpisearch.strategies.gp import GP, fit_hyper
+    from mpisearch.strategies.penalty import Penalised
 
     rng = np.random.default_rng(0)
     X = rng.random((20, 2))
     y = np.sin(6 * X[:, 0]) + X[:, 1] ** 2
     gp = GP(X, y, fit_hyper(X, y, None, 60))
-    pending, probe = rng.random((3, 2)), rng.random((50, 2))
-    mu, sd = gp.predict(probe)
-    mu_f, sd_f = gp.with_fantasies(pending).predict(probe)
-    np.testing.assert_allclose(mu_f, mu, atol=1e-6)
-    assert np.all(sd_f <= sd + 1e-9) and np.any(sd_f < sd - 1e-3)
-    near, _ = gp.with_fantasies(pending).predict(pending)
-    np.testing.assert_allclose(near, gp.predict(pending)[0], atol=1e-6)
+    best = float(np.max(gp.z))
+    pending = np.array([[0.2, 0.2], [0.8, 0.7]])
+    acq = Penalised(gp, pending, best, slope_at=rng.random((200, 2)))
+    far = np.array([[0.2, 0.95], [0.95, 0.1]])
+    np.testing.assert_allclose(acq.log_ei(far, best), gp.log_ei(far, best), atol=1e-3)
+    near = pending + 0.01
+    assert np.all(acq.log_ei(near, best) < gp.log_ei(near, best) - 0.5)
+    probe = np.vstack([pending + [[0.05, -0.03], [-0.04, 0.06]], rng.random((4, 2))])
+    value, grad = acq.log_ei_grad(probe, best)
+    np.testing.assert_allclose(value, acq.log_ei(probe, best))
+    penalty_grad = grad - gp.log_ei_grad(probe, best)[1]  # the penalty's part (log EI's own is gp.py's)
+    for row, g in zip(probe, penalty_grad, strict=True):
+        numeric = approx_fprime(row, lambda x: acq.log_ei(x[None], best)[0] - gp.log_ei(x[None], best)[0], 1e-7)
+        np.testing.assert_allclose(g, numeric, rtol=1e-4, atol=1e-3)
