@@ -40,8 +40,9 @@ from .unitcube import UnitCube
 
 # Initial design: max(d + 1, MIN_INITIAL) points (plus batch - 1). bench_bayes.py, with gp.py's
 # penalty on long length scales, 10 against 5 took Hartmann-6 out of its local optimum (stuck on 1
-# of 10 seeds against 7 of 10) at some cost on the 2-d functions (Branin 0.0008 -> 0.004, 5 seeds;
-# 10 seeds 0.0026, still 15x below GPSampler's, which also starts from 10 random points).
+# of 10 seeds against 6 of 10, the latter with five more acquisition starts); both changes against
+# neither cost some regret on the 2-d functions (Branin 0.0008 -> 0.004, 5 seeds; 10 seeds 0.0026,
+# still 15x below GPSampler's, which also starts from 10 random points).
 MIN_INITIAL = 10
 # Points in flight: local penalisation (penalty.py) of the sequential choice's log EI, the GP's
 # slope measured at the observations and SLOPE_POINTS random points. bench_bayes.py, 4 in flight,

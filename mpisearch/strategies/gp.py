@@ -46,9 +46,9 @@ LS_PRIOR_SCALE = math.sqrt(3.0)
 # (bayes.py) together, 10 seeds, median regret: Hartmann-3 0.0027 -> 3.8e-5, Hartmann-6 0.12 ->
 # 2.4e-4, Michalewicz-5 2.0 -> 1.6, Griewank-6 0.93 -> 0.85, Styblinski-4 18 -> 29 (GPSampler 34),
 # the others within 0.9-2x (all at most GPSampler's). Alone (5 initial points, 5 seeds): Hartmann-3
-# 8e-5, Michalewicz-5 0.72, Griewank-6 0.83, Styblinski-4 30, Hartmann-6 still stuck on 7 of 10
-# seeds. GPSampler's Gamma(2, 0.5) on 1 / l ** 2 itself (both tails, 5 seeds): Michalewicz-5 2.9,
-# Hartmann-6 stuck on 4 of 5 seeds.
+# 8e-5, Michalewicz-5 0.72, Griewank-6 0.83, Styblinski-4 30; Hartmann-6 (10 seeds, with five more
+# acquisition starts) still stuck on 6 of 10. GPSampler's Gamma(2, 0.5) on 1 / l ** 2 itself
+# (both tails, 5 seeds): Michalewicz-5 2.9, Hartmann-6 stuck on 4 of 5 seeds.
 LS_LONG_PENALTY = 4.0
 LS_BOUNDS = (1e-2, 1e2)
 # Signal variance prior (standardised scores): log-normal around 1, wide.
