@@ -26,7 +26,8 @@ long run can be extended with more seeds. Anchor runs are also cached in
 ``--anchor-cache`` (default ``benchmarks/out/anchor_cache.jsonl``, outside git), keyed by
 problem, seed, budget, anchor and the versions of the libraries it ran on: a later run of
 any out dir takes them from there instead of running them again (``--no-anchor-cache``
-runs them anyway), so ``bayes`` can be iterated on against 10 seeds of anchors.
+runs them anyway; ``--cached-anchors`` runs none, taking only what the cache has), so
+``bayes`` can be iterated on against 10 seeds of anchors.
 
 Prints the JSON summary (median regret per problem and method, the issue's targets,
 ``ask()`` time at 500 observations) and a regret table on stderr; writes
@@ -550,6 +551,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", default=str(DEFAULT_OUT))
     parser.add_argument("--anchor-cache", default=str(DEFAULT_CACHE), help="anchor runs cached here")
     parser.add_argument("--no-anchor-cache", action="store_true", help="run the anchors even if cached")
+    parser.add_argument("--cached-anchors", action="store_true",
+                        help="take the anchors' runs from the cache only: run none (their seeds may be fewer)")
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -573,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = AnchorCache(None if args.no_anchor_cache else Path(args.anchor_cache))
     keys = {job: _job_key(job) for job in jobs}
     cached = [cache.get(k) for job in jobs if (k := keys[job]) is not None and cache.get(k) is not None]
-    jobs = [job for job in jobs if keys[job] is None or cache.get(keys[job]) is None]
+    jobs = [job for job in jobs if keys[job] is None or (cache.get(keys[job]) is None and not args.cached_anchors)]
     print(f"[bench_bayes] {len(jobs)} runs to do, {len(cached)} anchor runs cached, {len(done)} kept; "
           f"unavailable: {unavailable}", file=sys.stderr)
     t0 = time.perf_counter()

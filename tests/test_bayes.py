@@ -93,14 +93,15 @@ def test_points_depend_on_the_batch_not_on_the_workers_nor_the_order_results_arr
 def test_at_most_batch_points_are_in_flight_and_all_are_distinct():
     strategy = make_strategy("bayes", SearchSpace(PROBLEMS["branin"][1]), n_iter=30, random_state=0, batch=4)
     design = strategy.ask(100)  # the design does not depend on scores: all of it at once
-    assert len(design) == strategy.n_initial == 5 + 3  # 3 more than at batch 1: the first model sees 5 scores
+    at_1 = make_strategy("bayes", SearchSpace(PROBLEMS["branin"][1]), n_iter=30, random_state=0, batch=1).n_initial
+    assert len(design) == strategy.n_initial == at_1 + 3  # 3 more than at batch 1: the first model sees as many scores
     assert strategy.ask(10) == []
     asked = list(design)
     for k, p in enumerate(design):
         strategy.tell([PointResult(0, p.params, -branin(p.params), p.tag)])
         asked += strategy.ask(10)
         assert len(asked) - (k + 1) == max(len(design) - (k + 1), 4)  # in flight: the design's rest, then 4
-    assert len({str(sorted(p.params.items())) for p in asked}) == len(asked) == 12
+    assert len({str(sorted(p.params.items())) for p in asked}) == len(asked) == len(design) + 4
 
 
 def test_failed_points_count_as_worst_and_mixed_spaces_work():
@@ -190,7 +191,7 @@ def test_the_coordinator_gets_the_same_cv_results_with_any_number_of_workers(wor
     space = SearchSpace({"ccp_alpha": Real(1e-4, 0.3, log=True), "min_samples_leaf": Integer(1, 40)})
 
     def run(n: int):
-        strategy = make_strategy("bayes", space, n_iter=12, random_state=0, batch=3)
+        strategy = make_strategy("bayes", space, n_iter=16, random_state=0, batch=3)  # 12 design points, 4 of the model
         table = ResultTable(["score"], 3)
         dataset = Dataset(X, y, make_folds(3, estimator, X, y))
         ids = list(range(1, n + 1))
@@ -199,7 +200,7 @@ def test_the_coordinator_gets_the_same_cv_results_with_any_number_of_workers(wor
         return table
 
     one, many = run(1), run(workers)
-    assert one.points == many.points and len(one.points) == 12
+    assert one.points == many.points and len(one.points) == 16
     np.testing.assert_array_equal(one.cv_results()["split0_test_score"], many.cv_results()["split0_test_score"])
     np.testing.assert_array_equal(one.cv_results()["mean_test_score"], many.cv_results()["mean_test_score"])
 
@@ -216,19 +217,29 @@ def test_the_config_batch_reaches_the_strategy(tmp_path):
     assert spec.batch == 3 and strategy.batch == 3
 
 
-def test_fantasies_at_the_mean_keep_the_mean_and_shrink_the_uncertainty():
-    """Kriging believer: pending points observed at the GP's own mean leave its mean where it
-    was (in the same standardised units as the incumbent) and only narrow it near them."""
+def test_pending_points_lower_the_acquisition_only_near_them():
+    """Local penalisation: log EI is unchanged far from the points in flight, lower at and
+    around them, and its gradient (for L-BFGS-B) is that of the penalised value."""
+    from scipy.optimize import approx_fprime
+
     from mpisearch.strategies.gp import GP, fit_hyper
+    from mpisearch.strategies.penalty import Penalised
 
     rng = np.random.default_rng(0)
     X = rng.random((20, 2))
     y = np.sin(6 * X[:, 0]) + X[:, 1] ** 2
     gp = GP(X, y, fit_hyper(X, y, None, 60))
-    pending, probe = rng.random((3, 2)), rng.random((50, 2))
-    mu, sd = gp.predict(probe)
-    mu_f, sd_f = gp.with_fantasies(pending).predict(probe)
-    np.testing.assert_allclose(mu_f, mu, atol=1e-6)
-    assert np.all(sd_f <= sd + 1e-9) and np.any(sd_f < sd - 1e-3)
-    near, _ = gp.with_fantasies(pending).predict(pending)
-    np.testing.assert_allclose(near, gp.predict(pending)[0], atol=1e-6)
+    best = float(np.max(gp.z))
+    pending = np.array([[0.2, 0.2], [0.8, 0.7]])
+    acq = Penalised(gp, pending, best, slope_at=rng.random((200, 2)))
+    far = np.array([[0.2, 0.95], [0.95, 0.1]])
+    np.testing.assert_allclose(acq.log_ei(far, best), gp.log_ei(far, best), atol=1e-3)
+    near = pending + 0.01
+    assert np.all(acq.log_ei(near, best) < gp.log_ei(near, best) - 0.5)
+    probe = np.vstack([pending + [[0.05, -0.03], [-0.04, 0.06]], rng.random((4, 2))])
+    value, grad = acq.log_ei_grad(probe, best)
+    np.testing.assert_allclose(value, acq.log_ei(probe, best))
+    penalty_grad = grad - gp.log_ei_grad(probe, best)[1]  # the penalty's part (log EI's own is gp.py's)
+    for row, g in zip(probe, penalty_grad, strict=True):
+        numeric = approx_fprime(row, lambda x: acq.log_ei(x[None], best)[0] - gp.log_ei(x[None], best)[0], 1e-7)
+        np.testing.assert_allclose(g, numeric, rtol=1e-4, atol=1e-3)

@@ -56,9 +56,10 @@ CASES = {
     "grid": ("grid", FINITE, {}),
     "random-finite": ("random", FINITE, {"n_iter": 7, "random_state": 0}),
     "random-mixed": ("random", MIXED, {"n_iter": 15, "random_state": 3}),
-    "bayes-mixed": ("bayes", MIXED, {"n_iter": 9, "random_state": 3}),
-    "bayes-conditional": ("bayes", CONDITIONAL, {"n_iter": 9, "random_state": 1, "batch": 2}),
-    "bayes-distributions": ("bayes", DISTRIBUTIONS, {"n_iter": 9, "random_state": 2}),
+    # bayes: 13 design points (11 at batch 2), then the model's
+    "bayes-mixed": ("bayes", MIXED, {"n_iter": 16, "random_state": 3}),
+    "bayes-conditional": ("bayes", CONDITIONAL, {"n_iter": 14, "random_state": 1, "batch": 2}),
+    "bayes-distributions": ("bayes", DISTRIBUTIONS, {"n_iter": 16, "random_state": 2}),
     "open-class": ("test_strategies:Halton", MIXED, {"n_iter": 8, "random_state": 0}),
     "optuna-tpe": ("optuna.samplers:TPESampler", MIXED, {"n_iter": 8, "random_state": 0}),
     "optuna-nsga2": ("optuna.samplers:NSGAIISampler", CONDITIONAL, {"n_iter": 8, "random_state": 0, "batch": 3}),
