@@ -101,6 +101,8 @@ class Coordinator:
         self._start = 0.0
         self._grace_end = math.inf
         self._asked_nothing = False  # the last ask returned no point
+        # each finished point is written out (verbosity 2): its line is formatted only then
+        self._shows_points = self.control.progress is not None and self.control.progress.verbosity >= 2
         self.watch = Watch(self.workers, clock(), on_lost(transport))  # ends the job if a worker goes silent
 
     def _policies(self, racer: Racer | None) -> list[Policy]:
@@ -286,7 +288,8 @@ class Coordinator:
                                        self.table.n_resources(point_id))
         if r.warnings:  # Counter.update costs ~2 us even when there is nothing to count
             self.stats.warnings.update(r.warnings)
-        complete = self._record(point_id, fold, r, where=f" on {r.origin or f'rank {source}'}")
+        where = f" on {r.origin or f'rank {source}'}" if r.error is not None else ""  # only errors name it
+        complete = self._record(point_id, fold, r, where=where)
         for policy in self.policies:
             self._apply(policy.on_result(point_id, fold, complete))
 
@@ -301,7 +304,8 @@ class Coordinator:
             if not math.isnan(score) and (self._best is None or (score, -row) > (self._best.score, -self._best.row)):
                 self._best = Best(score, row, params)
             self.strategy.tell([PointResult(point_id, params, score, self._proposals[point_id].tag)])
-            self._say(f"point {point_id} {params}: mean {self.rank_metric} {score:.5g}")
+            if self._shows_points:
+                self._say(f"point {point_id} {params}: mean {self.rank_metric} {score:.5g}")
         return complete
 
     def _stop_point(self, point_id: int) -> None:

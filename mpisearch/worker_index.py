@@ -29,6 +29,7 @@ class QueueLengths:
         self._short: list[tuple[int, int, int]] = [(0, i, 0) for i in range(n)]  # (length, index, version)
         self._long: list[tuple[int, int, int]] = [(0, i, 0) for i in range(n)]  # (-length, index, version)
         self.n_busy = 0  # queues that are not empty
+        self._cap = COMPACT_FACTOR * n + COMPACT_MIN  # entries per heap before a rebuild
 
     def set(self, i: int, length: int) -> None:
         """Queue ``i`` now holds ``length`` tasks (also after :meth:`pop_shortest`)."""
@@ -39,7 +40,7 @@ class QueueLengths:
         v = self._version[i]
         heapq.heappush(self._short, (length, i, v))
         heapq.heappush(self._long, (-length, i, v))
-        if max(len(self._short), len(self._long)) > COMPACT_FACTOR * len(self.lengths) + COMPACT_MIN:
+        if len(self._short) > self._cap or len(self._long) > self._cap:
             self._compact()
 
     def pop_shortest(self, below: int) -> int | None:
