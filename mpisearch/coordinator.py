@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .batching import fold_major, points_per_ask
+from .batching import fold_major, piece_points, points_per_ask
 from .control import RunControl
 from .errors import SearchFailedError
 from .liveness import Watch, on_lost
@@ -101,6 +101,8 @@ class Coordinator:
         self._start = 0.0
         self._grace_end = math.inf
         self._asked_nothing = False  # the last ask returned no point
+        self._owed = 0  # points of the first chunk still to ask, a piece per pass (see batching.START_PIECE_POINTS)
+        self._started_up = False  # the first ask was made
         # each finished point is written out (verbosity 2): its line is formatted only then
         self._shows_points = self.control.progress is not None and self.control.progress.verbosity >= 2
         self.watch = Watch(self.workers, clock(), on_lost(transport))  # ends the job if a worker goes silent
@@ -184,13 +186,27 @@ class Coordinator:
 
     # -- new points and their tasks -------------------------------------------------------
     def _top_up(self) -> None:
+        """Ask the strategy for more points when the queue runs low. A search of fixed points asks
+        its first chunk in pieces: what fills every worker's queue first, the rest a piece per pass."""
         if self.stats.stopped or self.strategy.finished:
+            return
+        if self._owed:  # the rest of the first chunk
+            n = min(self._owed, piece_points(len(self.workers), self.scheduler.prefetch))
+            self._owed -= n
+            self._ask(n)
             return
         if self.scheduler.n_ready() >= len(self.workers) * self.scheduler.prefetch:
             return
         whole_ok = self.strategy.fixed_points and not self.limits.max_time and not self.racing
         n = points_per_ask(self.strategy.total, whole_ok, self.table.n_folds, len(self.workers),
                            self.scheduler.prefetch)
+        if whole_ok and not self._started_up and self.bundler is None:  # bundles are grouped per ask: whole
+            first = min(n, len(self.workers) * self.scheduler.prefetch)
+            self._owed, n = n - first, first
+        self._started_up = True
+        self._ask(n)
+
+    def _ask(self, n: int) -> None:
         proposals = [as_proposal(p) for p in self.strategy.ask(n)]
         self._asked_nothing = not proposals
         self._add_points(proposals)
