@@ -16,6 +16,7 @@ from typing import Any
 from .batching import fold_major, piece_points, points_per_ask
 from .control import RunControl
 from .errors import SearchFailedError
+from .hotpath import freeze_kept
 from .liveness import Watch, on_lost
 from .messages import BundleResult, Bye, Heartbeat, Result, Stop
 from .outbox import Outbox
@@ -155,6 +156,7 @@ class Coordinator:
             self.control.journal.flush()  # on disk before any more work is handed out
         if self.control.progress is not None:
             self.control.progress.update(self.snapshot())
+        freeze_kept()  # what this pass kept (results) is not scanned again by the collector
 
     def _patience(self) -> float:
         """Longest sleep while waiting for results (see IDLE_SLEEP_FRACTION)."""
@@ -210,6 +212,7 @@ class Coordinator:
         proposals = [as_proposal(p) for p in self.strategy.ask(n)]
         self._asked_nothing = not proposals
         self._add_points(proposals)
+        freeze_kept()  # the points and their tasks stay until the search ends
 
     def _add_points(self, proposals: list[Proposal]) -> None:
         """Register the points, let the policies see each (resumed folds, racing), queue the rest."""
