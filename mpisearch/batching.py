@@ -21,6 +21,15 @@ QUEUE_TASKS = 20_000
 # each node many tasks per fold; 32 per worker is also what used to be queued whole:
 # few tasks per worker make the tail, one long task started late, the makespan).
 UPFRONT_TASKS_PER_WORKER = 32
+# The first chunk of such a search is asked in pieces, so that the first tasks go out
+# before the whole chunk is queued: first the points whose fold-0 tasks fill every
+# worker's queue (W x prefetch), handed out at once, then one piece per pass of rank 0's
+# loop (results are served between pieces) of this many points, or more (see
+# piece_points). Measured (bench_scale_sim.py, 4,096 workers, 16 tasks each, load ~2):
+# the last worker's first task 0.19 s after the start when the whole first chunk (32,768
+# points, ~6 us each) was asked first, 0.09 s in pieces; so a piece of 2,048 points
+# stalls rank 0 ~12-16 ms, within the ~40 ms a worker's queue holds with 20 ms tasks.
+START_PIECE_POINTS = 2048
 
 
 def points_per_ask(total: int | None, whole_ok: bool, n_folds: int, n_workers: int, prefetch: int) -> int:
@@ -42,3 +51,11 @@ def fold_major(point_ids: list[int], n_folds: int, wanted: Callable[[int, int], 
         for p in point_ids:
             if wanted(p, fold):
                 yield p, fold
+
+
+def piece_points(n_workers: int, prefetch: int) -> int:
+    """Points asked in one pass for the rest of the first chunk (see START_PIECE_POINTS): at
+    least what one dispatch may hand out (every queue refilled: ``n_workers * prefetch``
+    fold-0 tasks), so the fold being served never runs out between pieces and every fold's
+    tasks go out in the order one ask of the whole chunk would give."""
+    return max(START_PIECE_POINTS, n_workers * prefetch)

@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .batching import fold_major, points_per_ask
+from .batching import fold_major, piece_points, points_per_ask
 from .control import RunControl
 from .errors import SearchFailedError
+from .hotpath import freeze_kept
 from .liveness import Watch, on_lost
 from .messages import BundleResult, Bye, Heartbeat, Result, Stop
 from .outbox import Outbox
@@ -101,6 +102,10 @@ class Coordinator:
         self._start = 0.0
         self._grace_end = math.inf
         self._asked_nothing = False  # the last ask returned no point
+        self._owed = 0  # points of the first chunk still to ask, a piece per pass (see batching.START_PIECE_POINTS)
+        self._started_up = False  # the first ask was made
+        # each finished point is written out (verbosity 2): its line is formatted only then
+        self._shows_points = self.control.progress is not None and self.control.progress.verbosity >= 2
         self.watch = Watch(self.workers, clock(), on_lost(transport))  # ends the job if a worker goes silent
 
     def _policies(self, racer: Racer | None) -> list[Policy]:
@@ -151,6 +156,7 @@ class Coordinator:
             self.control.journal.flush()  # on disk before any more work is handed out
         if self.control.progress is not None:
             self.control.progress.update(self.snapshot())
+        freeze_kept()  # what this pass kept (results) is not scanned again by the collector
 
     def _patience(self) -> float:
         """Longest sleep while waiting for results (see IDLE_SLEEP_FRACTION)."""
@@ -182,16 +188,31 @@ class Coordinator:
 
     # -- new points and their tasks -------------------------------------------------------
     def _top_up(self) -> None:
+        """Ask the strategy for more points when the queue runs low. A search of fixed points asks
+        its first chunk in pieces: what fills every worker's queue first, the rest a piece per pass."""
         if self.stats.stopped or self.strategy.finished:
+            return
+        if self._owed:  # the rest of the first chunk
+            n = min(self._owed, piece_points(len(self.workers), self.scheduler.prefetch))
+            self._owed -= n
+            self._ask(n)
             return
         if self.scheduler.n_ready() >= len(self.workers) * self.scheduler.prefetch:
             return
         whole_ok = self.strategy.fixed_points and not self.limits.max_time and not self.racing
         n = points_per_ask(self.strategy.total, whole_ok, self.table.n_folds, len(self.workers),
                            self.scheduler.prefetch)
+        if whole_ok and not self._started_up and self.bundler is None:  # bundles are grouped per ask: whole
+            first = min(n, len(self.workers) * self.scheduler.prefetch)
+            self._owed, n = n - first, first
+        self._started_up = True
+        self._ask(n)
+
+    def _ask(self, n: int) -> None:
         proposals = [as_proposal(p) for p in self.strategy.ask(n)]
         self._asked_nothing = not proposals
         self._add_points(proposals)
+        freeze_kept()  # the points and their tasks stay until the search ends
 
     def _add_points(self, proposals: list[Proposal]) -> None:
         """Register the points, let the policies see each (resumed folds, racing), queue the rest."""
@@ -286,7 +307,8 @@ class Coordinator:
                                        self.table.n_resources(point_id))
         if r.warnings:  # Counter.update costs ~2 us even when there is nothing to count
             self.stats.warnings.update(r.warnings)
-        complete = self._record(point_id, fold, r, where=f" on {r.origin or f'rank {source}'}")
+        where = f" on {r.origin or f'rank {source}'}" if r.error is not None else ""  # only errors name it
+        complete = self._record(point_id, fold, r, where=where)
         for policy in self.policies:
             self._apply(policy.on_result(point_id, fold, complete))
 
@@ -301,7 +323,8 @@ class Coordinator:
             if not math.isnan(score) and (self._best is None or (score, -row) > (self._best.score, -self._best.row)):
                 self._best = Best(score, row, params)
             self.strategy.tell([PointResult(point_id, params, score, self._proposals[point_id].tag)])
-            self._say(f"point {point_id} {params}: mean {self.rank_metric} {score:.5g}")
+            if self._shows_points:
+                self._say(f"point {point_id} {params}: mean {self.rank_metric} {score:.5g}")
         return complete
 
     def _stop_point(self, point_id: int) -> None:

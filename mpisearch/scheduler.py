@@ -28,7 +28,9 @@ Policies
 Cost: every call costs O(log W) per task it hands out or takes back, for W
 workers, not O(W): workers are indexed by queue length
 (:class:`mpisearch.worker_index.QueueLengths`), running tasks by the time from
-which they may be stragglers (:class:`mpisearch.worker_index.Deadlines`), and
+which they may be stragglers (:class:`mpisearch.worker_index.Deadlines`, built
+in O(W) at the first look for a straggler, when nothing is left to steal, and
+kept from then on), and
 queued and held tasks by point; an idle worker that finds nothing to steal and
 no straggler ends the round for every other idle worker; the straggler copied
 is the one at the top of the deadline heap, so no overdue task is scanned.
@@ -38,7 +40,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import statistics
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -106,11 +107,15 @@ class Scheduler:
         self.straggler_min_seconds = straggler_min_seconds
         self.one_per_point = one_per_point
         self._index = {w: i for i, w in enumerate(self.workers)}
+        self._deadline_cap = COMPACT_FACTOR * len(self.workers) + COMPACT_MIN  # see _renew_deadlines
         self._queue: FoldQueue[Task] = FoldQueue()      # queued tasks, fold-major (not with one_per_point)
         self._assigned: dict[int, deque[Task]] = {w: deque() for w in self.workers}
         self._lengths = QueueLengths(len(self.workers))
         self._started: dict[int, float] = {}           # worker -> start of its head task
         self._deadlines = Deadlines()                  # head tasks, by when they may be stragglers
+        # kept only from the first look for a straggler on (when nothing was left to steal):
+        # before that no task can be copied, and a push per started task cost ~1 us
+        self._watching = False
         self._untimed: list[int] = []                  # workers whose head started before any result
         self._copies: dict[int, set[int]] = {}         # task_id -> workers holding it (none: no entry)
         self._held: dict[int, set[int]] = {}           # point -> its tasks held by some worker
@@ -266,29 +271,38 @@ class Scheduler:
         return True
 
     def _record(self, point_id: int, duration: float) -> None:
-        times = self._point_times.setdefault(point_id, [])
-        times.append(duration)
-        self._expected[point_id] = statistics.fmean(times)
+        times = self._point_times.get(point_id)
+        if times is None:
+            times = self._point_times[point_id] = [duration]
+        else:
+            times.append(duration)
+        self._expected[point_id] = math.fsum(times) / len(times)  # statistics.fmean, without its overhead
         self._n_times += 1
         self._sum_times += duration
         if self._longest is None or duration > self._longest:
             self._longest = duration
-        for i in self._untimed:  # the first result: every running task now has an expected time
-            if self._assigned[self.workers[i]]:
-                self._push_deadline(self.workers[i])
-        self._untimed.clear()
-        for task_id in self._held.get(point_id, ()):  # the point's expected time changed
-            for w in self._copies[task_id]:
-                if self._assigned[w][0].task_id == task_id:
-                    self._push_deadline(w)
+        if self._watching:
+            self._renew_point_deadlines(point_id)
         if self.one_per_point:
             self._refresh(point_id)
 
+    def _renew_point_deadlines(self, point_id: int) -> None:
+        """Deadlines after a result of ``point_id``: its running tasks' expected time changed."""
+        if self._untimed:  # the first result: every running task now has an expected time
+            for i in self._untimed:
+                if self._assigned[self.workers[i]]:
+                    self._push_deadline(self.workers[i])
+            self._untimed.clear()
+        for task_id in self._held.get(point_id, ()):
+            for w in self._copies[task_id]:
+                if self._assigned[w][0].task_id == task_id:
+                    self._push_deadline(w)
+
     def _adapt_prefetch(self) -> None:
         """Deeper worker queues for short tasks (see QUEUE_SECONDS)."""
-        mean = self.mean_duration() or 0.0  # called after a result is recorded: never None
-        wanted = math.ceil(QUEUE_SECONDS / max(mean, 1e-6))
-        self.prefetch = min(max(wanted, self.min_prefetch), MAX_PREFETCH)
+        mean = self._sum_times / self._n_times  # called after a result is recorded: never 0 / 0
+        wanted = math.ceil(QUEUE_SECONDS / (mean if mean > 1e-6 else 1e-6))
+        self.prefetch = MAX_PREFETCH if wanted > MAX_PREFETCH else max(wanted, self.min_prefetch)
 
     # -- helpers -----------------------------------------------------------------
     def _pop(self) -> Task | None:
@@ -382,16 +396,18 @@ class Scheduler:
         self._push_deadline(worker)
 
     def _push_deadline(self, worker: int) -> None:
+        if not self._watching:
+            return
         head = self._assigned[worker][0]
-        expected = self.expected(head.point_id) or self._typical()
+        expected = self._expected.get(head.point_id) or self._longest  # as expected() or _typical()
         if expected is None:
             self._untimed.append(self._index[worker])
             return
         wait = max(self.straggler_min_seconds, self.straggler_factor * max(expected, 1e-9))
+        started = self._started[worker]
         # a hair early: _straggler() then decides with the exact test
-        self._deadlines.push(self._started[worker] + wait * (1 - 1e-9), self._index[worker], head.task_id,
-                             self._started[worker])
-        if len(self._deadlines) > COMPACT_FACTOR * len(self.workers) + COMPACT_MIN:
+        self._deadlines.push(started + wait * (1 - 1e-9), self._index[worker], head.task_id, started)
+        if len(self._deadlines) > self._deadline_cap:
             self._renew_deadlines()
 
     def _renew_deadlines(self) -> None:
@@ -423,6 +439,10 @@ class Scheduler:
         heap only: a stale one is dropped, one whose expected time grew since is put
         back with its new deadline, and the first straggler ends the search, so the cost
         is O(log W) per entry ever pushed, never a scan of every overdue task."""
+        if not self._watching:  # the first look: every running task's deadline, from now on
+            self._watching = True
+            self._untimed.clear()
+            self._renew_deadlines()
         later: list[int] = []  # workers whose head task is not a straggler yet: their deadlines renewed
         chosen = None
         while chosen is None:

@@ -27,8 +27,12 @@ class QueueLengths:
         self.lengths = [0] * n
         self._version = [0] * n
         self._short: list[tuple[int, int, int]] = [(0, i, 0) for i in range(n)]  # (length, index, version)
-        self._long: list[tuple[int, int, int]] = [(0, i, 0) for i in range(n)]  # (-length, index, version)
+        # (-length, index, version), built at the first longest() (stealing: only once nothing is
+        # queued, so a grid's search keeps it only in its last tasks), then kept: one heap push
+        # less per update before (0.3-0.5 us, and a smaller heap to keep in cache)
+        self._long: list[tuple[int, int, int]] | None = None
         self.n_busy = 0  # queues that are not empty
+        self._cap = COMPACT_FACTOR * n + COMPACT_MIN  # entries per heap before a rebuild
 
     def set(self, i: int, length: int) -> None:
         """Queue ``i`` now holds ``length`` tasks (also after :meth:`pop_shortest`)."""
@@ -38,8 +42,9 @@ class QueueLengths:
         self._version[i] += 1
         v = self._version[i]
         heapq.heappush(self._short, (length, i, v))
-        heapq.heappush(self._long, (-length, i, v))
-        if max(len(self._short), len(self._long)) > COMPACT_FACTOR * len(self.lengths) + COMPACT_MIN:
+        if self._long is not None:
+            heapq.heappush(self._long, (-length, i, v))
+        if len(self._short) > self._cap or (self._long is not None and len(self._long) > self._cap):
             self._compact()
 
     def pop_shortest(self, below: int) -> int | None:
@@ -55,17 +60,24 @@ class QueueLengths:
     def longest(self) -> tuple[int, int]:
         """(index, length) of the longest queue (lowest index among equals); queues
         taken out by :meth:`pop_shortest` count here until they are set again."""
+        if self._long is None:
+            self._long = self._long_heap()
         heap = self._long
         while heap[0][2] != self._version[heap[0][1]]:
             heapq.heappop(heap)
         return heap[0][1], -heap[0][0]
 
+    def _long_heap(self) -> list[tuple[int, int, int]]:
+        heap = [(-n, i, self._version[i]) for i, n in enumerate(self.lengths)]
+        heapq.heapify(heap)
+        return heap
+
     def _compact(self) -> None:
         self._version = [0] * len(self.lengths)
         self._short = [(n, i, 0) for i, n in enumerate(self.lengths)]
-        self._long = [(-n, i, 0) for i, n in enumerate(self.lengths)]
         heapq.heapify(self._short)
-        heapq.heapify(self._long)
+        if self._long is not None:
+            self._long = self._long_heap()
 
 
 class Deadlines:

@@ -16,9 +16,10 @@ from mpisearch.cv import make_folds
 from mpisearch.data.dataset import Dataset
 from mpisearch.files import JOURNAL
 from mpisearch.journal import Journal
-from mpisearch.messages import Bye, Result
+from mpisearch.messages import Bye, Result, RunTask
 from mpisearch.racing import Racer
 from mpisearch.results import ResultTable
+from mpisearch.scheduler import PREFETCH
 from mpisearch.scoring import make_scorers
 from mpisearch.space import SearchSpace
 from mpisearch.strategies import GridStrategy
@@ -34,10 +35,13 @@ class RecordingGrid(GridStrategy):
     def __init__(self, space: SearchSpace) -> None:
         super().__init__(space)
         self.asks: list[int] = []
+        self.sent_before: list[int] = []  # tasks handed out before each ask
+        self.transport: Workers | None = None
 
     def ask(self, n: int):
         points = super().ask(n)
         self.asks.append(len(points))
+        self.sent_before.append(len(self.transport.sent) if self.transport else 0)
         return points
 
 
@@ -52,9 +56,12 @@ class Workers:
         self.workers = {i: make_worker() for i in ids}
         self.byes: set[int] = set()
         self.sleeps: list[float] = []
+        self.sent: list[tuple[int, int]] = []  # (point, fold) of every task handed out, in order
         self._turn = 0
 
     def send(self, msg, dest: int) -> None:
+        self.sent.extend((m.point_id, m.fold) for m in (msg if isinstance(msg, list) else [msg])
+                         if isinstance(m, RunTask))
         self.workers[dest].receive(msg)
 
     def poll(self, timeout: float, max_sleep: float | None = None):
@@ -81,14 +88,28 @@ def run(estimator, grid: dict, workers: int = 1, max_time: float | None = None, 
     dataset = Dataset(X, y, make_folds(FOLDS, estimator, X, y))
     ids = list(range(1, workers + 1))
     transport = Workers(lambda: Worker(estimator, dataset, make_scorers(None, estimator)), ids)
+    strategy.transport = transport
     stats = Coordinator(strategy, table, "score", transport, ids, limits=Limits(max_time=max_time), racer=racer).run()
     return strategy, transport, stats
 
 
-def test_a_small_grid_is_asked_for_whole_at_the_start():
+def test_a_small_grid_is_asked_for_whole_at_the_start_after_the_first_tasks_went_out():
     points = batching.UPFRONT_TASKS_PER_WORKER * 4 // FOLDS + 1  # more than used to be asked whole
     strategy, _, stats = run(NoopClassifier(), {"tag": list(range(points))}, workers=4)
-    assert strategy.asks[0] == points
+    first = 4 * PREFETCH  # fold 0 of these points fills every worker's queue
+    assert strategy.asks[:2] == [first, points - first]
+    assert strategy.sent_before[:2] == [0, first]  # every worker had its first tasks before the rest was asked
+    assert stats.n_tasks == points * FOLDS
+
+
+def test_the_first_chunk_asked_in_pieces_goes_out_fold_major(monkeypatch):
+    monkeypatch.setattr(batching, "START_PIECE_POINTS", 1)  # pieces as small as one dispatch's needs
+    points = 60  # 10 ms tasks: the prefetch stays at 2, so the pieces have 4 x 2 points
+    strategy, transport, stats = run(SleepClassifier(), {"duration": [0.01], "tag": list(range(points))}, workers=4)
+    assert len(strategy.asks) > 2 and sum(strategy.asks) == points
+    first_sends = list(dict.fromkeys(transport.sent))  # a stolen task is sent again: its first send counts
+    assert [p for p, fold in first_sends if fold == 0] == list(range(points))  # in point order...
+    assert [fold for _, fold in first_sends] == sorted(fold for _, fold in first_sends)  # ...before fold 1's
     assert stats.n_tasks == points * FOLDS
 
 
@@ -96,7 +117,8 @@ def test_a_grid_beyond_the_queue_cap_streams_in_chunks(monkeypatch):
     monkeypatch.setattr(batching, "QUEUE_TASKS", 10)  # below 32 tasks per worker: that floor decides
     chunk = batching.UPFRONT_TASKS_PER_WORKER * 4 // FOLDS
     strategy, _, stats = run(NoopClassifier(), {"tag": list(range(2 * chunk + 3))}, workers=4)
-    assert strategy.asks[:3] == [chunk, chunk, 3]  # never more than a chunk queued by one ask
+    first = 4 * PREFETCH  # the first chunk: what fills every queue, then the rest of it
+    assert strategy.asks[:4] == [first, chunk - first, chunk, 3]  # never more than a chunk queued by one ask
     assert stats.n_tasks == (2 * chunk + 3) * FOLDS
 
 

@@ -126,6 +126,31 @@ def test_frozen_heap_freezes_for_the_block_and_respects_an_outer_freeze():
         gc.unfreeze()
 
 
+def test_freeze_kept_freezes_what_the_loop_made_only_inside_an_owned_frozen_heap():
+    import gc
+
+    from mpisearch.hotpath import freeze_kept, frozen_heap
+
+    kept = []
+    with frozen_heap():
+        before = gc.get_freeze_count()
+        kept.extend([i] for i in range(1000))  # what a loop keeps (lists: tracked by the collector)
+        freeze_kept()
+        assert gc.get_freeze_count() >= before + 1000
+    assert gc.get_freeze_count() == 0  # the block's end unfreezes all of it
+    freeze_kept()
+    assert gc.get_freeze_count() == 0  # outside a block nothing is frozen
+    gc.freeze()
+    try:
+        outer = gc.get_freeze_count()
+        with frozen_heap():  # someone else froze: their freeze is theirs, nothing more is frozen
+            kept.extend([i] for i in range(10))
+            freeze_kept()
+            assert gc.get_freeze_count() == outer
+    finally:
+        gc.unfreeze()
+
+
 def test_in_process_search_leaves_the_collector_as_it_found_it():
     import gc
 
