@@ -402,3 +402,29 @@ def test_resident_folds_must_be_a_positive_integer(bad):
     X, y, _, _ = data("float64")
     with pytest.raises(InputError, match=r"^resident_folds: expected a positive integer"):
         MPISearchCV(WritesIntoX(), {"factor": [1.0]}, resident_folds=bad).fit(X, y)
+
+
+def test_a_pipeline_prefix_that_passes_the_shared_fold_through_is_cached_as_a_copy():
+    """An identity prefix's output is the node's fold itself: the prefix cache keeps a copy,
+    so a fit process between tasks maps no fold (else the fold could never be evicted and
+    tasks of other folds would wait for it)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from mpisearch.reuse.bundles import Bundle, BundleKind, Member
+    from mpisearch.reuse.prefix import PrefixCache
+    from mpisearch.reuse.run import evaluate_bundle
+
+    X, y, _, folds = data("float64")
+    store = open_store(X, y, None, folds)
+    shared, private = Dataset(X, y, folds, store=store), Dataset(X, y, folds)
+    pipe = Pipeline([("same", FunctionTransformer()), ("lr", LogisticRegression())])
+    bundle = Bundle(BundleKind.PREFIX, (Member(0, {"lr__C": 0.1}), Member(1, {"lr__C": 1.0})), prefix_key=())
+    scorers = make_scorers(None, pipe)
+    cache = PrefixCache(2**20)
+    got = evaluate_bundle(pipe, bundle, shared, 0, scorers, cache)
+    want = evaluate_bundle(pipe, bundle, private, 0, scorers, PrefixCache(2**20))
+    assert [r.scores for r in got.results] == [r.scores for r in want.results] and len(cache) == 1
+    assert not store._maps_a_fold()  # noqa: SLF001 - what the kernel sees of this process
+    store.close()
