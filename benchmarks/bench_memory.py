@@ -122,7 +122,8 @@ def kind(header: str) -> str:
 def tree_memory(pid: int, detail: dict[str, int] | None = None) -> int:
     """Sum of PSS over the tree (bytes), fold-store mappings replaced by their files' sizes
     (the files of this tree's processes only: ``mpisearch-[x-]PID-...``). ``detail``: filled
-    with the bytes of each "role: kind of memory" (:func:`role`, :func:`kind`)."""
+    with the bytes of each "role: kind of memory" (:func:`role`, :func:`kind`) and the number
+    of processes of each role ("processes: role")."""
     total = 0
     pids = descendants(pid)
     for p in pids:
@@ -131,6 +132,8 @@ def tree_memory(pid: int, detail: dict[str, int] | None = None) -> int:
         except OSError:
             continue
         who = role(p, pid) if detail is not None else ""
+        if detail is not None:
+            detail[f"processes: {who}"] = detail.get(f"processes: {who}", 0) + 1
         what = ""
         for line in text.splitlines():
             if line.startswith("Pss:"):
@@ -310,6 +313,8 @@ def run_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     row[size] = run_sklearn(args, path, workers)
             row["copies"] = (row["big"]["peak_bytes"] - row["tiny"]["peak_bytes"]) / nbytes
             row["excess_mb_at_peak"] = excess(row, nbytes)
+            row["store_copies"] = sum(v for k, v in row["excess_mb_at_peak"].items() if k.startswith("store: ")) \
+                * 1e6 / nbytes  # X and the resident folds: what the data holds, without the processes' own memory
             log(f"{system} W={workers}: {row['copies']:.2f}x the data")
             doc["runs"].append(row)
     if "mpisearch" in args.systems:
@@ -322,9 +327,11 @@ def run_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def excess(row: dict[str, Any], nbytes: int) -> dict[str, float]:
     """Where the peak's data-attributable memory is: MB of each role and kind of memory at
-    the peak sample, big run less tiny run (nonzero ones), and the data's MB for scale."""
+    the peak sample, big run less tiny run (nonzero ones; "processes: ...": how many more
+    processes of that role were alive), and the data's MB for scale."""
     big, tiny = row["big"]["at_peak"], row["tiny"]["at_peak"]
-    out = {key: (big.get(key, 0) - tiny.get(key, 0)) / 1e6 for key in sorted({*big, *tiny})}
+    out = {key: (big.get(key, 0) - tiny.get(key, 0)) / (1 if key.startswith("processes") else 1e6)
+           for key in sorted({*big, *tiny})}
     out["(data)"] = nbytes / 1e6
     return {k: round(v, 2) for k, v in out.items() if abs(v) >= 0.01}
 
