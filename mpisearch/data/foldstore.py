@@ -72,10 +72,12 @@ PREFIX = stale.PREFIX  # every file of a fold store starts so (benchmarks find t
 RESIDENT_FOLDS = 2
 # How long a task waits for room before it builds its fold over the cap. Only a guard
 # against the unforeseen (a lease pinned by something else than a running fit): a wait
-# normally ends when the tasks of a resident fold end, so it lasts about one fit
-# (bench_memory, 12 points x 5 folds on 15 workers, fits of 0.5 s: longest wait
-# {measured}). A worker with a task_timeout lowers it to ROOM_WAIT_SHARE of that timeout,
-# so a wait never makes a task time out.
+# normally ends when the last running fit of a resident fold ends (plus a build), about
+# one fit: bench_memory, 12 points x 5 folds on 15 workers, fits of 0.2 s, 600 MB folds
+# built in about 1 s, 2-core machine at load 5-14: 14-18 waits per run, 0.4-0.9 s on
+# average. Five minutes is far above any wait for a fit that ends; a worker with a
+# task_timeout lowers it to ROOM_WAIT_SHARE of that timeout, so a wait never makes a
+# task time out.
 ROOM_WAIT_SECONDS = 300.0
 ROOM_WAIT_SHARE = 0.5
 # A waiting task polls the folds' locks, from the first to the last interval, doubling: a
