@@ -63,6 +63,7 @@ from . import stale
 from .foldfile import map_fold, write_fold
 from .foldlabels import FoldLabels
 from .parts import FoldParts
+from .shared import trim_heap
 
 SHM_DIR = Path("/dev/shm")  # tmpfs on Linux: where MPI's shared windows live too
 PREFIX = stale.PREFIX  # every file of a fold store starts so (benchmarks find them by it)
@@ -397,6 +398,7 @@ class NodeFoldStore:
             ok = True
         except (OSError, MemoryError, BufferError):
             pass
+        trim_heap()  # the build's index blocks, freed, would stay in this process
         with self._locked():
             if ok:
                 fcntl.flock(fd, fcntl.LOCK_SH)  # this task's lease (the state says BUILDING until now)
