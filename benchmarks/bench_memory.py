@@ -162,7 +162,7 @@ def watch(cmd: list[str], period: float, timeout: float, env: dict[str, str] | N
     """Run ``cmd``, sampling its tree's memory; the peak, the wall time and the output."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    peak, samples, at_peak = 0, 0, {}
+    peak, samples, at_peak, by_forks = 0, 0, {}, {}
     while proc.poll() is None:
         if time.perf_counter() - start > timeout:
             proc.kill()
@@ -171,13 +171,15 @@ def watch(cmd: list[str], period: float, timeout: float, env: dict[str, str] | N
         now = tree_memory(proc.pid, detail)
         if now > peak:
             peak, at_peak = now, detail
+        forks = detail.get("processes: fit processes", 0)
+        by_forks[forks] = max(by_forks.get(forks, 0), now)
         samples += 1
         time.sleep(period)
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-2000:]}\n{err[-4000:]}")
     return {"peak_bytes": peak, "samples": samples, "wall_s": time.perf_counter() - start, "stdout": out,
-            "at_peak": dict(sorted(at_peak.items()))}
+            "at_peak": dict(sorted(at_peak.items())), "peak_by_fit_processes": by_forks}
 
 
 # --------------------------------------------------------------------------- contestants
@@ -312,6 +314,7 @@ def run_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 else:
                     row[size] = run_sklearn(args, path, workers)
             row["copies"] = (row["big"]["peak_bytes"] - row["tiny"]["peak_bytes"]) / nbytes
+            row["copies_same_processes"] = matched(row, nbytes)
             row["excess_mb_at_peak"] = excess(row, nbytes)
             row["store_copies"] = sum(v for k, v in row["excess_mb_at_peak"].items() if k.startswith("store: ")) \
                 * 1e6 / nbytes  # X and the resident folds: what the data holds, without the processes' own memory
@@ -323,6 +326,15 @@ def run_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     doc["load_average_after"] = os.getloadavg()
     doc["targets"] = targets(doc)
     return doc
+
+
+def matched(row: dict[str, Any], nbytes: int) -> float | None:
+    """``copies`` against the tiny run's peak among its samples with as many fit processes
+    alive as the big run's peak sample had (a fit process is forked at its worker's first
+    task and then holds memory of its own, whatever the data): None if it had none such."""
+    forks = row["big"]["at_peak"].get("processes: fit processes", 0)
+    base = row["tiny"]["peak_by_fit_processes"].get(forks)
+    return None if base is None else (row["big"]["peak_bytes"] - base) / nbytes
 
 
 def excess(row: dict[str, Any], nbytes: int) -> dict[str, float]:
