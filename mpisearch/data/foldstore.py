@@ -75,7 +75,7 @@ RESIDENT_FOLDS = 2
 # against the unforeseen (a lease pinned by something else than a running fit): a wait
 # normally ends when the last running fit of a resident fold ends (plus a build), about
 # one fit: bench_memory, 12 points x 5 folds on 15 workers, fits of 0.2 s, 600 MB folds
-# built in about 1 s, 2-core machine at load 5-14: 14-18 waits per run, 0.4-0.9 s on
+# built in about 1 s, 2-core machine at load 5-14: 13-23 waits per run, 0.3-0.9 s on
 # average. Five minutes is far above any wait for a fit that ends; a worker with a
 # task_timeout lowers it to ROOM_WAIT_SHARE of that timeout, so a wait never makes a
 # task time out.
