@@ -381,6 +381,9 @@ def plot(doc: dict[str, Any], path: Path) -> None:
             continue
         label = labels[system]
         ax.plot([r["workers"] for r in sel], [r["copies"] for r in sel], style, label=label)
+        if system == "mpisearch" and all("store_copies" in r for r in sel):
+            ax.plot([r["workers"] for r in sel], [r["store_copies"] for r in sel], ":^",
+                    label="mpisearch: the store's files alone (X and resident folds)")
     ax.axhline(TARGET_MEMORY, color="red", lw=0.8, ls=":", label="target (3x)")
     ax.axhline(2.0, color="grey", lw=0.8, ls=":", label="floor (X + one fold)")
     ax.set(title=f"Data-attributable memory, {doc['data_bytes'] / 1e6:.0f} MB data, {FOLDS} folds",
