@@ -90,9 +90,40 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def tree_memory(pid: int) -> int:
+def role(pid: int, root: int) -> str:
+    """What a process of the tree is: the launcher (mpiexec and its proxy), rank 0, a worker
+    rank, or a worker's fit process (a child of a rank)."""
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        parent_env = Path(f"/proc/{parent}/environ").read_bytes().split(b"\0")
+    except (OSError, ValueError, IndexError):
+        return "gone"
+    rank = next((e[9:].decode() for e in env if e.startswith(b"PMI_RANK=")), None)
+    if rank is None or pid == root:
+        return "other processes"  # mpiexec and its proxy; GridSearchCV's processes
+    if any(e.startswith(b"PMI_RANK=") for e in parent_env):
+        return "fit processes"
+    return "rank 0" if rank == "0" else "worker ranks"
+
+
+def kind(header: str) -> str:
+    """What a mapping is, from its smaps header line."""
+    path = header.split(None, 5)[5] if len(header.split(None, 5)) > 5 else ""
+    if f"{SHM}/{FOLD_FILES}" in path:
+        return "store"  # counted by file size below
+    if path.startswith(f"{SHM}/"):
+        return "mpi shared memory"
+    if path.startswith("/") and not path.endswith("(deleted)"):
+        return "files (code, libraries)"
+    return "anonymous (heap, stacks, buffers)"
+
+
+def tree_memory(pid: int, detail: dict[str, int] | None = None) -> int:
     """Sum of PSS over the tree (bytes), fold-store mappings replaced by their files' sizes
-    (the files of this tree's processes only: ``mpisearch-[x-]PID-...``)."""
+    (the files of this tree's processes only: ``mpisearch-[x-]PID-...``). ``detail``: filled
+    with the bytes of each "role: kind of memory" (:func:`role`, :func:`kind`) and the number
+    of processes of each role ("processes: role")."""
     total = 0
     pids = descendants(pid)
     for p in pids:
@@ -100,20 +131,30 @@ def tree_memory(pid: int) -> int:
             text = Path(f"/proc/{p}/smaps").read_text()
         except OSError:
             continue
-        in_store = False
+        who = role(p, pid) if detail is not None else ""
+        if detail is not None:
+            detail[f"processes: {who}"] = detail.get(f"processes: {who}", 0) + 1
+        what = ""
         for line in text.splitlines():
             if line.startswith("Pss:"):
-                if not in_store:
+                if what != "store":
                     total += int(line.split()[1]) * 1024
+                    if detail is not None:
+                        key = f"{who}: {what}"
+                        detail[key] = detail.get(key, 0) + int(line.split()[1]) * 1024
             elif not line[:1].isupper() or "-" in line.split(" ", 1)[0]:
-                in_store = f"{SHM}/{FOLD_FILES}" in line  # a mapping's header line
+                what = kind(line)  # a mapping's header line
     for f in SHM.glob(f"{FOLD_FILES}*"):
         owner = f.name[len(FOLD_FILES):].removeprefix("x-").split("-")[0]
         if owner.isdigit() and int(owner) in pids:
             try:
-                total += f.stat().st_blocks * 512
+                size = f.stat().st_blocks * 512
             except OSError:
-                pass
+                continue
+            total += size
+            if detail is not None:
+                key = "store: X" if f.name.startswith(f"{FOLD_FILES}x-") else "store: folds and control"
+                detail[key] = detail.get(key, 0) + size
     return total
 
 
@@ -121,18 +162,24 @@ def watch(cmd: list[str], period: float, timeout: float, env: dict[str, str] | N
     """Run ``cmd``, sampling its tree's memory; the peak, the wall time and the output."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    peak, samples = 0, 0
+    peak, samples, at_peak, by_forks = 0, 0, {}, {}
     while proc.poll() is None:
         if time.perf_counter() - start > timeout:
             proc.kill()
             raise RuntimeError(f"{' '.join(cmd)}: timed out after {timeout} s")
-        peak = max(peak, tree_memory(proc.pid))
+        detail: dict[str, int] = {}
+        now = tree_memory(proc.pid, detail)
+        if now > peak:
+            peak, at_peak = now, detail
+        forks = detail.get("processes: fit processes", 0)
+        by_forks[forks] = max(by_forks.get(forks, 0), now)
         samples += 1
         time.sleep(period)
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-2000:]}\n{err[-4000:]}")
-    return {"peak_bytes": peak, "samples": samples, "wall_s": time.perf_counter() - start, "stdout": out}
+    return {"peak_bytes": peak, "samples": samples, "wall_s": time.perf_counter() - start, "stdout": out,
+            "at_peak": dict(sorted(at_peak.items())), "peak_by_fit_processes": by_forks}
 
 
 # --------------------------------------------------------------------------- contestants
@@ -156,9 +203,11 @@ def write_data(path: Path, rows: int) -> int:
     return rows * COLS * 8 + rows * 8
 
 
-def config(work: Path, data: Path, estimator: str, space: str, shared_folds: bool, name: str) -> Path:
+def config(work: Path, data: Path, estimator: str, space: str, shared_folds: bool, name: str,
+           resident: int | None = None) -> Path:
     path = work / f"{name}.toml"
     folds_line = "" if shared_folds else "shared_folds = false\n"
+    folds_line += f"resident_folds = {resident}\n" if resident else ""
     path.write_text(f'[data]\npath = "{data}"\n{folds_line}\n[estimator]\nclass = "{estimator}"\n\n'
                     f"[space]\n{space}\n\n[search]\nstrategy = \"grid\"\n\n[cv]\nfolds = {FOLDS}\n\n"
                     f"[scoring]\nrefit = false\n")
@@ -167,15 +216,25 @@ def config(work: Path, data: Path, estimator: str, space: str, shared_folds: boo
 
 def run_mpisearch(args: argparse.Namespace, work: Path, data: Path, workers: int, tag: str) -> dict[str, Any]:
     space = f"duration = [{args.sleep}]\ntag = {list(range(args.points))}"
-    cfg = config(work, data, "bench_memory.TouchNothing", space, not args.no_shared_folds, f"mem-{tag}")
+    cfg = config(work, data, "bench_memory.TouchNothing", space, not args.no_shared_folds, f"mem-{tag}",
+                 args.resident_folds)
     out = work / f"out-mem-{tag}-{workers}"
     cmd = [mpiexec(), "-n", str(workers + 1), sys.executable, "-m", "mpisearch", "run", str(cfg), "--out", str(out),
            "--quiet"]
     got = watch(cmd, args.period, args.timeout, env=bench_env())
     got.pop("stdout")
     info = json.loads((out / "run.json").read_text())
-    got["fold_store"] = info.get("fold_store")
+    got["fold_store"] = summed([w.get("fold_store") or {} for w in info["workers"].values()])
     return got
+
+
+def summed(stores: list[dict[str, Any]]) -> dict[str, Any]:
+    """The workers' fold store counts, added up (built, over_cap, room_waits, ...)."""
+    out: dict[str, Any] = {}
+    for store in stores:
+        for key, value in store.items():
+            out[key] = out.get(key, 0) + value
+    return out
 
 
 def run_sklearn(args: argparse.Namespace, data: Path, workers: int) -> dict[str, Any]:
@@ -243,6 +302,7 @@ def run_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     write_data(tiny, TINY_ROWS)
     doc: dict[str, Any] = {"data_bytes": nbytes, "rows": rows, "cols": COLS, "folds": FOLDS,
                            "points": args.points, "sleep_s": args.sleep, "shared_folds": not args.no_shared_folds,
+                           "resident_folds": args.resident_folds,
                            "load_average_before": os.getloadavg(), "runs": []}
     for workers in args.workers:
         for system in args.systems:
@@ -254,6 +314,10 @@ def run_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 else:
                     row[size] = run_sklearn(args, path, workers)
             row["copies"] = (row["big"]["peak_bytes"] - row["tiny"]["peak_bytes"]) / nbytes
+            row["copies_same_processes"] = matched(row, nbytes)
+            row["excess_mb_at_peak"] = excess(row, nbytes)
+            row["store_copies"] = sum(v for k, v in row["excess_mb_at_peak"].items() if k.startswith("store: ")) \
+                * 1e6 / nbytes  # X and the resident folds: what the data holds, without the processes' own memory
             log(f"{system} W={workers}: {row['copies']:.2f}x the data")
             doc["runs"].append(row)
     if "mpisearch" in args.systems:
@@ -262,6 +326,26 @@ def run_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     doc["load_average_after"] = os.getloadavg()
     doc["targets"] = targets(doc)
     return doc
+
+
+def matched(row: dict[str, Any], nbytes: int) -> float | None:
+    """``copies`` against the tiny run's peak among its samples with as many fit processes
+    alive as the big run's peak sample had (a fit process is forked at its worker's first
+    task and then holds memory of its own, whatever the data): None if it had none such."""
+    forks = row["big"]["at_peak"].get("processes: fit processes", 0)
+    base = row["tiny"]["peak_by_fit_processes"].get(forks)
+    return None if base is None else (row["big"]["peak_bytes"] - base) / nbytes
+
+
+def excess(row: dict[str, Any], nbytes: int) -> dict[str, float]:
+    """Where the peak's data-attributable memory is: MB of each role and kind of memory at
+    the peak sample, big run less tiny run (nonzero ones; "processes: ...": how many more
+    processes of that role were alive), and the data's MB for scale."""
+    big, tiny = row["big"]["at_peak"], row["tiny"]["at_peak"]
+    out = {key: (big.get(key, 0) - tiny.get(key, 0)) / (1 if key.startswith("processes") else 1e6)
+           for key in sorted({*big, *tiny})}
+    out["(data)"] = nbytes / 1e6
+    return {k: round(v, 2) for k, v in out.items() if abs(v) >= 0.01}
 
 
 def overheads(args: argparse.Namespace, work: Path, tiny: Path, big: Path) -> dict[str, Any]:
@@ -297,6 +381,9 @@ def plot(doc: dict[str, Any], path: Path) -> None:
             continue
         label = labels[system]
         ax.plot([r["workers"] for r in sel], [r["copies"] for r in sel], style, label=label)
+        if system == "mpisearch" and all("store_copies" in r for r in sel):
+            ax.plot([r["workers"] for r in sel], [r["store_copies"] for r in sel], ":^",
+                    label="mpisearch: the store's files alone (X and resident folds)")
     ax.axhline(TARGET_MEMORY, color="red", lw=0.8, ls=":", label="target (3x)")
     ax.axhline(2.0, color="grey", lw=0.8, ls=":", label="floor (X + one fold)")
     ax.set(title=f"Data-attributable memory, {doc['data_bytes'] / 1e6:.0f} MB data, {FOLDS} folds",
@@ -323,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noop-points", type=int, default=200, help="points of the overhead run (x 5 folds)")
     parser.add_argument("--period", type=float, default=0.1, help="seconds between memory samples")
     parser.add_argument("--no-shared-folds", action="store_true", help="mpisearch with data.shared_folds = false")
+    parser.add_argument("--resident-folds", type=int, default=None, help="mpisearch's data.resident_folds")
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
     args = parser.parse_args(argv)

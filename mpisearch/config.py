@@ -24,7 +24,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str, Any]]] = {
              "sample_weight": ((str,), "a dataset name", None),
              "groups": ((str,), "a dataset name", None),
              "shared_memory": ((bool,), "true or false", True),
-             "shared_folds": ((bool,), "true or false", True)},
+             "shared_folds": ((bool,), "true or false", True),
+             "resident_folds": ((int,), "a positive integer (folds a node holds at once)", None)},
     "estimator": {"class": ((str,), "a scikit-learn estimator class like 'sklearn.svm.SVC'", None),
                   "factory": ((str,), "\"module:function\", a function returning an estimator", None),
                   "params": ((dict,), "a table of constructor parameters", {})},
@@ -135,6 +136,7 @@ def _build(raw: dict[str, Any], path: Path) -> RunConfig:
         cv=_cv(raw.get("cv", {}), sec),
         scoring=_metrics(sec["scoring"]["metrics"]), refit=sec["scoring"]["refit"],
         shared_memory=sec["data"]["shared_memory"], shared_folds=sec["data"]["shared_folds"],
+        resident_folds=_positive(sec, "data", "resident_folds"),
     )
     data = DataSource(data_path, sec["data"]["X"], sec["data"]["y"], sec["data"]["sample_weight"],
                       sec["data"]["groups"])

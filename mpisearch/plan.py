@@ -16,6 +16,7 @@ from sklearn.base import is_classifier
 from .cv import make_folds
 from .data.buffers import check_columns, is_frame
 from .data.dataset import Dataset, weight_problem
+from .data.foldstore import RESIDENT_FOLDS
 from .errors import InputError, did_you_mean
 from .racing import check_confidence
 from .results import ResultTable
@@ -83,6 +84,22 @@ def check_params(estimator: Any, space: SearchSpace) -> None:
             )
 
 
+def check_resident_folds(value: Any) -> int | None:
+    """MPISearchCV's ``resident_folds``: None or a positive integer."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1):
+        raise InputError(f"resident_folds: expected a positive integer (folds a node holds at once) or None, "
+                         f"got {value!r}")
+    return None if value is None else int(value)
+
+
+def _resident_folds(spec: SearchSpec) -> int | None:
+    """Folds a node's fold store holds at most: the setting; by default RESIDENT_FOLDS, or, for
+    fold racing (an order that is not fold-major), as many as its order needs (None)."""
+    if spec.resident_folds is not None:
+        return spec.resident_folds
+    return None if spec.racing else RESIDENT_FOLDS
+
+
 def make_plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None, sample_weight: Any = None) -> Plan:
     """Check the input and set the search up (rank 0 only); raises InputError on bad input."""
     X, y = prepare_data(X, y)
@@ -108,5 +125,6 @@ def make_plan(spec: SearchSpec, X: Any, y: Any, groups: Any = None, sample_weigh
                                  spec.estimator, facts, batch=spec.batch)
     table = ResultTable(list(scorers), len(folds), spec.error_score, racing=spec.racing,
                         train_scores=spec.return_train_score)
-    dataset = Dataset(X, y, folds, sample_weight, shared_folds=spec.shared_folds)
+    dataset = Dataset(X, y, folds, sample_weight, shared_folds=spec.shared_folds,
+                      resident_folds=_resident_folds(spec))
     return Plan(dataset, table, strategy, scorers, metric)

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .lifecycle import RunOptions, SearchRun
 from .limits import parse_memory
+from .plan import check_resident_folds
 from .racing import DEFAULT_CONFIDENCE
 from .runtime import resolve_comm
 from .scoring import check_refit, is_multimetric
@@ -74,7 +75,8 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
                  batch: int | None = None, force: bool = False, shared_folds: bool = True,
                  task_memory: int | str | None = None, return_train_score: bool = False,
                  warm_start_chains: bool = True, prefix_cache: bool = True,
-                 prefix_cache_memory: int | str = DEFAULT_PREFIX_CACHE_BYTES) -> None:
+                 prefix_cache_memory: int | str = DEFAULT_PREFIX_CACHE_BYTES,
+                 resident_folds: int | None = None) -> None:
         self.estimator = estimator
         self.space = space
         self.strategy = strategy
@@ -102,6 +104,7 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         self.warm_start_chains = warm_start_chains
         self.prefix_cache = prefix_cache
         self.prefix_cache_memory = prefix_cache_memory
+        self.resident_folds = resident_folds
 
     def _spec(self) -> SearchSpec:
         return SearchSpec(
@@ -111,6 +114,7 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
             error_score=self.error_score, max_time=self.max_time, cv=self.cv, task_timeout=self.task_timeout,
             task_memory=parse_memory(self.task_memory, "task_memory"),
             shared_memory=self.shared_memory, shared_folds=self.shared_folds, halving=self.halving, racing=self.racing,
+            resident_folds=check_resident_folds(self.resident_folds),
             racing_confidence=self.racing_confidence, batch=self.batch,
             return_train_score=self.return_train_score,
             warm_start_chains=self.warm_start_chains, prefix_cache=self.prefix_cache,

@@ -39,6 +39,7 @@ class SearchSpec:
     grace: float = DEFAULT_GRACE_SECONDS
     shared_memory: bool = True  # one read-only copy of the data per node (MPI-3 shared window)
     shared_folds: bool = True  # with shared_memory: each fold's parts built once per node (data.foldstore)
+    resident_folds: int | None = None  # folds a node holds at most (None: 2; fold racing: as its order needs)
     task_timeout: float | None = None  # seconds; a longer fit is killed and recorded as failed
     task_memory: int | None = None  # bytes a task may allocate in its fit process (mpisearch.limits)
     isolate: bool = False  # without MPI too, fits run in a fit process (mpisearch.isolation); MPI workers always

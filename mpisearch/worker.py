@@ -59,6 +59,8 @@ class Worker:
         self.dataset = dataset
         self.scorers = scorers
         self.limits = limits or TaskLimits()
+        if dataset.store is not None and self.limits.timeout is not None:
+            dataset.store.bound_wait(self.limits.timeout)  # waiting for room never times a task out
         self.origin = origin  # "rank R (host H)", attached to failures
         self.rank = rank  # this worker's rank, in every result (the journal's and the report's lanes)
         self.fits = FitProcess(estimator, dataset, scorers, self.limits.memory, prefix_cache_memory) \

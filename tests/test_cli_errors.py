@@ -118,6 +118,7 @@ CONFIG_CASES = [
     ("batch-without-batches", {"search": 'strategy = "grid"\nbatch = 2'}, [],
      ["search.batch", "strategy 'grid' has no batches"]),
     ("batch-zero", {"search": 'strategy = "bayes"\nbatch = 0'}, [], ["search.batch", "positive integer, got 0"]),
+    ("resident-folds-zero", {}, ["--set", "data.resident_folds=0"], ["data.resident_folds", "positive integer, got 0"]),
     ("open-strategy-not-importable", {"search": 'strategy = "no_such_package:Sampler"'}, [],
      ["search.strategy", "cannot import module 'no_such_package'"]),
     ("halving-min-above-max", {"search": 'strategy = "halving"\n[search.halving]\nmin_resources = 500'}, [],

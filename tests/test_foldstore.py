@@ -36,8 +36,10 @@ def data(kind: str):
     return X, y, rng.random(n) + 0.5, folds
 
 
-def open_store(X, y, w, folds, name=None, cap=foldstore.RESIDENT_FOLDS):
-    return NodeFoldStore(name or f"{PREFIX}test-{uuid.uuid4().hex[:8]}", X, y, w, folds, cap=cap)
+def open_store(X, y, w, folds, name=None, resident_folds=foldstore.RESIDENT_FOLDS,
+               room_wait=foldstore.ROOM_WAIT_SECONDS):
+    return NodeFoldStore(name or f"{PREFIX}test-{uuid.uuid4().hex[:8]}", X, y, w, folds, resident_folds=resident_folds,
+                         room_wait=room_wait)
 
 
 def as_dense(a):
@@ -100,7 +102,7 @@ def run_task(store, fold):
 
 def test_in_fold_major_order_a_fold_no_task_waits_for_goes_when_room_is_needed():
     X, y, w, folds = data("float64")
-    store = open_store(X, y, w, folds, cap=2)
+    store = open_store(X, y, w, folds, resident_folds=2)
     for fold in (0, 0, 1):
         run_task(store, fold)
     assert store.resident() == [0, 1]  # below cap nothing goes: a stolen task of fold 0 finds it
@@ -118,12 +120,12 @@ def test_in_fold_major_order_a_fold_no_task_waits_for_goes_when_room_is_needed()
 
 @pytest.mark.parametrize("ranks", [1, 3])
 def test_folds_tasks_wait_for_stay_up_to_cap_and_an_order_coming_back_keeps_one_more(ranks):
-    """Tasks of every fold waiting (fold racing's order): two folds at first; a fold evicted
-    while tasks waited for it and needed again makes the node keep one more, as long as that
-    keeps it below one fold per rank (else a rebuild costs what a private copy costs)."""
+    """Tasks of every fold waiting (fold racing's order, resident_folds=None): two folds at first; a
+    fold evicted while tasks waited for it and needed again makes the node keep one more, as
+    long as that keeps it below one fold per rank (else a rebuild costs what a private copy costs)."""
     X, y, w, folds = data("float64")
-    store = open_store(X, y, w, folds, cap=2)
-    others = [open_store(X, y, w, folds, name=store.name) for _ in range(ranks - 1)]
+    store = open_store(X, y, w, folds, resident_folds=None)
+    others = [open_store(X, y, w, folds, name=store.name, resident_folds=None) for _ in range(ranks - 1)]
     for fold in (0, 1, 2):
         store.expect(fold)
     for fold in (0, 1, 2):
@@ -142,7 +144,7 @@ def test_a_fit_process_killed_holding_its_lease_leaves_no_fold_pinned():
     import signal
 
     X, y, w, folds = data("float64")
-    store = open_store(X, y, w, folds, cap=2)
+    store = open_store(X, y, w, folds, resident_folds=2)
     store.expect(0)
     pid = os.fork()
     if pid == 0:  # a fit process: leases fold 0 (building it), then is SIGKILLed in its fit
@@ -183,12 +185,15 @@ def test_the_files_of_a_killed_run_go_when_the_next_store_opens_on_the_node():
     live.close()
 
 
-def test_a_fold_in_use_is_never_evicted_and_a_task_never_waits():
+def test_a_process_holding_the_resident_folds_itself_does_not_wait_for_itself():
+    """Every resident fold in use by this very process (views kept past a task): waiting
+    would never end, so the fold is built over the cap at once (counted)."""
     X, y, w, folds = data("float64")
-    store = open_store(X, y, w, folds, cap=2)
+    store = open_store(X, y, w, folds, resident_folds=2)
     held = [store.acquire(0), store.acquire(1)]
     third = store.acquire(2)
-    assert third is not None and store.stats.over_cap == 1 and store.resident() == [0, 1, 2]
+    assert third is not None and store.resident() == [0, 1, 2]
+    assert (store.stats.over_cap, store.stats.room_waits, store.stats.room_timeouts) == (1, 1, 0)
     np.testing.assert_array_equal(held[0].parts.X_train, X[folds[0][0]])  # still intact
     for lease in [*held, third]:
         store.release(lease)
@@ -275,4 +280,151 @@ def test_a_fit_process_killed_while_building_its_fold_leaves_it_to_the_next_task
     np.testing.assert_array_equal(lease.parts.X_train, X[folds[0][0]])
     assert len(glob.glob(str(SHM_DIR / f"{store.name}-f0-*"))) == 1  # the broken file went
     store.release(lease)
+    store.close()
+
+
+def hold(store, fold):
+    """Another rank's fit process holding a lease on ``fold``: its pid, and a pipe where one
+    byte makes it end its task (release, drop its views) and exit."""
+    import os
+
+    go_r, go_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(go_w)
+            os.close(ready_r)
+            lease = store.acquire(fold)
+            os.write(ready_w, b"1")
+            os.read(go_r, 1)
+            store.release(lease)
+            del lease
+        finally:
+            os._exit(0)
+    os.close(go_r)
+    os.close(ready_w)
+    assert os.read(ready_r, 1) == b"1"
+    os.close(ready_r)
+    return pid, go_w
+
+
+def waiting_acquire(store, fold):
+    """Acquire ``fold`` in a thread (a fit process that waits); returns the thread and its
+    result box once the store counts the task as waiting for room."""
+    import threading
+    import time
+
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(lease=store.acquire(fold)))
+    thread.start()
+    while store.stats.room_waits == 0 and thread.is_alive():
+        time.sleep(0.001)
+    return thread, box
+
+
+@pytest.mark.parametrize("how", ["released", "killed"])
+def test_a_third_folds_task_waits_for_a_lease_to_drop_then_builds_in_its_place(how):
+    """Every resident fold in use by other processes: the task waits (holding no fold),
+    then, once the last lease of fold 0 drops (its task ended, or its fit process was
+    SIGKILLed), evicts it and builds its own: never more than two folds."""
+    import os
+    import signal
+
+    X, y, w, folds = data("float64")
+    store = open_store(X, y, w, folds, resident_folds=2)
+    (p0, go0), (p1, go1) = hold(store, 0), hold(store, 1)
+    thread, box = waiting_acquire(store, 2)
+    assert thread.is_alive() and store.resident() == [0, 1]  # waiting, nothing built over the cap
+    if how == "released":
+        os.write(go0, b"1")
+    else:
+        os.kill(p0, signal.SIGKILL)
+    os.waitpid(p0, 0)
+    thread.join(timeout=30)
+    lease = box["lease"]
+    assert lease is not None and store.resident() == [1, 2]
+    assert (store.stats.room_waits, store.stats.over_cap, store.stats.room_timeouts, store.stats.built) == (1, 0, 0, 1)
+    np.testing.assert_array_equal(lease.parts.X_train, X[folds[2][0]])
+    store.release(lease)
+    os.write(go1, b"1")
+    os.waitpid(p1, 0)
+    store.close()
+
+
+def test_a_wait_for_room_is_bounded_then_the_fold_is_built_over_the_cap_counted_and_warned():
+    import os
+
+    X, y, w, folds = data("float64")
+    store = open_store(X, y, w, folds, resident_folds=2, room_wait=0.05)
+    holders = [hold(store, 0), hold(store, 1)]  # never let go while the task waits
+    with pytest.warns(foldstore.FoldRoomWarning, match="fold 2 waited"):
+        lease = store.acquire(2)
+    assert lease is not None and store.resident() == [0, 1, 2]
+    assert (store.stats.room_waits, store.stats.room_timeouts, store.stats.over_cap) == (1, 1, 1)
+    np.testing.assert_array_equal(lease.parts.X_test, X[folds[2][1]])
+    store.release(lease)
+    for pid, go in holders:
+        os.write(go, b"1")
+        os.waitpid(pid, 0)
+    store.close()
+
+
+def test_one_resident_fold_the_next_folds_task_waits_for_the_last_lease_of_the_first():
+    import os
+
+    X, y, w, folds = data("float64")
+    store = open_store(X, y, w, folds, resident_folds=1)
+    pid, go = hold(store, 0)
+    thread, box = waiting_acquire(store, 1)
+    assert thread.is_alive() and store.resident() == [0]
+    os.write(go, b"1")
+    os.waitpid(pid, 0)
+    thread.join(timeout=30)
+    assert box["lease"] is not None and store.resident() == [1] and store.stats.over_cap == 0
+    store.release(box["lease"])
+    store.close()
+
+
+def test_a_task_timeout_bounds_the_wait_for_room():
+    X, y, w, folds = data("float64")
+    store = open_store(X, y, w, folds)
+    store.bound_wait(10.0)
+    assert store.room_wait == 10.0 * foldstore.ROOM_WAIT_SHARE
+    store.close()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_resident_folds_must_be_a_positive_integer(bad):
+    from mpisearch import MPISearchCV
+    from mpisearch.errors import InputError
+
+    X, y, _, _ = data("float64")
+    with pytest.raises(InputError, match=r"^resident_folds: expected a positive integer"):
+        MPISearchCV(WritesIntoX(), {"factor": [1.0]}, resident_folds=bad).fit(X, y)
+
+
+def test_a_pipeline_prefix_that_passes_the_shared_fold_through_is_cached_as_a_copy():
+    """An identity prefix's output is the node's fold itself: the prefix cache keeps a copy,
+    so a fit process between tasks maps no fold (else the fold could never be evicted and
+    tasks of other folds would wait for it)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from mpisearch.reuse.bundles import Bundle, BundleKind, Member
+    from mpisearch.reuse.prefix import PrefixCache
+    from mpisearch.reuse.run import evaluate_bundle
+
+    X, y, _, folds = data("float64")
+    store = open_store(X, y, None, folds)
+    shared, private = Dataset(X, y, folds, store=store), Dataset(X, y, folds)
+    pipe = Pipeline([("same", FunctionTransformer()), ("lr", LogisticRegression())])
+    bundle = Bundle(BundleKind.PREFIX, (Member(0, {"lr__C": 0.1}), Member(1, {"lr__C": 1.0})), prefix_key=())
+    scorers = make_scorers(None, pipe)
+    cache = PrefixCache(2**20)
+    got = evaluate_bundle(pipe, bundle, shared, 0, scorers, cache)
+    want = evaluate_bundle(pipe, bundle, private, 0, scorers, PrefixCache(2**20))
+    assert [r.scores for r in got.results] == [r.scores for r in want.results] and len(cache) == 1
+    assert not store._maps_a_fold()  # noqa: SLF001 - what the kernel sees of this process
     store.close()

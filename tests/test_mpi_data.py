@@ -505,6 +505,28 @@ def test_in_fold_major_order_each_node_builds_each_fold_once_and_holds_at_most_t
     assert quiet_allgather(COMM, problem) == [None] * SIZE
 
 
+@pytest.mark.mpi(min_size=2)
+def test_with_one_resident_fold_tasks_wait_for_room_and_score_the_same(topology):
+    """``resident_folds=1``: a node holds one fold at a time (a task of the next fold waits
+    for the last lease of the previous one; none is built over the cap), bit for bit with
+    the one-process run."""
+    from mpisearch import MPISearchCV
+
+    X, y, w = float32_problem()
+    grid = {"C": [0.01, 0.1, 1.0, 10.0], "fit_intercept": [True, False]}
+    search = MPISearchCV(LogisticRegression(max_iter=300), grid, cv=4, comm=COMM, refit=False, resident_folds=1)
+    search.fit(X if ROOT else None, y if ROOT else None, sample_weight=w if ROOT else None)
+    problem = None
+    if ROOT:
+        local = MPISearchCV(LogisticRegression(max_iter=300), grid, cv=4, comm=MPI.COMM_SELF, refit=False)
+        local.fit(X, y, sample_weight=w)
+        assert_bitwise_equal(search.cv_results_, local.cv_results_)
+        for node, stores in stores_by_node(search, topology).items():
+            if any(s["over_cap"] or s["room_timeouts"] or s["failed"] for s in stores):
+                problem = f"node {node}: {stores}"
+    assert quiet_allgather(COMM, problem) == [None] * SIZE
+
+
 class ScalingInPlace(LogisticRegression):
     """Writes into its input, as some third-party estimators do (scikit-learn's never)."""
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .foldstore import RESIDENT_FOLDS
 from .parts import FoldParts, Pick, split, storable
 
 Fold = tuple[np.ndarray, np.ndarray]  # (train indices, test indices)
@@ -24,6 +25,7 @@ class Dataset:
     sample_weight: np.ndarray | None = None  # passed to fit (train part) and the scorers (each part)
     store: Any = None  # a NodeFoldStore: each fold's parts built once per node (set on worker ranks)
     shared_folds: bool = True  # whether worker ranks open a node fold store (shipped with the data)
+    resident_folds: int | None = RESIDENT_FOLDS  # folds a node's store holds at most (None: as racing needs)
 
     @contextmanager
     def fold_parts(self, fold: int, pick: Pick | None = None, est: Any = None) -> Iterator[FoldParts]:

@@ -197,6 +197,26 @@ def _libc_madvise() -> Any:
 _madvise = _libc_madvise()
 
 
+def _libc_malloc_trim() -> Any:
+    try:
+        fn = ctypes.CDLL(None).malloc_trim  # glibc
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
+    return fn
+
+
+_malloc_trim = _libc_malloc_trim()
+
+
+def trim_heap() -> None:
+    """Give the heap's free pages back to the system (glibc keeps freed blocks of a few
+    hundred KiB, such as a fold build's index blocks, in the process: measured about 1 MB
+    per fit process that built a fold, 0.008x of a 606 MB dataset over 5 workers)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
 def register(block: SharedBlock) -> None:
     _BLOCKS.append(block)
 

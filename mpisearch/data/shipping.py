@@ -100,7 +100,8 @@ def _open_store(dataset: Dataset, token: str, comm: MPI.Comm) -> Any:
 
     node = shm.window_info(comm)
     first = min(node["ranks"]) if node else comm.Get_rank()
-    store = NodeFoldStore(f"{PREFIX}{token}-n{first}", dataset.X, dataset.y, dataset.sample_weight, dataset.folds)
+    store = NodeFoldStore(f"{PREFIX}{token}-n{first}", dataset.X, dataset.y, dataset.sample_weight, dataset.folds,
+                          resident_folds=dataset.resident_folds)
     weakref.finalize(dataset, store.close)
     return store
 
@@ -142,6 +143,7 @@ def _parts(dataset: Dataset) -> tuple[dict[str, Any], list[np.ndarray]]:
     wire = [_wire(name, a) for name, a in named]
     header = {"X": x_meta, "has_y": y is not None, "has_w": dataset.sample_weight is not None, "folds": lengths,
               "arrays": [(w.shape, w.dtype, t) for w, t in wire], "shared_folds": dataset.shared_folds,
+              "resident_folds": dataset.resident_folds,
               "segments": _segments(wire), "fold_labels": as_labels,
               "token": f"{os.getpid()}-{secrets.token_hex(4)}"}
     return header, [w for w, _ in wire]
@@ -341,7 +343,7 @@ def _assemble(header: dict[str, Any], arrays: list[np.ndarray]) -> Dataset:
     w = next(it) if header["has_w"] else None
     shipped = next(it)
     folds = FoldLabels(shipped, len(header["folds"])) if header["fold_labels"] else _split_folds(header, shipped)
-    return Dataset(X, y, folds, w)
+    return Dataset(X, y, folds, w, resident_folds=header["resident_folds"])
 
 
 def _split_folds(header: dict[str, Any], flat: np.ndarray) -> list[Fold]:

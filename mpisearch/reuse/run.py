@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
@@ -176,7 +178,17 @@ def _fit_prefix(pipeline: Any, parts: FoldParts) -> FittedPrefix:
     prefix = Pipeline(pipeline.steps[:-1])
     Xt = prefix.fit_transform(parts.X_train) if parts.y_train is None else \
         prefix.fit_transform(parts.X_train, parts.y_train)
+    if parts.shared and _views(Xt, parts.X_train):  # an identity prefix: a cached view would pin the node's fold
+        Xt = Xt.copy()
     return FittedPrefix(prefix.steps, Xt, time.perf_counter() - start)
+
+
+def _views(Xt: Any, X: Any) -> bool:
+    """Whether ``Xt`` shares memory with ``X`` (numpy or CSR)."""
+    def arrays(a: Any) -> list[Any]:
+        return [a.data, a.indices, a.indptr] if sp.issparse(a) else [a]
+    return any(isinstance(t, np.ndarray) and isinstance(x, np.ndarray) and np.may_share_memory(t, x)
+               for t in arrays(Xt) for x in arrays(X))
 
 
 def _final_fit(estimator: Any, member: Member, prefix: FittedPrefix, parts: FoldParts, scorers: Scorers,
