@@ -128,27 +128,36 @@ class GP:
         mu, sd = self.predict(X)
         return log_h((mu - best) / sd) + np.log(sd)
 
-    def mean_grad(self, X: np.ndarray) -> np.ndarray:
-        """The gradient of the mean (standardised units) at the rows of X."""
+    def _cross(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """From the rows of X to the observations: differences (m x n x d), squared length
+        scales, scaled distances r (m x n) and exp(-sqrt(5) r)."""
         ls2 = self.hyper.length_scales ** 2
         diff = X[:, None, :] - self.X[None, :, :]
         r = np.sqrt(np.maximum((diff * diff / ls2).sum(-1), 0.0))
-        dK = -(5.0 / 3.0) * self.hyper.signal * (1 + SQRT5 * r) * np.exp(-SQRT5 * r)
+        return diff, ls2, r, np.exp(-SQRT5 * r)
+
+    def _mean_grad(self, dK: np.ndarray, diff: np.ndarray, ls2: np.ndarray) -> np.ndarray:
+        """The mean's gradient from the kernel's radial derivative ``dK`` (times diff / ls2: dk/dx)."""
         return np.einsum("mn,mnd->md", dK * self.alpha[None, :], diff) / ls2
+
+    def _radial(self, r: np.ndarray, e: np.ndarray) -> np.ndarray:
+        return -(5.0 / 3.0) * self.hyper.signal * (1 + SQRT5 * r) * e
+
+    def mean_grad(self, X: np.ndarray) -> np.ndarray:
+        """The gradient of the mean (standardised units) at the rows of X."""
+        diff, ls2, r, e = self._cross(X)
+        return self._mean_grad(self._radial(r, e), diff, ls2)
 
     def log_ei_grad(self, X: np.ndarray, best: float) -> tuple[np.ndarray, np.ndarray]:
         """log EI at the rows of X and its gradient with respect to X (rows independent)."""
-        ls2 = self.hyper.length_scales ** 2
-        diff = X[:, None, :] - self.X[None, :, :]  # m x n x d
-        r = np.sqrt(np.maximum((diff * diff / ls2).sum(-1), 0.0))
-        e = np.exp(-SQRT5 * r)
+        diff, ls2, r, e = self._cross(X)
         Ks = self.hyper.signal * (1 + SQRT5 * r + 5.0 / 3.0 * r * r) * e
-        dK = -(5.0 / 3.0) * self.hyper.signal * (1 + SQRT5 * r) * e  # times diff / ls2: dk/dx
+        dK = self._radial(r, e)
         v = Ks @ self.K_inv  # m x n: K^-1 k(x)
         mu = Ks @ self.alpha
         var = np.maximum(self.hyper.signal - (Ks * v).sum(1), 1e-12)
         sd = np.sqrt(var)
-        dmu = np.einsum("mn,mnd->md", dK * self.alpha[None, :], diff) / ls2
+        dmu = self._mean_grad(dK, diff, ls2)
         dvar = -2 * np.einsum("mn,mnd->md", dK * v, diff) / ls2
         dsd = dvar / (2 * sd[:, None])
         z = (mu - best) / sd
