@@ -92,9 +92,10 @@ def test_task_timeout_fails_only_the_slow_point_and_the_search_goes_on():
     X, y = load_iris(return_X_y=True)
     grid = {"C": [1.0], "delay": [0.0, 60.0]}
     start = time.monotonic()
+    # 6 s: a quick fit finished well within 3 s everywhere but once on a 2-core machine at load 15+
     with pytest.warns(Warning, match="2 fits failed"):
-        search = MPISearchCV(SleepyClassifier(), grid, cv=2, task_timeout=3.0).fit(X, y)
-    assert time.monotonic() - start < 30
+        search = MPISearchCV(SleepyClassifier(), grid, cv=2, task_timeout=6.0).fit(X, y)
+    assert time.monotonic() - start < 40
     means = search.cv_results_["mean_test_score"]
     assert means[0] > 0.9 and np.isnan(means[1])
     assert search.best_params_ == {"C": 1.0, "delay": 0.0}
