@@ -57,6 +57,17 @@ IDLE_SLEEP_MAX = 0.02
 # about 3 ms, well within what a worker's prefetch queue holds.
 DRAIN_MESSAGES = 64
 
+# How long one pass may go on waiting for more results while every worker still has a
+# task, as a fraction of the mean task duration (at most IDLE_SLEEP_MAX): the same
+# lateness IDLE_SLEEP_FRACTION allows, so a worker's queued task hides it. With 0.2-2 s
+# tasks each pass otherwise served 1.5 results and its fixed part (journal flush,
+# dispatch, the loop's checks, caches gone cold while rank 0 slept) cost about as much
+# as the results (bench_scale_sim.py, 1,024 workers: 44-57 us per task against 28-33
+# with 20 ms tasks, whose passes serve up to DRAIN_MESSAGES). Below GATHER_MIN seconds
+# (tasks under 20 ms) results come faster than a pass handles them: no waiting.
+GATHER_FRACTION = IDLE_SLEEP_FRACTION
+GATHER_MIN = 0.001
+
 Clock = Callable[[], float]
 
 
@@ -145,18 +156,36 @@ class Coordinator:
     def _drain(self, got: tuple[int, Any]) -> None:
         """Handle ``got`` and every message already waiting (up to DRAIN_MESSAGES), then
         put their journal lines on disk and show progress once, before any more work is
-        handed out: one flush and one dispatch serve the whole batch."""
+        handed out: one flush and one dispatch serve the whole batch. While every worker
+        still has a task, the pass also waits for the results that come within its
+        gathering window (see GATHER_FRACTION)."""
         n = 0
+        until = self.clock() + self._gather_window()
         while got is not None:
             self.watch.heard(got[0], self.clock())
             self._handle(*got)
             n += 1
-            got = self.transport.poll(0.0) if n < DRAIN_MESSAGES else None
+            if n >= DRAIN_MESSAGES:
+                break
+            wait = until - self.clock()
+            if wait > 0 and self.scheduler.busy_workers() == len(self.workers):
+                got = self.transport.poll(wait, self._patience())
+            else:
+                got = self.transport.poll(0.0)
         if self.control.journal is not None:
             self.control.journal.flush()  # on disk before any more work is handed out
         if self.control.progress is not None:
             self.control.progress.update(self.snapshot())
         freeze_kept()  # what this pass kept (results) is not scanned again by the collector
+
+    def _gather_window(self) -> float:
+        """How long a pass may wait for more results (0 before the first result, and for tasks
+        too short for it to pay; see GATHER_FRACTION)."""
+        mean = self.scheduler.mean_duration()
+        if mean is None or self.stats.stopped is not None:
+            return 0.0
+        window = min(GATHER_FRACTION * mean, IDLE_SLEEP_MAX)
+        return window if window >= GATHER_MIN else 0.0
 
     def _patience(self) -> float:
         """Longest sleep while waiting for results (see IDLE_SLEEP_FRACTION)."""
