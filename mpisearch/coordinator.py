@@ -166,8 +166,9 @@ class Coordinator:
             self._handle(source, msg)
         if self.control.journal is not None:
             self.control.journal.flush()  # on disk before any more work is handed out
-        if self.control.progress is not None:
-            self.control.progress.update(self.snapshot())
+        progress = self.control.progress
+        if progress is not None and progress.due():
+            progress.update(self.snapshot())
         freeze_kept()  # what this pass kept (results) is not scanned again by the collector
 
     def _gather(self, got: tuple[int, Any]) -> list[tuple[int, Any]]:
