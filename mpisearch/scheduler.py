@@ -210,7 +210,7 @@ class Scheduler:
 
     def n_assigned(self, worker: int) -> int:
         """Tasks ``worker`` holds: the one it runs and those queued on it."""
-        return len(self._assigned[worker])
+        return len(self._assigned.get(worker, ()))
 
     def mean_duration(self) -> float | None:
         """Mean duration of the tasks finished so far (None before the first)."""
