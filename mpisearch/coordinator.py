@@ -314,6 +314,9 @@ class Coordinator:
         return self.table.points[point_id], self._proposals[point_id].subsample
 
     def _handle(self, source: int, msg: Any) -> None:
+        if type(msg) is Result:  # the usual message: one task's result
+            self._on_result(source, msg)
+            return
         for m in msg if isinstance(msg, list) else (msg,):
             if isinstance(m, Result):
                 self._on_result(source, m)
@@ -364,7 +367,9 @@ class Coordinator:
             params = self.table.points[point_id]
             score = self.table.mean_score(point_id, self.rank_metric)
             row = self.table.positions.get(point_id, point_id)
-            if not math.isnan(score) and (self._best is None or (score, -row) > (self._best.score, -self._best.row)):
+            best = self._best
+            if not math.isnan(score) and (best is None or score > best.score
+                                          or (score == best.score and row < best.row)):
                 self._best = Best(score, row, params)
             self.strategy.tell([PointResult(point_id, params, score, self._proposals[point_id].tag)])
             if self._shows_points:
