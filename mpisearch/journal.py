@@ -52,26 +52,38 @@ def _key(key: Any) -> str:
 
 
 def _result_json(fold: int, result: TaskResult) -> str:
-    """The result's part of a journal line, as json.dumps writes it (``{`` left out). Rank 0
-    writes one per task: json.dumps of the same dict took 27-35 us, this 16-18 (5 interleaved
-    rounds on a heavily loaded machine; about 2x less on a quiet one)."""
+    """The result's part of a journal line, from ``"fold"`` to its last field, as json.dumps writes
+    it (no braces). Rank 0 writes one per task: the usual one (no error, finite floats, int fold and
+    rank) in one f-string, where a float's repr is most of the cost (see Journal.write)."""
     try:
-        train = f', "train_scores": {_scores_json(result.train_scores)}' if result.train_scores else ""
-        return (f'"fold": {_scalar(fold)}, "scores": {_scores_json(result.scores)}, '
-                f'"fit_time": {_scalar(result.fit_time)}, "score_time": {_scalar(result.score_time)}, '
-                f'"error": {_scalar(result.error)}, "reason": {_scalar(result.reason)}, '
-                f'"rank": {_scalar(result.rank)}, "start": {_scalar(result.started)}{train}}}')
+        fit, score, start = map(float.__repr__, (result.fit_time, result.score_time, result.started))
+        rank = result.rank
+        # a finite float's repr has no "n" (nan and inf have); bool is not json's int
+        if (type(fold) is int and result.error is None and result.reason is None
+                and (rank is None or type(rank) is int) and "n" not in fit + score + start):
+            part = (f'"fold": {fold}, "scores": {_scores_json(result.scores)}, "fit_time": {fit}, '
+                    f'"score_time": {score}, "error": null, "reason": null, '
+                    f'"rank": {"null" if rank is None else rank}, "start": {start}')
+        else:
+            part = (f'"fold": {_scalar(fold)}, "scores": {_scores_json(result.scores)}, '
+                    f'"fit_time": {_scalar(result.fit_time)}, "score_time": {_scalar(result.score_time)}, '
+                    f'"error": {_scalar(result.error)}, "reason": {_scalar(result.reason)}, '
+                    f'"rank": {_scalar(rank)}, "start": {_scalar(result.started)}')
+        return f'{part}, "train_scores": {_scores_json(result.train_scores)}' if result.train_scores else part
     except (TypeError, AttributeError):  # numpy scalars, keys that are not str, ...: as json does it
         rest = {"fold": fold, "scores": result.scores, "fit_time": result.fit_time,
                 "score_time": result.score_time, "error": result.error, "reason": result.reason,
                 "rank": result.rank, "start": result.started}
         if result.train_scores:  # only with return_train_score: other lines stay as they were
             rest["train_scores"] = result.train_scores
-        return json.dumps(rest)[1:]
+        return json.dumps(rest)[1:-1]
 
 
 def _scores_json(scores: dict[str, Any]) -> str:
     """A dict of scores as json.dumps writes it, for str keys and scalar values (TypeError otherwise)."""
+    if len(scores) == 1:  # one metric: the usual case
+        for k, v in scores.items():
+            return f"{{{_key(k)}: {_scalar(v)}}}"
     items = ", ".join(f"{_key(k)}: {_scalar(v)}" for k, v in scores.items())
     return f"{{{items}}}"
 
@@ -135,9 +147,9 @@ class Journal:
 
     def __init__(self, fh: TextIO) -> None:
         self.fh = fh
-        # A point's parameters as JSON, made once: encoding them was a third of rank 0's
-        # time per task with tiny tasks (a point's folds all repeat them).
-        self._params_json: dict[int, str] = {}
+        # A point's line up to its result, made once: encoding the parameters was a third of rank
+        # 0's time per task with tiny tasks (a point's folds all repeat them).
+        self._heads: dict[int, str] = {}
 
     @classmethod
     def open(cls, out: str | os.PathLike[str]) -> Journal:
@@ -149,14 +161,15 @@ class Journal:
 
     def write(self, point_id: int, fold: int, result: TaskResult, params: Any,
               n_resources: int | None = None) -> None:
-        rest = _result_json(fold, result)
-        if n_resources is not None:
-            rest = f'{rest[:-1]}, "n_resources": {int(n_resources)}}}'
-        params_json = self._params_json.get(point_id)
-        if params_json is None:
-            params_json = self._params_json[point_id] = json.dumps(jsonable(params))
-        # the same line as json.dumps({"point": ..., "params": ..., "fold": ..., ...})
-        self._put(f'{{"point": {int(point_id)}, "params": {params_json}, {rest}\n')
+        """The line json.dumps({"point": ..., "params": ..., "fold": ..., ..., "n_resources": ...})
+        writes (n_resources only when given), from the point's cached head and the result's part.
+        Measured on a quiet machine (a 1-metric result, 2,000 lines, best of 15): 3.6 us per line
+        before the cached head and the one-f-string path, 2.75 after."""
+        head = self._heads.get(point_id)
+        if head is None:
+            head = self._heads[point_id] = f'{{"point": {int(point_id)}, "params": {json.dumps(jsonable(params))}, '
+        tail = "}\n" if n_resources is None else f', "n_resources": {int(n_resources)}}}\n'
+        self._put(head + _result_json(fold, result) + tail)
 
     def stop(self, point_id: int, params: Any, n_resources: int | None = None) -> None:
         """Fold racing stopped the point: a resumed run stops it at the same place."""

@@ -49,6 +49,14 @@ class Progress:
             self._last = now
             print(f"[mpisearch] {describe(snap)}", file=self.stream, flush=True)
 
+    def due(self) -> bool:
+        """Whether an update now would show anything: always for the bar (it counts every task),
+        every LOG_EVERY_SECONDS for log lines, never when quiet. Rank 0 builds a snapshot only
+        then (once per pass of its loop otherwise, for a log line every 30 s)."""
+        if self.verbosity <= 0:
+            return False
+        return self.tty or time.monotonic() - self._last >= LOG_EVERY_SECONDS
+
     def point_done(self, text: str) -> None:
         if self.verbosity >= 2:
             self._write(f"[mpisearch] {text}")

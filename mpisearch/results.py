@@ -22,6 +22,38 @@ from .errors import SearchFailedError
 from .space import Params, point_key
 from .types import TaskResult
 
+# Fold counts below this have their mean score summed in Python instead of numpy (one call per
+# finished point on rank 0: 1.75 -> 0.83 us for 2 folds, timeit on a quiet machine). numpy's float64
+# add.reduce of fewer than 8 values is 0.0 + (a0 + a1 + ...) in order (the first block of its
+# pairwise sum); _SUMS_AS_NUMPY checks that on import, and numpy is used if it ever differs.
+SHORT_SUM = 8
+
+
+def _short_sum(values: Sequence[Any]) -> float | None:
+    """numpy's add.reduce of fewer than SHORT_SUM floats, bit for bit; None if a value is not a float."""
+    total = -0.0
+    for v in values:
+        if not isinstance(v, float):  # ints or float32 go through numpy as before
+            return None
+        total += v
+    return 0.0 + total
+
+
+def _sums_as_numpy() -> bool:
+    """Whether :func:`_short_sum` gives numpy's bits on awkward and random values."""
+    rng = np.random.default_rng(0)
+    probes = [[-0.0], [-0.0, -0.0], [0.0, -0.0], [-0.0, 0.0], [1e16, 1.0, -1e16], [1.0, 1e16, -1e16, 3.0]]
+    probes += [list(rng.standard_normal(n) * 10.0 ** rng.integers(-17, 17, n)) for n in range(1, SHORT_SUM)
+               for _ in range(12)]
+    for values in probes:
+        want, got = float(np.add.reduce(np.array(values, dtype=np.float64))), _short_sum([float(v) for v in values])
+        if got is None or want != got or math.copysign(1.0, want) != math.copysign(1.0, got):
+            return False
+    return True
+
+
+_SUMS_AS_NUMPY = _sums_as_numpy()
+
 
 class TaskFailedError(SearchFailedError):
     """A fit failed and ``error_score='raise'``; carries the remote traceback."""
@@ -56,7 +88,8 @@ class ResultTable:
         return point_id
 
     def n_resources(self, point_id: int) -> int | None:
-        return self.columns.get(point_id, {}).get("n_resources")
+        columns = self.columns.get(point_id)  # none for most points
+        return None if columns is None else columns.get("n_resources")
 
     def key(self, point_id: int) -> str:
         """What identifies a point's tasks across runs (the journal's key)."""
@@ -110,9 +143,18 @@ class ResultTable:
 
     def mean_score(self, point_id: int, metric: str) -> float:
         """Mean over the folds; for a point stopped by fold racing, over the folds it ran.
-        What np.average gives (and cv_results_ reports), bit for bit, at a third of its cost."""
-        scores = self.scores(point_id, metric) if self.is_complete(point_id) else \
-            np.array(self.fold_scores(point_id, metric))
+        What np.average gives (and cv_results_ reports), bit for bit, at a third of its cost
+        (a tenth for fewer than SHORT_SUM folds)."""
+        if not self.is_complete(point_id):
+            scores = np.array(self.fold_scores(point_id, metric))
+        elif self.n_folds < SHORT_SUM and _SUMS_AS_NUMPY:
+            tasks, score = self.tasks, self._score
+            total = _short_sum([score(tasks[(point_id, k)], metric) for k in range(self.n_folds)])
+            if total is not None:
+                return total / self.n_folds
+            scores = self.scores(point_id, metric)
+        else:
+            scores = self.scores(point_id, metric)
         return float(np.add.reduce(scores)) / len(scores) if len(scores) else math.nan
 
     def _score(self, r: TaskResult | None, metric: str) -> float:

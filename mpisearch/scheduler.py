@@ -208,6 +208,10 @@ class Scheduler:
         queue = self._assigned.get(worker)
         return (queue[0], self._started.get(worker, math.nan)) if queue else None
 
+    def n_assigned(self, worker: int) -> int:
+        """Tasks ``worker`` holds: the one it runs and those queued on it."""
+        return len(self._assigned.get(worker, ()))
+
     def mean_duration(self) -> float | None:
         """Mean duration of the tasks finished so far (None before the first)."""
         return self._sum_times / self._n_times if self._n_times else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import deque
 
@@ -16,7 +17,7 @@ from mpisearch.cv import make_folds
 from mpisearch.data.dataset import Dataset
 from mpisearch.files import JOURNAL
 from mpisearch.journal import Journal
-from mpisearch.messages import Bye, Result, RunTask
+from mpisearch.messages import Bye, Result, RunTask, Stop
 from mpisearch.racing import Racer
 from mpisearch.results import ResultTable
 from mpisearch.scheduler import PREFETCH
@@ -24,6 +25,7 @@ from mpisearch.scoring import make_scorers
 from mpisearch.space import SearchSpace
 from mpisearch.strategies import GridStrategy
 from mpisearch.testing import NoopClassifier, SleepClassifier
+from mpisearch.types import TaskResult
 from mpisearch.worker import Worker
 
 FOLDS = 2
@@ -228,3 +230,90 @@ def test_results_waiting_together_are_on_disk_before_more_work_goes_out(tmp_path
     # one pass handles every waiting result, so a worker's whole queue is refilled in one
     # message, not one task per result (beyond the first round, which fills every queue)
     assert sum(n > 1 for n in transport.tasks_per_message) > len(ids)
+
+
+class TimedWorkers:
+    """Workers on a fake clock: worker i takes ``base + step * i`` seconds per task, so the
+    results of one round come ``step`` apart. ``poll`` waits on that clock and returns a
+    result once it is due. Records, at each send, how many results rank 0 had received and
+    how many journal lines were on disk, the timeout of every poll that followed a message
+    without a send in between (a pass gathering results), and how many of those waited while
+    a worker had nothing to do."""
+
+    rank, size = 0, 0
+
+    def __init__(self, ids: list[int], base: float, step: float, journal_file) -> None:
+        self.now = 0.0
+        self.speed = {w: base + step * i for i, w in enumerate(ids)}
+        self.free_at = dict.fromkeys(ids, 0.0)
+        self.events: list[tuple[float, int, int, object]] = []  # (due, seq, worker, message)
+        self.journal_file = journal_file
+        self.received = 0
+        self.at_send: list[tuple[int, int]] = []
+        self.in_pass_timeouts: list[float] = []
+        self._after_message = False
+        self.stopping = False
+        self.idle_waits = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    def send(self, msg, dest: int) -> None:
+        on_disk = self.journal_file.read_text().count("\n") if self.journal_file.exists() else 0
+        self.at_send.append((self.received, on_disk))
+        self._after_message = False
+        for m in msg if isinstance(msg, list) else [msg]:
+            if isinstance(m, RunTask):  # a cancel is ignored: the task runs and reports (a late cancel)
+                start = max(self.now, self.free_at[dest])
+                self.free_at[dest] = start + self.speed[dest]
+                result = Result(m.task_id, m.point_id, m.fold, TaskResult({"score": 1.0}, fit_time=self.speed[dest]))
+                heapq.heappush(self.events, (self.free_at[dest], id(result), dest, result))
+            elif isinstance(m, Stop):
+                self.stopping = True  # the search is over: the shutdown's polls are not a pass's
+                heapq.heappush(self.events, (max(self.now, self.free_at[dest]), id(m), dest, Bye({})))
+
+    def poll(self, timeout: float, max_sleep: float | None = None):
+        if self._after_message and not self.stopping:
+            self.in_pass_timeouts.append(timeout)
+            nothing_due = not self.events or self.events[0][0] > self.now
+            if timeout > 0 and nothing_due and any(end <= self.now for end in self.free_at.values()):
+                self.idle_waits += 1  # a pass waits while a worker has nothing to do
+        if self.events and self.events[0][0] <= self.now + timeout:
+            due, _, source, msg = heapq.heappop(self.events)
+            self.now = max(self.now, due)
+            self.received += isinstance(msg, Result)
+            self._after_message = True
+            return source, msg
+        self.now += timeout
+        self._after_message = False
+        return None
+
+
+def timed_run(tmp_path, base: float, step: float, points: int = 24) -> tuple[TimedWorkers, ResultTable]:
+    ids = [1, 2, 3, 4]
+    transport = TimedWorkers(ids, base, step, tmp_path / JOURNAL)
+    journal = Journal.open(tmp_path)
+    table = ResultTable(["score"], FOLDS)
+    grid = GridStrategy(SearchSpace({"tag": list(range(points))}))
+    stats = Coordinator(grid, table, "score", transport, ids, control=RunControl(journal=journal),
+                        clock=transport.clock).run()
+    journal.close()
+    assert stats.n_tasks == points * FOLDS and len(table.tasks) == points * FOLDS
+    assert all(on_disk >= received for received, on_disk in transport.at_send)  # the journal's promise
+    assert transport.idle_waits == 0
+    return transport, table
+
+
+def test_a_pass_gathers_the_results_due_within_its_window_while_every_worker_keeps_a_task(tmp_path):
+    # 0.4 s tasks: a pass may wait 5% of that (20 ms) for more; the four workers drift 1 ms per task apart
+    transport, _ = timed_run(tmp_path, base=0.4, step=0.001)
+    assert any(t > 0 for t in transport.in_pass_timeouts)
+    assert max(transport.in_pass_timeouts) <= coord.IDLE_SLEEP_MAX + 1e-9
+    passes_that_sent = len({received for received, _ in transport.at_send})
+    assert passes_that_sent < transport.received / 2  # several results served by each dispatch
+
+
+def test_a_pass_does_not_wait_for_results_of_short_tasks(tmp_path):
+    # 2 ms tasks: a window of 5% would be under GATHER_MIN: only what is waiting already
+    transport, _ = timed_run(tmp_path, base=0.002, step=0.0001)
+    assert transport.in_pass_timeouts and set(transport.in_pass_timeouts) == {0.0}

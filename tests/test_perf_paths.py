@@ -83,6 +83,28 @@ def test_mean_score_is_cv_results_mean_bit_for_bit():
                 math.isnan(ours) and math.isnan(means[p]))
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("error_score", [math.nan, 0.0, -1.5, 2])
+def test_mean_score_is_cv_results_mean_with_numpy_ints_and_failed_folds(error_score):
+    """numpy float64 scores, int scores (summed by numpy as before) and failed folds (error_score)."""
+    rng = np.random.default_rng(2)
+    kinds = [lambda v: v, np.float64, lambda v: int(v * 10), lambda v: np.float32(v).item(), lambda v: -0.0]
+    for n_folds in (1, 2, 3, 5, 7, 8, 9):
+        table = ResultTable(["score"], n_folds, error_score=error_score)
+        for p in range(150):
+            table.add_point({"p": p})
+            kind = kinds[p % len(kinds)]
+            for k in range(n_folds):
+                v = kind(float(rng.normal() * 10.0 ** rng.integers(-3, 3)))
+                failed = rng.random() < 0.15
+                table.add(p, k, TaskResult({} if failed else {"score": v}, error="tb" if failed else None))
+        means = table.cv_results()["mean_test_score"]
+        for p in range(150):
+            ours = table.mean_score(p, "score")
+            assert (ours == means[p] and math.copysign(1, ours) == math.copysign(1, means[p])) or (
+                math.isnan(ours) and math.isnan(means[p]))
+
+
 @pytest.mark.parametrize("msg", [
     Result(1, 2, 3, TaskResult({"score": 0.5}, 0.1, 0.2, started=12.5)),
     [Result(i, i // 2, i % 2, TaskResult({"a": 1.0, "b": math.nan}, 0.1, 0.2, error="tb\n" if i == 3 else None,

@@ -7,7 +7,7 @@ import io
 from sklearn.datasets import load_iris
 from sklearn.svm import SVC
 
-from mpisearch import MPISearchCV
+from mpisearch import MPISearchCV, progress
 from mpisearch.progress import Progress, Snapshot, describe, eta, format_seconds
 
 
@@ -31,6 +31,20 @@ def test_batch_mode_logs_first_and_forced_updates_only():
     p.close(snap(100))
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and lines[0].startswith("[mpisearch] 1/100") and lines[1].startswith("[mpisearch] 100/100")
+
+
+def test_an_update_is_due_for_the_bar_always_for_log_lines_every_interval_and_never_when_quiet(monkeypatch):
+    assert Progress(1, stream=io.StringIO(), tty=True).due()
+    assert not Progress(0, stream=io.StringIO(), tty=True).due() and not Progress(0, tty=False).due()
+    out = io.StringIO()
+    p = Progress(1, stream=out, tty=False)
+    assert p.due()
+    p.update(snap(1))
+    assert not p.due()  # the next log line comes LOG_EVERY_SECONDS later
+    monkeypatch.setattr(progress, "LOG_EVERY_SECONDS", 0.0)
+    assert p.due()
+    p.update(snap(2))
+    assert len(out.getvalue().splitlines()) == 2
 
 
 def test_terminal_mode_draws_a_tqdm_bar():

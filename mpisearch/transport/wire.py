@@ -43,24 +43,32 @@ _run_task_values = _values([f.name for f in fields(RunTask)])
 
 def encode(msg: Any) -> Any:
     """What to pickle for ``msg``: the compact form of a Result/RunTask or a list of them."""
-    batch = msg if type(msg) is list else [msg]
-    if not batch:
+    kind = type(msg)
+    if kind is Result:  # one task's result, as a worker with long tasks sends it
+        if _COMPACT_RESULTS and type(msg.result) is TaskResult:
+            return (RESULTS, False, [(_result_head(msg), _task_result_values(msg.result))])
         return msg
-    if _COMPACT_RESULTS and all(type(m) is Result and type(m.result) is TaskResult for m in batch):
-        return (RESULTS, type(msg) is list, [(_result_head(m), _task_result_values(m.result)) for m in batch])
-    if _COMPACT_TASKS and all(type(m) is RunTask for m in batch):
-        return (TASKS, type(msg) is list, [_run_task_values(m) for m in batch])
+    if kind is RunTask:  # one task, as rank 0 sends most of them
+        return (TASKS, False, [_run_task_values(msg)]) if _COMPACT_TASKS else msg
+    if kind is not list or not msg:
+        return msg
+    if _COMPACT_RESULTS and all(type(m) is Result and type(m.result) is TaskResult for m in msg):
+        return (RESULTS, True, [(_result_head(m), _task_result_values(m.result)) for m in msg])
+    if _COMPACT_TASKS and all(type(m) is RunTask for m in msg):
+        return (TASKS, True, [_run_task_values(m) for m in msg])
     return msg
 
 
 def decode(obj: Any) -> Any:
     """The message ``encode`` was given."""
-    if type(obj) is not tuple or len(obj) != 3 or obj[0] not in (RESULTS, TASKS):
+    if type(obj) is not tuple or len(obj) != 3:
         return obj
     tag, is_list, items = obj
     if tag == RESULTS:
-        msgs = [Result(*head, TaskResult(*values)) for head, values in items]
-    else:
-        msgs = [RunTask(*values) for values in items]
-    return msgs if is_list else msgs[0]
-
+        if not is_list:
+            head, values = items[0]
+            return Result(*head, TaskResult(*values))
+        return [Result(*head, TaskResult(*values)) for head, values in items]
+    if tag == TASKS:
+        return [RunTask(*values) for values in items] if is_list else RunTask(*items[0])
+    return obj
