@@ -1,9 +1,12 @@
-"""How many points rank 0 asks its strategy for at a time, and in which order their tasks go out."""
+"""How many points rank 0 asks its strategy for at a time, in which order their tasks go
+out, and how many short tasks go as one batch."""
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 # Points asked from the strategy per worker at each top-up (see points_per_ask).
 BATCH_POINTS_PER_WORKER = 2
@@ -59,3 +62,101 @@ def piece_points(n_workers: int, prefetch: int) -> int:
     fold-0 tasks), so the fold being served never runs out between pieces and every fold's
     tasks go out in the order one ask of the whole chunk would give."""
     return max(START_PIECE_POINTS, n_workers * prefetch)
+
+
+# -- batches of short tasks (mpisearch.reuse.bundles.BundleKind.BATCH) ----------------------
+# Rank 0 serves W workers whose tasks take T seconds each, spending c seconds of CPU per
+# task: its load is rho = c * W / T. bench_scale_sim.py (quiet machine, journal on,
+# before batching) measured rho ~0.2 with 0.99 efficiency (4,096 workers, 0.2-2 s tasks),
+# rho ~0.8 with 0.92 (16,384 workers) and rho ~1.4 with 0.59 (1,024 workers, 20 ms tasks):
+# results wait for rank 0 once it is busy about half of the time, so tasks are batched
+# from this load on (what rho would be without batches)...
+START_LOAD = 0.5
+# ...into batches of about ceil(rho / AIM_LOAD) points, which would bring rho to a quarter
+# if all of rank 0's cost were per message; the cost of recording each result (table,
+# journal line, strategy) is not divided, so the aim is set well under 1.
+AIM_LOAD = 0.25
+# At most this many points per batch: a batch is one task for stealing and straggler
+# copies, and 16 points leave rank 0 with its per-result cost only (about 40% of a task's
+# at 1,024 workers x 20 ms, cProfile), which is what larger batches could still divide.
+MAX_BATCH = 16
+# Tasks rank 0 times (from its first result on) before it trusts its measurement.
+MIN_TIMED_TASKS = 32
+# A batch is formed only while the queue (with the new tasks) holds at least this many
+# units per worker (a unit: a task, a bundle or a batch): the prefetch depth, so every
+# worker's queue can still be filled. Chosen, not tuned.
+UNITS_PER_WORKER = 2
+# The last tasks of a search (this many per worker, when the ask is the search's last)
+# are never batched: the end of a run balances as without batches.
+TAIL_TASKS_PER_WORKER = 4
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """When and how much rank 0 batches short tasks (the module's constants; tests inject others)."""
+
+    start_load: float = START_LOAD
+    aim_load: float = AIM_LOAD
+    max_size: int = MAX_BATCH
+    min_timed: int = MIN_TIMED_TASKS
+    units_per_worker: int = UNITS_PER_WORKER
+    tail_tasks_per_worker: int = TAIL_TASKS_PER_WORKER
+
+
+DEFAULT_POLICY = BatchPolicy()  # what a search uses (read at each search: tests put in their own)
+
+
+@dataclass(frozen=True)
+class Load:
+    """What rank 0 measured since its first finished task."""
+
+    cpu_s: float  # its CPU serving tasks (the loop, less asking the strategy for points)
+    tasks: int  # tasks finished meanwhile (a batch is one)
+    sent: int  # tasks sent meanwhile (rank 0 pays for each sent and each finished task)
+    points: int  # (point, fold) results they carried
+    mean_task_s: float | None  # the scheduler's mean task duration (a batch: its members' sum)
+    workers: int
+
+
+def batch_size(policy: BatchPolicy, load: Load, queued: int) -> int:
+    """Points per batch for the tasks asked now (1: no batches), ``queued`` tasks counting
+    them. From rho = c * W / T per task measured now, times the points a task carried
+    (an upper estimate of rho without batches, so k does not shrink back while rank 0's
+    cost per point is unchanged): batches from START_LOAD on, of ceil(rho / AIM_LOAD)
+    points, at most MAX_BATCH and at most what leaves UNITS_PER_WORKER units per worker."""
+    if load.tasks < policy.min_timed or not load.mean_task_s:
+        return 1
+    per_task = 2 * load.cpu_s / (load.sent + load.tasks)  # more sent than finished at the start: sending cost it
+    rho = per_task * load.workers / load.mean_task_s * (load.points / load.tasks)
+    if rho < policy.start_load:
+        return 1
+    share = queued // (load.workers * policy.units_per_worker)
+    return max(1, min(math.ceil(rho / policy.aim_load), policy.max_size, share))
+
+
+class LoadMeter:
+    """Rank 0's CPU per task, from its first finished task on, less the time it spends
+    asking the strategy for points (paid per point whether batched or not)."""
+
+    def __init__(self, cpu: Callable[[], float] = time.process_time) -> None:
+        self.cpu = cpu
+        self._mark: tuple[float, int, int, int] | None = None  # (CPU, tasks, points, sent) at the start
+        self._asking = 0.0
+        self.sent = 0  # tasks sent (counted by the coordinator)
+
+    @property
+    def started(self) -> bool:
+        return self._mark is not None
+
+    def start(self, tasks: int, points: int) -> None:
+        self._mark = (self.cpu(), tasks, points, self.sent)
+
+    def exclude(self, seconds: float) -> None:
+        """CPU spent asking for points, not counted."""
+        if self._mark is not None:
+            self._asking += seconds
+
+    def load(self, tasks: int, points: int, mean_task_s: float | None, workers: int) -> Load:
+        cpu, tasks0, points0, sent0 = self._mark or (self.cpu(), tasks, points, self.sent)
+        return Load(max(self.cpu() - cpu - self._asking, 0.0), tasks - tasks0, self.sent - sent0, points - points0,
+                    mean_task_s, workers)
