@@ -72,15 +72,27 @@ def piece_points(n_workers: int, prefetch: int) -> int:
 # results wait for rank 0 once it is busy about half of the time, so tasks are batched
 # from this load on (what rho would be without batches)...
 START_LOAD = 0.5
-# ...into batches of about ceil(rho / AIM_LOAD) points, which would bring rho to a quarter
-# if all of rank 0's cost were per message; the cost of recording each result (table,
-# journal line, strategy) is not divided, so the aim is set well under 1.
-AIM_LOAD = 0.25
+# ...into batches of about ceil(rho / AIM_LOAD) points, which would bring rho to a tenth
+# if all of rank 0's cost were per message. The cost of recording each result (table,
+# journal line, strategy) is not divided: it is most of what is left (about 20 of 24 us
+# per point at 1,024 workers x 20 ms), so the aim is set low and the other limits below
+# decide. Measured (bench_scale_sim.py, 1,024 x 20 ms, two runs each, loaded machine):
+# aim 0.25: 0.691/0.692 efficiency, 24.0 us per point; 0.1: 0.757/0.709, 21.7 us;
+# 0.02: 0.713/0.760, 21.8 us.
+AIM_LOAD = 0.1
 # At most this many points per batch: a batch is one task for stealing and straggler
 # copies, and 16 points leave rank 0 with its per-result cost only (about 40% of a task's
 # at 1,024 workers x 20 ms, cProfile), which is what larger batches could still divide.
 MAX_BATCH = 16
-# Tasks rank 0 times (from its first result on) before it trusts its measurement.
+# A batch is expected to take at most this long (its points' mean task duration times
+# their number): batches are for short tasks. Half of the scheduler's
+# STRAGGLER_MIN_SECONDS, so that a batch stays a task too short to be copied as a
+# straggler; with 0.2-2 s tasks (bench_scale_sim.py, 16,384 workers) batches of 2-5 such
+# tasks unbalanced the run (0.91 -> 0.78 efficiency). Until every worker may have
+# finished a task, the mean is that of the quickest tasks, so the time since the start
+# stands in for it when longer (see batch_size).
+MAX_BATCH_SECONDS = 0.5
+# Tasks finished before rank 0 trusts its measurement.
 MIN_TIMED_TASKS = 32
 # A batch is formed only while the queue (with the new tasks) holds at least this many
 # units per worker (a unit: a task, a bundle or a batch): the prefetch depth, so every
@@ -98,6 +110,7 @@ class BatchPolicy:
     start_load: float = START_LOAD
     aim_load: float = AIM_LOAD
     max_size: int = MAX_BATCH
+    max_seconds: float = MAX_BATCH_SECONDS
     min_timed: int = MIN_TIMED_TASKS
     units_per_worker: int = UNITS_PER_WORKER
     tail_tasks_per_worker: int = TAIL_TASKS_PER_WORKER
@@ -108,7 +121,7 @@ DEFAULT_POLICY = BatchPolicy()  # what a search uses (read at each search: tests
 
 @dataclass(frozen=True)
 class Load:
-    """What rank 0 measured since its first finished task."""
+    """What rank 0 measured since its loop started."""
 
     cpu_s: float  # its CPU serving tasks (the loop, less asking the strategy for points)
     tasks: int  # tasks finished meanwhile (a batch is one)
@@ -116,6 +129,7 @@ class Load:
     points: int  # (point, fold) results they carried
     mean_task_s: float | None  # the scheduler's mean task duration (a batch: its members' sum)
     workers: int
+    elapsed_s: float = 0.0  # since the loop started
 
 
 def batch_size(policy: BatchPolicy, load: Load, queued: int) -> int:
@@ -123,7 +137,8 @@ def batch_size(policy: BatchPolicy, load: Load, queued: int) -> int:
     them. From rho = c * W / T per task measured now, times the points a task carried
     (an upper estimate of rho without batches, so k does not shrink back while rank 0's
     cost per point is unchanged): batches from START_LOAD on, of ceil(rho / AIM_LOAD)
-    points, at most MAX_BATCH and at most what leaves UNITS_PER_WORKER units per worker."""
+    points, at most MAX_BATCH, at most MAX_BATCH_SECONDS of work and at most what leaves
+    UNITS_PER_WORKER units per worker."""
     if load.tasks < policy.min_timed or not load.mean_task_s:
         return 1
     per_task = 2 * load.cpu_s / (load.sent + load.tasks)  # more sent than finished at the start: sending cost it
@@ -131,12 +146,17 @@ def batch_size(policy: BatchPolicy, load: Load, queued: int) -> int:
     if rho < policy.start_load:
         return 1
     share = queued // (load.workers * policy.units_per_worker)
-    return max(1, min(math.ceil(rho / policy.aim_load), policy.max_size, share))
+    # per point: the mean finished task, or the time since the start while the first tasks may still run
+    point_s = load.mean_task_s * load.tasks / load.points
+    if load.tasks < load.workers:
+        point_s = max(point_s, load.elapsed_s)
+    short = math.floor(policy.max_seconds / point_s)
+    return max(1, min(math.ceil(rho / policy.aim_load), policy.max_size, share, short))
 
 
 class LoadMeter:
-    """Rank 0's CPU per task, from its first finished task on, less the time it spends
-    asking the strategy for points (paid per point whether batched or not)."""
+    """Rank 0's CPU per task from the start of its loop, less the time it spends asking the
+    strategy for points (paid per point whether batched or not)."""
 
     def __init__(self, cpu: Callable[[], float] = time.process_time) -> None:
         self.cpu = cpu
@@ -156,7 +176,7 @@ class LoadMeter:
         if self._mark is not None:
             self._asking += seconds
 
-    def load(self, tasks: int, points: int, mean_task_s: float | None, workers: int) -> Load:
+    def load(self, tasks: int, points: int, mean_task_s: float | None, workers: int, elapsed_s: float) -> Load:
         cpu, tasks0, points0, sent0 = self._mark or (self.cpu(), tasks, points, self.sent)
         return Load(max(self.cpu() - cpu - self._asking, 0.0), tasks - tasks0, self.sent - sent0, points - points0,
-                    mean_task_s, workers)
+                    mean_task_s, workers, elapsed_s)

@@ -123,6 +123,8 @@ class Coordinator:
     # -- the loop -------------------------------------------------------------------
     def run(self) -> RunStats:
         self._start, cpu_start = self.clock(), time.process_time()
+        if self.batching is not None:
+            self._meter.start(self.scheduler.n_timed, self.stats.n_tasks)  # rank 0's cost per task, for batches
         deadline = self._start + self.limits.max_time if self.limits.max_time else math.inf
         try:
             while not self._finished():
@@ -196,8 +198,6 @@ class Coordinator:
         its first chunk in pieces: what fills every worker's queue first, the rest a piece per pass."""
         if self.stats.stopped or self.strategy.finished:
             return
-        if self.batching is not None and not self._meter.started and self.scheduler.n_timed:
-            self._meter.start(self.scheduler.n_timed, self.stats.n_tasks)  # rank 0's cost from here on
         if self._owed:  # the rest of the first chunk
             n = min(self._owed, piece_points(len(self.workers), self.scheduler.prefetch))
             self._owed -= n
@@ -242,8 +242,9 @@ class Coordinator:
         if self.batching is None or not self._meter.started or not n_new:
             return 1
         load = self._meter.load(self.scheduler.n_timed, self.stats.n_tasks, self.scheduler.mean_duration(),
-                                len(self.workers))
-        return batch_size(self.batching, load, self.scheduler.n_queued + n_new)
+                                len(self.workers), self.clock() - self._start)
+        owed = self._owed * self.table.n_folds  # the rest of the first chunk, asked in the next passes
+        return batch_size(self.batching, load, self.scheduler.n_queued + n_new + owed)
 
     def _task(self, point_id: int, fold: int, bundle: Bundle | None = None) -> Task:
         task = Task(self._next_task, point_id, fold)
