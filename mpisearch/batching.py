@@ -96,12 +96,13 @@ MAX_BATCH_SECONDS = 0.5
 MIN_TIMED_TASKS = 32
 # A batch is formed only while the queue (with the new tasks) holds at least this many
 # units per worker (a unit: a task, a bundle or a batch): the prefetch depth, so every
-# worker's queue can still be filled. Chosen, not tuned.
+# worker's queue can still be filled. Chosen, not tuned. The search's last ask follows
+# the same rule task by task, fold by fold (guided self-scheduling: a batch holds at most
+# the fold's tasks from it on / (W x UNITS_PER_WORKER)), so batches shrink towards the end
+# and each fold's last 2 x UNITS_PER_WORKER tasks per worker go alone. Measured (1,024 x 20 ms, pickling and MPI
+# free): with one batch size per ask and the last 4 tasks per worker alone, batches of 9
+# (0.18 s) left workers 0.22 s apart at the end (efficiency 0.78 against 0.85 unbatched).
 UNITS_PER_WORKER = 2
-# The last tasks of a search (this many per worker, when the ask is the search's last)
-# are never batched: the end of a run balances as without batches.
-TAIL_TASKS_PER_WORKER = 4
-
 
 @dataclass(frozen=True)
 class BatchPolicy:
@@ -113,7 +114,6 @@ class BatchPolicy:
     max_seconds: float = MAX_BATCH_SECONDS
     min_timed: int = MIN_TIMED_TASKS
     units_per_worker: int = UNITS_PER_WORKER
-    tail_tasks_per_worker: int = TAIL_TASKS_PER_WORKER
 
 
 DEFAULT_POLICY = BatchPolicy()  # what a search uses (read at each search: tests put in their own)
@@ -152,6 +152,12 @@ def batch_size(policy: BatchPolicy, load: Load, queued: int) -> int:
         point_s = max(point_s, load.elapsed_s)
     short = math.floor(policy.max_seconds / point_s)
     return max(1, min(math.ceil(rho / policy.aim_load), policy.max_size, share, short))
+
+
+def guided_size(policy: BatchPolicy, size: int, left: int, workers: int) -> int:
+    """Points in a batch followed by ``left`` tasks (itself included) of its fold in the search's last ask:
+    ``size`` at most, and at most left / (W x UNITS_PER_WORKER), so that the end balances."""
+    return max(1, min(size, left // (workers * policy.units_per_worker)))
 
 
 class LoadMeter:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .batching import BatchPolicy, LoadMeter, batch_size, fold_major, piece_points, points_per_ask
+from .batching import BatchPolicy, LoadMeter, batch_size, fold_major, guided_size, piece_points, points_per_ask
 from .control import RunControl
 from .errors import SearchFailedError
 from .hotpath import freeze_kept
@@ -259,29 +259,29 @@ class Coordinator:
     def _tasks(self, pairs: list[tuple[int, int]], size: int) -> list[Task]:
         """The (point, fold) pairs as tasks, fold by fold, with points that can share work in
         bundles (small enough that every worker gets work: see Bundler.group) and, with ``size``
-        above 1, runs of other points in batches of ``size`` (not the search's last tasks)."""
+        above 1, runs of other points in batches of ``size`` (shrinking towards the end of the
+        search: batching.guided_size)."""
         by_fold: dict[int, list[NewPoint]] = {}
         for p, fold in pairs:
             by_fold.setdefault(fold, []).append(NewPoint(p, self.table.points[p], self._proposals[p].subsample))
-        tail = self._tail(pairs) if size > 1 else {}
         tasks = []
         for fold, points in by_fold.items():
             units: list[Bundle | int] = [p.point_id for p in points] if self.bundler is None else \
                 self.bundler.group(points, len(pairs), len(self.workers))
             if size > 1:
-                units = batched(units, self._point, size, single=tail.get(fold, ()))
+                units = batched(units, self._point, self._sizes(size, len(units)))
             for unit in units:
                 tasks.append(self._task(unit, fold) if isinstance(unit, int) else self._task(unit.lead, fold, unit))
         return tasks
 
-    def _tail(self, pairs: list[tuple[int, int]]) -> dict[int, set[int]]:
-        """The points of the last tasks of the search, by fold (when this ask is its last), run alone."""
-        if not self.strategy.finished or self.batching is None:
-            return {}
-        tail: dict[int, set[int]] = {}
-        for p, fold in pairs[-self.batching.tail_tasks_per_worker * len(self.workers):]:
-            tail.setdefault(fold, set()).add(p)
-        return tail
+    def _sizes(self, size: int, n_units: int) -> Callable[[int], int]:
+        """The most points in a batch starting at the i-th of a fold's ``n_units``: ``size``, or
+        in the search's last ask guided down towards the end of each fold (which fold is served
+        last depends on when the ask came: see mpisearch.fold_queue)."""
+        policy, n_workers = self.batching, len(self.workers)
+        if not self.strategy.finished or policy is None:  # more points to come: the queue stays long
+            return lambda i: size
+        return lambda i: guided_size(policy, size, n_units - i, n_workers)
 
     def _to_run(self, point_id: int, fold: int) -> bool:
         return (point_id, fold) not in self.table.tasks and not self.table.is_done(point_id)

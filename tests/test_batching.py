@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.tree import DecisionTreeClassifier
 
 from mpisearch import MPISearchCV, batching
-from mpisearch.batching import BatchPolicy, Load, batch_size
+from mpisearch.batching import BatchPolicy, Load, batch_size, guided_size
 from mpisearch.config import load
 from mpisearch.errors import InputError
 from mpisearch.reuse.bundles import Bundle, BundleKind, Member, batched
@@ -21,8 +21,7 @@ X, y = make_classification(200, 6, n_informative=4, random_state=0)
 TREES = {"max_depth": [1, 2, 3, 4, 5, 6], "min_samples_leaf": [1, 2, 4, 8], "random_state": [0]}
 # batches from the first finished task on, whatever the load (the thresholds a real search uses
 # need thousands of workers or very short fits: see bench_scale_sim.py)
-EAGER = BatchPolicy(start_load=0.0, aim_load=1e-9, max_size=4, min_timed=1, units_per_worker=1,
-                    tail_tasks_per_worker=1)
+EAGER = BatchPolicy(start_load=0.0, aim_load=1e-9, max_size=4, min_timed=1, units_per_worker=1)
 
 
 @pytest.fixture
@@ -84,14 +83,23 @@ def _point(p):
     return {"p": p}, (None if p < 10 else 50)
 
 
+def _kinds(units):
+    return [u if isinstance(u, int) else (u.kind, [m.point_id for m in u.members]) for u in units]
+
+
 def test_batched_cuts_runs_of_single_points_and_leaves_bundles_alone():
     chain = Bundle(BundleKind.CHAIN, (Member(20, {}), Member(21, {})), None, growth="n")
-    units = batched([0, 1, 2, 3, 4, chain, 5, 6, 11, 12], _point, 2, single={4})
-    kinds = [u if isinstance(u, int) else (u.kind, [m.point_id for m in u.members]) for u in units]
-    assert kinds == [(BundleKind.BATCH, [0, 1]), (BundleKind.BATCH, [2, 3]), 4, (BundleKind.CHAIN, [20, 21]),
-                     (BundleKind.BATCH, [5, 6]), (BundleKind.BATCH, [11, 12])]  # 6 and 11: other subsamples
+    units = batched([0, 1, 2, 3, 4, chain, 5, 6, 7, 11, 12], _point, lambda i: 2)
+    assert _kinds(units) == [(BundleKind.BATCH, [0, 1]), (BundleKind.BATCH, [2, 3]), 4, (BundleKind.CHAIN, [20, 21]),
+                             (BundleKind.BATCH, [5, 6]), 7, (BundleKind.BATCH, [11, 12])]  # 7, 11: other subsamples
     assert units[-1].subsample == 50 and units[0].members[1].params == {"p": 1}
-    assert batched([0, 1, 2], _point, 2)[-1] == 2  # a piece of one stays a single task
+
+
+def test_batches_shrink_towards_the_end_of_the_last_ask():
+    policy = BatchPolicy(units_per_worker=2)
+    assert [guided_size(policy, 8, left, workers=10) for left in (200, 100, 60, 40, 39, 20, 1)] == [8, 5, 3, 2, 1, 1, 1]
+    units = batched(list(range(9)), _point, lambda i: guided_size(policy, 8, 9 - i, workers=1))
+    assert _kinds(units) == [(BundleKind.BATCH, [0, 1, 2, 3]), (BundleKind.BATCH, [4, 5]), 6, 7, 8]
 
 
 # -- searches -------------------------------------------------------------------------

@@ -114,7 +114,7 @@ def test_batches_of_short_tasks_equal_single_tasks_at_any_number_of_ranks(monkey
     from mpisearch import MPISearchCV, batching
 
     monkeypatch.setattr(batching, "DEFAULT_POLICY", batching.BatchPolicy(
-        start_load=0.0, aim_load=1e-9, max_size=4, min_timed=1, units_per_worker=1, tail_tasks_per_worker=1))
+        start_load=0.0, aim_load=1e-9, max_size=4, min_timed=1, units_per_worker=1))
     grid = {"max_depth": [1, 2, 3, 4, 5, 6], "min_samples_leaf": [1, 2, 4, 8], "random_state": [0]}
     results = {on: MPISearchCV(DecisionTreeClassifier(), grid, cv=3, comm=COMM, batch_short_tasks=on).fit(
         X if ROOT else None, y if ROOT else None) for on in (True, False)}

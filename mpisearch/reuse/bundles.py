@@ -23,7 +23,7 @@ type (``1`` and ``1.0`` are different values).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
@@ -183,33 +183,29 @@ class Bundler:
         return out
 
 
-def batched(units: Sequence[Bundle | int], point: Callable[[int], tuple[Params, Subsample | None]], size: int,
-            single: Container[int] = ()) -> list[Bundle | int]:
-    """``units`` (one fold's, in order) with each run of consecutive single points of one
-    subsample cut into BATCH bundles of ``size`` points (a run's last piece may be smaller;
-    a piece of one stays single). ``point``: a point's parameters and subsample. Bundles
-    already formed (chains, prefix groups) and the points in ``single`` are left as they are."""
+def batched(units: Sequence[Bundle | int], point: Callable[[int], tuple[Params, Subsample | None]],
+            size: Callable[[int], int]) -> list[Bundle | int]:
+    """``units`` (one fold's, in order) with consecutive single points of one subsample put
+    in BATCH bundles: one starting at ``units[i]`` holds at most ``size(i)`` points (a piece
+    of one stays single). ``point``: a point's parameters and subsample. Bundles already
+    formed (chains, prefix groups) are left as they are."""
     out: list[Bundle | int] = []
-    run: list[Member] = []
-    subsample: Subsample | None = None
-
-    def close() -> None:
-        for start in range(0, len(run), size):
-            piece = run[start:start + size]
-            out.append(piece[0].point_id if len(piece) == 1 else Bundle(BundleKind.BATCH, tuple(piece), subsample))
-        run.clear()
-
-    for unit in units:
-        if isinstance(unit, int) and unit not in single:
-            params, sub = point(unit)
-            if run and sub != subsample:
-                close()
-            subsample = sub
-            run.append(Member(unit, params))
+    i = 0
+    while i < len(units):
+        unit = units[i]
+        if not isinstance(unit, int):
+            out.append(unit)
+            i += 1
             continue
-        close()
-        out.append(unit)
-    close()
+        params, subsample = point(unit)
+        members, n, i = [Member(unit, params)], size(i), i + 1
+        while len(members) < n and i < len(units) and isinstance(units[i], int):
+            params, other = point(units[i])  # type: ignore[arg-type]
+            if other != subsample:
+                break
+            members.append(Member(units[i], params))  # type: ignore[arg-type]
+            i += 1
+        out.append(unit if len(members) == 1 else Bundle(BundleKind.BATCH, tuple(members), subsample))
     return out
 
 
