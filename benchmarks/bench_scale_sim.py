@@ -5,6 +5,7 @@ Usage (from the repository root, with the venv active):
 
     python benchmarks/bench_scale_sim.py            # full: W = 64..16384 (a few minutes here)
     python benchmarks/bench_scale_sim.py --quick    # W = 64..1024, about a minute
+    python benchmarks/bench_scale_sim.py --only short:1024 --no-batch   # one run, without batches
 
 Two parts, in one process, no MPI:
 
@@ -25,6 +26,9 @@ Two parts, in one process, no MPI:
     its nominal duration plus WORKER overhead measured here (``Worker.run_next`` of a
     0 s SleepClassifier), report at once (tasks >= 20 ms never batch results), and
     honour a cancel that comes before the task starts. Messages take LATENCY_S.
+    A RunTask with a bundle (rank 0's batches of short tasks, mpisearch.batching) runs its
+    points one after the other, for the sum of their durations (plus the overhead per
+    point), and is answered with one BundleResult; ``--no-batch`` turns batches off.
     Scenarios as in bench_scaling.py: 0.2-2 s tasks (one duration per point, 2 folds)
     and constant 20 ms tasks. efficiency = max(total work / W, longest task) / search_s.
     Start-up and shutdown at W: ``last_first_task_s`` is when the last worker started its

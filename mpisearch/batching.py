@@ -88,9 +88,10 @@ MAX_BATCH = 16
 # their number): batches are for short tasks. Half of the scheduler's
 # STRAGGLER_MIN_SECONDS, so that a batch stays a task too short to be copied as a
 # straggler; with 0.2-2 s tasks (bench_scale_sim.py, 16,384 workers) batches of 2-5 such
-# tasks unbalanced the run (0.91 -> 0.78 efficiency). Until every worker may have
-# finished a task, the mean is that of the quickest tasks, so the time since the start
-# stands in for it when longer (see batch_size).
+# tasks unbalanced the run (0.91 -> 0.78 efficiency). The mean is that of the tasks
+# finished, the quickest ones early on, so the longest task finished so far is the
+# measure here (the age of the task running longest is not: rank 0 learns late that a
+# task ended when it is saturated, which is when batches matter).
 MAX_BATCH_SECONDS = 0.5
 # Tasks finished before rank 0 trusts its measurement.
 MIN_TIMED_TASKS = 32
@@ -129,7 +130,7 @@ class Load:
     points: int  # (point, fold) results they carried
     mean_task_s: float | None  # the scheduler's mean task duration (a batch: its members' sum)
     workers: int
-    elapsed_s: float = 0.0  # since the loop started
+    longest_task_s: float = 0.0  # the longest task finished so far (a batch: its points' sum)
 
 
 def batch_size(policy: BatchPolicy, load: Load, queued: int) -> int:
@@ -146,10 +147,8 @@ def batch_size(policy: BatchPolicy, load: Load, queued: int) -> int:
     if rho < policy.start_load:
         return 1
     share = queued // (load.workers * policy.units_per_worker)
-    # per point: the mean finished task, or the time since the start while the first tasks may still run
-    point_s = load.mean_task_s * load.tasks / load.points
-    if load.tasks < load.workers:
-        point_s = max(point_s, load.elapsed_s)
+    # per point: the longest task finished, not the mean (early on: of the quickest tasks)
+    point_s = max(load.mean_task_s, load.longest_task_s) * load.tasks / load.points
     short = math.floor(policy.max_seconds / point_s)
     return max(1, min(math.ceil(rho / policy.aim_load), policy.max_size, share, short))
 
@@ -182,7 +181,7 @@ class LoadMeter:
         if self._mark is not None:
             self._asking += seconds
 
-    def load(self, tasks: int, points: int, mean_task_s: float | None, workers: int, elapsed_s: float) -> Load:
+    def load(self, tasks: int, points: int, mean_task_s: float | None, workers: int, longest_task_s: float) -> Load:
         cpu, tasks0, points0, sent0 = self._mark or (self.cpu(), tasks, points, self.sent)
         return Load(max(self.cpu() - cpu - self._asking, 0.0), tasks - tasks0, self.sent - sent0, points - points0,
-                    mean_task_s, workers, elapsed_s)
+                    mean_task_s, workers, longest_task_s)

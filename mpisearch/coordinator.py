@@ -242,9 +242,9 @@ class Coordinator:
         if self.batching is None or not self._meter.started or not n_new:
             return 1
         load = self._meter.load(self.scheduler.n_timed, self.stats.n_tasks, self.scheduler.mean_duration(),
-                                len(self.workers), self.clock() - self._start)
-        owed = self._owed * self.table.n_folds  # the rest of the first chunk, asked in the next passes
-        return batch_size(self.batching, load, self.scheduler.n_queued + n_new + owed)
+                                len(self.workers), self.scheduler.longest_duration or 0.0)
+        queued = self.scheduler.n_queued + n_new + self._owed * self.table.n_folds  # owed: asked in the next passes
+        return batch_size(self.batching, load, queued)
 
     def _task(self, point_id: int, fold: int, bundle: Bundle | None = None) -> Task:
         task = Task(self._next_task, point_id, fold)

@@ -217,6 +217,11 @@ class Scheduler:
         """Tasks finished so far (what mean_duration is the mean of)."""
         return self._n_times
 
+    @property
+    def longest_duration(self) -> float | None:
+        """The longest task finished so far (None before the first)."""
+        return self._longest
+
     def expected(self, point_id: int) -> float | None:
         """Mean duration of the point's finished tasks (None before the first)."""
         return self._expected.get(point_id)

@@ -56,8 +56,8 @@ def test_batches_stay_short():
     slow = _load(cpu_per_task=60e-6, mean_task_s=1.1, workers=16384)  # rho ~0.9, but tasks of a second
     assert batch_size(policy, slow, queued=10**7) == 1
     assert batch_size(policy, _load(mean_task_s=0.1, workers=8192), queued=10**7) == 5  # 5 x 0.1 s
-    # before a task per worker has finished, the time since the start stands in for the mean
-    first = Load(cpu_s=0.02, tasks=64, sent=64, points=64, mean_task_s=0.02, workers=1024, elapsed_s=0.3)
+    # the mean of the first (quickest) tasks finished is 20 ms, but one took 0.3 s
+    first = Load(cpu_s=0.02, tasks=64, sent=64, points=64, mean_task_s=0.02, workers=1024, longest_task_s=0.3)
     assert batch_size(policy, first, queued=10**7) == 1
 
 
