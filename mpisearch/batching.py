@@ -69,9 +69,11 @@ def piece_points(n_workers: int, prefetch: int) -> int:
 # task: its load is rho = c * W / T. bench_scale_sim.py (quiet machine, journal on,
 # before batching) measured rho ~0.2 with 0.99 efficiency (4,096 workers, 0.2-2 s tasks),
 # rho ~0.8 with 0.92 (16,384 workers) and rho ~1.4 with 0.59 (1,024 workers, 20 ms tasks):
-# results wait for rank 0 once it is busy about half of the time, so tasks are batched
-# from this load on (what rho would be without batches)...
-START_LOAD = 0.5
+# results wait for rank 0 once it is busy about half of the time. Batches are not free
+# (coarser units to balance): at 256 workers x 20 ms (rho ~0.4) an early estimate above
+# 0.5 (few results, a loaded machine) formed batches once and cost 3 points (0.948 against
+# 0.975-0.979), so tasks are batched from this load on (what rho would be without batches)...
+START_LOAD = 0.7
 # ...into batches of about ceil(rho / AIM_LOAD) points, which would bring rho to a tenth
 # if all of rank 0's cost were per message. The cost of recording each result (table,
 # journal line, strategy) is not divided: it is most of what is left (about 20 of 24 us
