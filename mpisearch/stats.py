@@ -33,7 +33,7 @@ class RunStats:
     warnings: Counter[str] = field(default_factory=Counter)  # "Category: message" -> tasks
     bundles: int = 0  # bundles run (tasks of several points of one fold, see mpisearch.reuse)
     reused: ReuseCounts = field(default_factory=ReuseCounts)  # what the bundles saved
-    batches: int = 0  # batches of short tasks formed (mpisearch.batching.batch_size; also counted in bundles)
+    batches: int = 0  # batches of short tasks formed (mpisearch.batching.batch_size; those run count in bundles)
     batched_points: int = 0  # (point, fold) tasks in them
 
     def wasted(self, seconds: float, late: bool) -> None:
