@@ -5,6 +5,7 @@ Usage (from the repository root, with the venv active):
 
     python benchmarks/bench_scale_sim.py            # full: W = 64..16384 (a few minutes here)
     python benchmarks/bench_scale_sim.py --quick    # W = 64..1024, about a minute
+    python benchmarks/bench_scale_sim.py --only short:1024 --no-batch   # one run, without batches
 
 Two parts, in one process, no MPI:
 
@@ -25,6 +26,9 @@ Two parts, in one process, no MPI:
     its nominal duration plus WORKER overhead measured here (``Worker.run_next`` of a
     0 s SleepClassifier), report at once (tasks >= 20 ms never batch results), and
     honour a cancel that comes before the task starts. Messages take LATENCY_S.
+    A RunTask with a bundle (rank 0's batches of short tasks, mpisearch.batching) runs its
+    points one after the other, for the sum of their durations (plus the overhead per
+    point), and is answered with one BundleResult; ``--no-batch`` turns batches off.
     Scenarios as in bench_scaling.py: 0.2-2 s tasks (one duration per point, 2 folds)
     and constant 20 ms tasks. efficiency = max(total work / W, longest task) / search_s.
     Start-up and shutdown at W: ``last_first_task_s`` is when the last worker started its
@@ -51,12 +55,14 @@ from typing import Any
 
 import numpy as np
 
+from mpisearch.batching import BatchPolicy
 from mpisearch.control import RunControl
 from mpisearch.coordinator import Coordinator
 from mpisearch.hotpath import freeze_kept, search_loop
 from mpisearch.journal import Journal
-from mpisearch.messages import Bye, CancelTask, Result, RunTask, Stop
+from mpisearch.messages import BundleResult, Bye, CancelTask, MemberResult, Result, RunTask, Stop
 from mpisearch.plan import make_plan
+from mpisearch.reuse.bundles import ReuseCounts
 from mpisearch.scheduler import Cancel, Scheduler, Task
 from mpisearch.scoring import make_scorers
 from mpisearch.space import SearchSpace
@@ -198,6 +204,10 @@ class SimTransport:
         ~1-5 us here, far more than rank 0's real clock, so it is not read here)."""
         return self.now
 
+    def cpu(self) -> float:
+        """Rank 0's charged CPU so far (what its batching measures: not the simulated workers' work)."""
+        return self.rank0_cpu + max(time.process_time() - self._mark - PROCESS_TIME_COST, 0.0)
+
     def _charge(self) -> None:
         t = time.process_time()
         spent = max(t - self._mark - PROCESS_TIME_COST, 0.0)  # less the reading of the CPU time itself
@@ -290,7 +300,7 @@ class SimTransport:
         w.current = task
         if w.first_start is None:
             w.first_start = start
-        w.free_at = start + self.durations[task.point_id] + self.overhead_s
+        w.free_at = start + self._duration(task) + len(_points(task)) * self.overhead_s
         heapq.heappush(self._ends, (w.free_at, dest))
 
     def _advance(self, t: float) -> None:
@@ -300,17 +310,36 @@ class SimTransport:
             w = self.workers[dest]
             task = w.current
             assert task is not None
-            d = self.durations[task.point_id]
+            d = self._duration(task)
             w.busy_s += d
             w.n_tasks += 1
-            result = TaskResult(scores={"score": 1.0}, fit_time=d, score_time=0.0, started=end - d)
-            self._post(dest, Result(task.task_id, task.point_id, task.fold, result), end + LATENCY_S)
+            self._post(dest, self._result(task, end), end + LATENCY_S)
             self._start_next(dest, end)
+
+    def _duration(self, task: RunTask) -> float:
+        return sum(self.durations[p] for p in _points(task))
+
+    def _result(self, task: RunTask, end: float) -> Result | BundleResult:
+        """What the worker sends when ``task`` (a single task or a bundle, run member after member) ends."""
+        results, t = [], end - self._duration(task)
+        for p in _points(task):
+            d = self.durations[p]
+            results.append(TaskResult(scores={"score": 1.0}, fit_time=d, score_time=0.0, started=t))
+            t += d
+        if task.bundle is None:
+            return Result(task.task_id, task.point_id, task.fold, results[0])
+        members = tuple(MemberResult(p, r) for p, r in zip(_points(task), results, strict=True))
+        return BundleResult(task.task_id, task.fold, members, ReuseCounts())
 
     def _post(self, source: int, msg: Any, at: float) -> None:
         self._seq += 1
         heapq.heappush(self._inbox, (at, self._seq, source,
                                      pickle.dumps(wire.encode(msg), protocol=pickle.HIGHEST_PROTOCOL)))
+
+
+def _points(task: RunTask) -> list[int]:
+    """The points a RunTask runs: its own, or its bundle's members."""
+    return [task.point_id] if task.bundle is None else [m.point_id for m in task.bundle.members]
 
 
 def worker_overhead(repeat: int = 300) -> float:
@@ -337,7 +366,7 @@ def durations_for(scenario: str, cfg: dict[str, Any], n_workers: int, seed: int)
 
 
 def cluster(scenario: str, cfg: dict[str, Any], n_workers: int, overhead_s: float, seed: int = 0,
-            free_messages: bool = False) -> dict[str, Any]:
+            free_messages: bool = False, batching: bool = True) -> dict[str, Any]:
     """One search of the real Coordinator on W simulated workers."""
     durations = durations_for(scenario, cfg, n_workers, seed)
     X, y = np.zeros((40, 2)), np.arange(40) % 2
@@ -349,7 +378,8 @@ def cluster(scenario: str, cfg: dict[str, Any], n_workers: int, overhead_s: floa
         journal = Journal.open(tmp)
         coordinator = Coordinator(planned.strategy, planned.table, planned.rank_metric, transport,
                                   list(range(1, n_workers + 1)), control=RunControl(journal=journal),
-                                  clock=transport.clock)
+                                  clock=transport.clock, batching=BatchPolicy() if batching else None,
+                                  cpu=transport.cpu)
         transport._resume()
         stats = coordinator.run()
         end_s = transport.now  # after the shutdown: Stop to every worker, every Bye gathered
@@ -359,7 +389,7 @@ def cluster(scenario: str, cfg: dict[str, Any], n_workers: int, overhead_s: floa
     return {"scenario": scenario, "workers": n_workers, "tasks": stats.n_tasks, "search_s": stats.search_s,
             "bound_s": bound, "efficiency": bound / stats.search_s, "rank0_cpu_s": transport.rank0_cpu,
             "us_per_task": 1e6 * transport.rank0_cpu / max(stats.n_tasks, 1), "stolen": stats.n_stolen,
-            "duplicates": stats.n_duplicates,
+            "duplicates": stats.n_duplicates, "batches": stats.batches, "batched_tasks": stats.batched_points,
             "last_first_task_s": max(w.first_start or 0.0 for w in transport.workers.values()),
             "shutdown_s": end_s - stats.search_s}
 
@@ -440,24 +470,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", type=Path, metavar="BENCH_SCALING_JSON",
                     help="also simulate the runs of this bench_scaling.py JSON and compare efficiencies")
     ap.add_argument("--skip-cluster", action="store_true", help="leave out (b) (with --check: only the check)")
+    ap.add_argument("--no-batch", action="store_true",
+                    help="(b) without batches of short tasks (mpisearch.batching): the code's behaviour before them")
+    ap.add_argument("--only", metavar="SCENARIO:W", action="append",
+                    help="(b) only these runs (e.g. short:1024), skipping (a); repeatable")
     ap.add_argument("--free-messages", action="store_true",
                     help="(b) without charging pickling and MPI per message: the most batching could give")
     args = ap.parse_args(argv)
     cfg = settings(args.quick)
     alone = []
-    for w in cfg["scheduler_workers"]:
+    for w in cfg["scheduler_workers"] if not args.only else ():
         alone.append(scheduler_alone(w, cfg["scheduler_tasks_per_worker"]))
         print(f"[scheduler] W={w}: {alone[-1]['us_per_task']:.1f} us/task", file=sys.stderr, flush=True)
     overhead = worker_overhead()
     runs = []
     for scenario in ("hetero", "short") if not args.skip_cluster else ():
         for w in cfg[scenario]["workers"]:
-            runs.append(cluster(scenario, cfg, w, overhead, free_messages=args.free_messages))
+            if args.only and f"{scenario}:{w}" not in args.only:
+                continue
+            runs.append(cluster(scenario, cfg, w, overhead, free_messages=args.free_messages,
+                                batching=not args.no_batch))
             r = runs[-1]
             print(f"[cluster] {scenario} W={w}: efficiency {r['efficiency']:.4f}, {r['us_per_task']:.1f} us/task, "
-                  f"last first task at {r['last_first_task_s']:.3f} s, shutdown {r['shutdown_s']:.3f} s",
+                  f"last first task at {r['last_first_task_s']:.3f} s, shutdown {r['shutdown_s']:.3f} s, "
+                  f"{r['batches']} batches of {r['batched_tasks']} tasks",
                   file=sys.stderr, flush=True)
-    doc = {"benchmark": "bench_scale_sim", "quick": args.quick, "free_messages": args.free_messages, "settings": cfg,
+    doc = {"benchmark": "bench_scale_sim", "quick": args.quick, "free_messages": args.free_messages,
+           "batching": not args.no_batch, "settings": cfg,
            "model": {"process_time_call_s": PROCESS_TIME_COST,
                      "latency_s": LATENCY_S, "mpi_message_cpu_s": MPI_MESSAGE_CPU, "timer_slack_s": TIMER_SLACK_S,
                      "worker_overhead_s": overhead},

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .batching import fold_major, piece_points, points_per_ask
+from .batching import BatchPolicy, LoadMeter, batch_size, fold_major, guided_size, piece_points, points_per_ask
 from .control import RunControl
 from .errors import SearchFailedError
 from .hotpath import freeze_kept
@@ -24,7 +24,7 @@ from .policies import Decision, Policy, RacingPolicy, ReplayPolicy
 from .progress import Snapshot
 from .racing import Racer
 from .results import ResultTable
-from .reuse.bundles import Bundle, Bundler, NewPoint
+from .reuse.bundles import Bundle, BundleKind, Bundler, NewPoint, batched
 from .scheduler import Cancel, Run, Scheduler, Task
 from .spec import DEFAULT_GRACE_SECONDS
 from .stats import RunStats
@@ -92,7 +92,8 @@ class Best:
 class Coordinator:
     def __init__(self, strategy: Strategy, table: ResultTable, rank_metric: str, transport: Transport,
                  workers: Sequence[int], *, control: RunControl | None = None, limits: Limits = Limits(),
-                 racer: Racer | None = None, clock: Clock = time.monotonic, bundler: Bundler | None = None) -> None:
+                 racer: Racer | None = None, clock: Clock = time.monotonic, bundler: Bundler | None = None,
+                 batching: BatchPolicy | None = None, cpu: Clock = time.process_time) -> None:
         self.strategy, self.table, self.rank_metric = strategy, table, rank_metric
         self.transport = transport
         self.workers = list(workers)
@@ -105,6 +106,9 @@ class Coordinator:
         self.stats = RunStats()
         # bundles (mpisearch.reuse): not with fold racing, which decides fold by fold and point by point
         self.bundler = bundler if bundler is not None and bundler.may_group and not self.racing else None
+        # batches of short tasks when rank 0 would be the bottleneck (mpisearch.batching); not with racing
+        self.batching = batching if not self.racing else None
+        self._meter = LoadMeter(cpu)  # rank 0's CPU per task, for batching
         self._bundles: dict[int, Bundle] = {}  # open bundle tasks by task id
         self.outbox = Outbox(transport, self.workers, self._point, self._bundles.get)
         self._proposals: dict[int, Proposal] = {}
@@ -131,6 +135,8 @@ class Coordinator:
     # -- the loop -------------------------------------------------------------------
     def run(self) -> RunStats:
         self._start, cpu_start = self.clock(), time.process_time()
+        if self.batching is not None:
+            self._meter.start(self.scheduler.n_timed, self.stats.n_tasks)  # rank 0's cost per task, for batches
         deadline = self._start + self.limits.max_time if self.limits.max_time else math.inf
         try:
             while not self._finished():
@@ -253,10 +259,13 @@ class Coordinator:
         self._ask(n)
 
     def _ask(self, n: int) -> None:
+        cpu = self._meter.cpu() if self._meter.started else 0.0
         proposals = [as_proposal(p) for p in self.strategy.ask(n)]
         self._asked_nothing = not proposals
         self._add_points(proposals)
         freeze_kept()  # the points and their tasks stay until the search ends
+        if self._meter.started:
+            self._meter.exclude(self._meter.cpu() - cpu)  # paid per point, batched or not
 
     def _add_points(self, proposals: list[Proposal]) -> None:
         """Register the points, let the policies see each (resumed folds, racing), queue the rest."""
@@ -268,28 +277,55 @@ class Coordinator:
             for policy in self.policies:
                 self._apply(policy.on_point(p))
         pairs = list(fold_major(ids, self.table.n_folds, self._to_run))
-        self.scheduler.add(self._tasks(pairs) if self.bundler is not None else
+        size = self._batch_size(len(pairs))
+        self.scheduler.add(self._tasks(pairs, size) if self.bundler is not None or size > 1 else
                            [self._task(p, fold) for p, fold in pairs])
+
+    def _batch_size(self, n_new: int) -> int:
+        """Points per batch of short tasks for ``n_new`` new tasks (1: none), from rank 0's measured load."""
+        if self.batching is None or not self._meter.started or not n_new:
+            return 1
+        load = self._meter.load(self.scheduler.n_timed, self.stats.n_tasks, self.scheduler.mean_duration(),
+                                len(self.workers), self.scheduler.longest_duration or 0.0)
+        queued = self.scheduler.n_queued + n_new + self._owed * self.table.n_folds  # owed: asked in the next passes
+        return batch_size(self.batching, load, queued)
 
     def _task(self, point_id: int, fold: int, bundle: Bundle | None = None) -> Task:
         task = Task(self._next_task, point_id, fold)
         self._next_task += 1
         if bundle is not None:
             self._bundles[task.task_id] = bundle
+            if bundle.kind == BundleKind.BATCH:
+                self.stats.batches += 1
+                self.stats.batched_points += len(bundle.members)
         return task
 
-    def _tasks(self, pairs: list[tuple[int, int]]) -> list[Task]:
+    def _tasks(self, pairs: list[tuple[int, int]], size: int) -> list[Task]:
         """The (point, fold) pairs as tasks, fold by fold, with points that can share work in
-        bundles (small enough that every worker gets work: see Bundler.group)."""
-        assert self.bundler is not None
+        bundles (small enough that every worker gets work: see Bundler.group) and, with ``size``
+        above 1, runs of other points in batches of ``size`` (shrinking towards the end of the
+        search: batching.guided_size)."""
         by_fold: dict[int, list[NewPoint]] = {}
         for p, fold in pairs:
             by_fold.setdefault(fold, []).append(NewPoint(p, self.table.points[p], self._proposals[p].subsample))
         tasks = []
         for fold, points in by_fold.items():
-            for unit in self.bundler.group(points, len(pairs), len(self.workers)):
+            units: list[Bundle | int] = [p.point_id for p in points] if self.bundler is None else \
+                self.bundler.group(points, len(pairs), len(self.workers))
+            if size > 1:
+                units = batched(units, self._point, self._sizes(size, len(units)))
+            for unit in units:
                 tasks.append(self._task(unit, fold) if isinstance(unit, int) else self._task(unit.lead, fold, unit))
         return tasks
+
+    def _sizes(self, size: int, n_units: int) -> Callable[[int], int]:
+        """The most points in a batch starting at the i-th of a fold's ``n_units``: ``size``, or
+        in the search's last ask guided down towards the end of each fold (which fold is served
+        last depends on when the ask came: see mpisearch.fold_queue)."""
+        policy, n_workers = self.batching, len(self.workers)
+        if not self.strategy.finished or policy is None:  # more points to come: the queue stays long
+            return lambda i: size
+        return lambda i: guided_size(policy, size, n_units - i, n_workers)
 
     def _to_run(self, point_id: int, fold: int) -> bool:
         return (point_id, fold) not in self.table.tasks and not self.table.is_done(point_id)
@@ -306,6 +342,8 @@ class Coordinator:
         """Send what the scheduler decided (and fold racing's cancellations)."""
         actions: list[Run | Cancel] = [*self._cancels, *self.scheduler.dispatch(self.clock())]
         self._cancels = []
+        if self.batching is not None:
+            self._meter.sent += sum(1 for a in actions if type(a) is Run)
         self.stats.n_stolen += sum(1 for a in actions if isinstance(a, Cancel)
                                    and a.task.point_id not in self.table.stopped)
         self.outbox.send(actions)

@@ -15,6 +15,7 @@ import warnings
 from collections import Counter
 from typing import Any
 
+from . import batching
 from .control import RunControl
 from .coordinator import Coordinator, Limits
 from .errors import SearchFailedError
@@ -88,7 +89,8 @@ def _coordinator(spec: SearchSpec, plan: Plan, transport: Any, workers: list[int
                  control: RunControl) -> Coordinator:
     racer = Racer(plan.table.n_folds, spec.racing_confidence) if spec.racing else None
     return Coordinator(plan.strategy, plan.table, plan.rank_metric, transport, workers, control=control,
-                       limits=Limits(spec.max_time, spec.grace), racer=racer, bundler=_bundler(spec))
+                       limits=Limits(spec.max_time, spec.grace), racer=racer, bundler=_bundler(spec),
+                       batching=batching.DEFAULT_POLICY if spec.batch_short_tasks else None)
 
 
 def _bundler(spec: SearchSpec) -> Bundler | None:

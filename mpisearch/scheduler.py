@@ -216,6 +216,16 @@ class Scheduler:
         """Mean duration of the tasks finished so far (None before the first)."""
         return self._sum_times / self._n_times if self._n_times else None
 
+    @property
+    def n_timed(self) -> int:
+        """Tasks finished so far (what mean_duration is the mean of)."""
+        return self._n_times
+
+    @property
+    def longest_duration(self) -> float | None:
+        """The longest task finished so far (None before the first)."""
+        return self._longest
+
     def expected(self, point_id: int) -> float | None:
         """Mean duration of the point's finished tasks (None before the first)."""
         return self._expected.get(point_id)

@@ -58,6 +58,10 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
     grid over its size, and fit a pipeline's shared prefix once per fold
     (``prefix_cache_memory``: bytes of transformed parts each worker keeps, e.g.
     "256MiB"); see mpisearch.reuse. ``run_info_["reused"]`` says what was saved.
+    ``batch_short_tasks`` (on by default; exact: each point is fitted afresh) sends
+    several short tasks of one fold as one when rank 0's own cost per task would
+    make it the bottleneck (many workers, short fits); ``run_info_["batches"]``
+    counts them.
 
     ``out`` (a directory) keeps the journal and the result files. A directory holding an
     earlier run is used only with ``resume=True`` (the same search and data: skip its finished
@@ -76,7 +80,7 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
                  task_memory: int | str | None = None, return_train_score: bool = False,
                  warm_start_chains: bool = True, prefix_cache: bool = True,
                  prefix_cache_memory: int | str = DEFAULT_PREFIX_CACHE_BYTES,
-                 resident_folds: int | None = None) -> None:
+                 resident_folds: int | None = None, batch_short_tasks: bool = True) -> None:
         self.estimator = estimator
         self.space = space
         self.strategy = strategy
@@ -105,6 +109,7 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
         self.prefix_cache = prefix_cache
         self.prefix_cache_memory = prefix_cache_memory
         self.resident_folds = resident_folds
+        self.batch_short_tasks = batch_short_tasks
 
     def _spec(self) -> SearchSpec:
         return SearchSpec(
@@ -119,6 +124,7 @@ class MPISearchCV(MetaEstimatorMixin, BaseEstimator):
             return_train_score=self.return_train_score,
             warm_start_chains=self.warm_start_chains, prefix_cache=self.prefix_cache,
             prefix_cache_memory=parse_memory(self.prefix_cache_memory, "prefix_cache_memory"),
+            batch_short_tasks=self.batch_short_tasks,
         )
 
     def fit(self, X: Any, y: Any = None, groups: Any = None, sample_weight: Any = None) -> MPISearchCV:

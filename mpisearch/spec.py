@@ -50,6 +50,7 @@ class SearchSpec:
     warm_start_chains: bool = True  # grow ensembles through a grid over their size (mpisearch.reuse)
     prefix_cache: bool = True  # fit a pipeline's shared prefix once per fold (mpisearch.reuse)
     prefix_cache_memory: int = DEFAULT_PREFIX_CACHE_BYTES  # per worker
+    batch_short_tasks: bool = True  # several short tasks per message when rank 0 is the bottleneck (batching)
 
     def identity(self) -> dict[str, Any]:
         """What makes journal entries of two runs comparable (hashed into run.json)."""

@@ -33,6 +33,8 @@ class RunStats:
     warnings: Counter[str] = field(default_factory=Counter)  # "Category: message" -> tasks
     bundles: int = 0  # bundles run (tasks of several points of one fold, see mpisearch.reuse)
     reused: ReuseCounts = field(default_factory=ReuseCounts)  # what the bundles saved
+    batches: int = 0  # batches of short tasks formed (mpisearch.batching.batch_size; those run count in bundles)
+    batched_points: int = 0  # (point, fold) tasks in them
 
     def wasted(self, seconds: float, late: bool) -> None:
         """A result nobody needs: of a point stopped meanwhile (``late``), or a straggler copy that lost."""
@@ -72,6 +74,7 @@ class RunStats:
             "abandoned": self.abandoned,
             "resumed_tasks": self.n_resumed,
             "reused": {"bundles": self.bundles, **self.reused.as_dict()},
+            "batches": {"formed": self.batches, "tasks": self.batched_points},
             "warnings": dict(self.warnings.most_common()),
             "workers": workers,
             **self._utilisation(busy, max(len(workers), 1)),

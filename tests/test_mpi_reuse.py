@@ -104,3 +104,22 @@ def test_a_crash_or_hang_in_a_bundle_costs_one_point_at_any_number_of_ranks(cras
         for key in [k for k in theirs if k.startswith(("split", "mean_test", "std_test"))]:
             np.testing.assert_array_equal(ours[key][~crashed], theirs[key][~crashed], key)
         assert results[True].run_info_["reused"]["bundles"] > 0
+
+
+def test_batches_of_short_tasks_equal_single_tasks_at_any_number_of_ranks(monkeypatch):
+    """Batches (BundleKind.BATCH) formed from the first result on (thresholds injected: real ones
+    need thousands of workers) give the cv_results_ of single tasks and of GridSearchCV."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    from mpisearch import MPISearchCV, batching
+
+    monkeypatch.setattr(batching, "DEFAULT_POLICY", batching.BatchPolicy(
+        start_load=0.0, aim_load=1e-9, max_size=4, min_timed=1, units_per_worker=1))
+    grid = {"max_depth": [1, 2, 3, 4, 5, 6], "min_samples_leaf": [1, 2, 4, 8], "random_state": [0]}
+    results = {on: MPISearchCV(DecisionTreeClassifier(), grid, cv=3, comm=COMM, batch_short_tasks=on).fit(
+        X if ROOT else None, y if ROOT else None) for on in (True, False)}
+    if ROOT:
+        assert results[True].run_info_["batches"]["formed"] > 0
+        assert_bitwise_equal(results[True].cv_results_, results[False].cv_results_)
+        theirs = GridSearchCV(DecisionTreeClassifier(), grid, cv=3).fit(X, y)
+        assert_same_results(results[True].cv_results_, theirs.cv_results_, atol=0)

@@ -1,6 +1,6 @@
-"""Bundles: several points of one fold that a worker runs together, reusing work between them.
+"""Bundles: several points of one fold that a worker runs together, in one task.
 
-Two kinds, one mechanism:
+Three kinds, one mechanism:
 
 - a warm-start *chain*: points that differ only in a growth parameter (see
   :mod:`.growth`), smallest first: the worker fits the first, scores it, grows the same
@@ -8,7 +8,11 @@ Two kinds, one mechanism:
 - a pipeline *prefix group*: points of a :class:`~sklearn.pipeline.Pipeline` whose steps
   before the final estimator have the same parameters: the worker fits the prefix once
   (or finds it in its cache, :mod:`.prefix`) and fits each point's final step on the
-  transformed train part.
+  transformed train part;
+- a *batch* of short tasks: points that share no work, each fitted afresh exactly as a
+  single task is, sent and scheduled as one task so that rank 0's cost per message and
+  per scheduling decision is paid once for several points (see
+  :func:`mpisearch.batching.batch_size`, which decides how many).
 
 Rank 0 groups each batch of new points, fold by fold (:class:`Bundler`); the scheduler
 sees a bundle as one task of its first point. Points are grouped only when their
@@ -19,7 +23,7 @@ type (``1`` and ``1.0`` are different values).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
@@ -46,6 +50,7 @@ Key = tuple[Any, ...]
 class BundleKind(StrEnum):
     CHAIN = "chain"  # warm-start chain
     PREFIX = "prefix"  # pipeline prefix group
+    BATCH = "batch"  # short tasks sharing no work, each fitted afresh (fewer messages for rank 0)
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,32 @@ class Bundler:
             else:  # a prefix group of one still goes as a bundle: the worker's cache may hold its prefix
                 out.append(Bundle(kind, members, subsample, prefix_key=key[1]))
         return out
+
+
+def batched(units: Sequence[Bundle | int], point: Callable[[int], tuple[Params, Subsample | None]],
+            size: Callable[[int], int]) -> list[Bundle | int]:
+    """``units`` (one fold's, in order) with consecutive single points of one subsample put
+    in BATCH bundles: one starting at ``units[i]`` holds at most ``size(i)`` points (a piece
+    of one stays single). ``point``: a point's parameters and subsample. Bundles already
+    formed (chains, prefix groups) are left as they are."""
+    out: list[Bundle | int] = []
+    i = 0
+    while i < len(units):
+        unit = units[i]
+        if not isinstance(unit, int):
+            out.append(unit)
+            i += 1
+            continue
+        params, subsample = point(unit)
+        members, n, i = [Member(unit, params)], size(i), i + 1
+        while len(members) < n and i < len(units) and isinstance(units[i], int):
+            params, other = point(units[i])  # type: ignore[arg-type]
+            if other != subsample:
+                break
+            members.append(Member(units[i], params))  # type: ignore[arg-type]
+            i += 1
+        out.append(unit if len(members) == 1 else Bundle(BundleKind.BATCH, tuple(members), subsample))
+    return out
 
 
 def _split(points: list[NewPoint], max_size: int) -> list[list[NewPoint]]:

@@ -10,7 +10,9 @@ and its fitted final step with the usual scorers (so the test part goes through 
 prefix's fit unless it came from the cache. A member whose chain step raises (or whose
 final step writes into its input) is fitted afresh, which reports an error as usual, and
 the members after it go on as a bundle of their own (a chain starts afresh). An error in
-the prefix, or a sample weight with a pipeline, sends every member left to fresh fits.
+the prefix, or a sample weight with a pipeline, sends every member left to fresh fits. A
+batch (short tasks that share no work) is only fresh fits, one after the other, each
+exactly as a single task's.
 
 Each result is passed to ``report`` as soon as it is scored: a fit process sends it to
 its rank at once, so a member that crashes the process costs that member only
@@ -105,7 +107,9 @@ def _shared(estimator: Any, bundle: Bundle, dataset: Dataset, fold: int, scorers
             cache: PrefixCache | None, record: _Recorder) -> bool:
     """Run the bundle's members sharing work until one cannot be (or none is left); False if
     the members after that one cannot share work either (a prefix that fails, sample weights
-    with a pipeline)."""
+    with a pipeline; always for a batch, whose members share nothing)."""
+    if bundle.kind == BundleKind.BATCH:
+        return False
     first = clone(estimator).set_params(**clone(bundle.members[0].params, safe=False))
     with dataset.fold_parts(fold, bundle.subsample, first) as parts:
         if bundle.kind == BundleKind.CHAIN:
