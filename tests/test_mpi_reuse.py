@@ -116,7 +116,11 @@ def test_batches_of_short_tasks_equal_single_tasks_at_any_number_of_ranks(monkey
     monkeypatch.setattr(batching, "DEFAULT_POLICY", batching.BatchPolicy(
         start_load=0.0, aim_load=1e-9, max_size=4, min_timed=1, units_per_worker=1))
     grid = {"max_depth": [1, 2, 3, 4, 5, 6], "min_samples_leaf": [1, 2, 4, 8], "random_state": [0]}
-    results = {on: MPISearchCV(DecisionTreeClassifier(), grid, cv=3, comm=COMM, batch_short_tasks=on).fit(
+    # With a time limit the grid is asked 2 points per worker at a time, the next ask only once the
+    # queue runs low, i.e. after results came back: batches form at every N. Asked whole (no limit),
+    # the grid's pieces could all go out before the first result (it happened at 6 ranks).
+    results = {on: MPISearchCV(DecisionTreeClassifier(), grid, cv=3, comm=COMM, batch_short_tasks=on,
+                               max_time=3600).fit(
         X if ROOT else None, y if ROOT else None) for on in (True, False)}
     if ROOT:
         assert results[True].run_info_["batches"]["formed"] > 0
