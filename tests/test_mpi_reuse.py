@@ -111,14 +111,10 @@ def test_batches_of_short_tasks_equal_single_tasks_at_any_number_of_ranks(monkey
     need thousands of workers) give the cv_results_ of single tasks and of GridSearchCV."""
     from sklearn.tree import DecisionTreeClassifier
 
-    from mpisearch import MPISearchCV, batching, coordinator
+    from mpisearch import MPISearchCV, batching
 
     monkeypatch.setattr(batching, "DEFAULT_POLICY", batching.BatchPolicy(
         start_load=0.0, aim_load=1e-9, max_size=4, min_timed=1, units_per_worker=1))
-    # rank 0's first poll waits for the first result (a message ends it at once): with the default
-    # 50 ms, a slow first fit (loaded machine) let the rest of the grid be asked before any result,
-    # and then no batch could form
-    monkeypatch.setattr(coordinator, "POLL_SECONDS", 4.0)
     grid = {"max_depth": [1, 2, 3, 4, 5, 6], "min_samples_leaf": [1, 2, 4, 8], "random_state": [0]}
     results = {on: MPISearchCV(DecisionTreeClassifier(), grid, cv=3, comm=COMM, batch_short_tasks=on).fit(
         X if ROOT else None, y if ROOT else None) for on in (True, False)}
