@@ -18,7 +18,7 @@ from .control import RunControl
 from .errors import SearchFailedError
 from .hotpath import freeze_kept
 from .liveness import Watch, on_lost
-from .messages import BundleResult, Bye, Heartbeat, Result, Stop
+from .messages import BundleResult, Bye, Heartbeat, MemberResult, Result, Stop
 from .outbox import Outbox
 from .policies import Decision, Policy, RacingPolicy, ReplayPolicy
 from .progress import Snapshot
@@ -95,6 +95,8 @@ class Coordinator:
                  racer: Racer | None = None, clock: Clock = time.monotonic, bundler: Bundler | None = None,
                  batching: BatchPolicy | None = None, cpu: Clock = time.process_time) -> None:
         self.strategy, self.table, self.rank_metric = strategy, table, rank_metric
+        # a strategy with the default tell learns nothing (grid, random): its PointResults are not built
+        self._learns = type(strategy).tell is not Strategy.tell
         self.transport = transport
         self.workers = list(workers)
         self.control = control or RunControl()
@@ -381,8 +383,37 @@ class Coordinator:
         del self._bundles[msg.task_id]
         self.stats.bundles += 1
         self.stats.reused.add(msg.reused)
-        for m in msg.members:
-            self._accept(source, m.point_id, msg.fold, m.result)
+        if self.policies:  # they see each result as it is recorded
+            for m in msg.members:
+                self._accept(source, m.point_id, msg.fold, m.result)
+        else:
+            self._accept_members(source, msg.fold, msg.members)
+
+    def _accept_members(self, source: int, fold: int, members: Sequence[MemberResult]) -> None:
+        """A bundle's results when no policy needs to see them one by one: what :meth:`_accept`
+        does for each, with the journal's lines appended together and the strategy told once,
+        with the bundle's complete points in member order."""
+        journal, table, stats = self.control.journal, self.table, self.stats
+        lines: list[str] = []
+        told: list[PointResult] = []
+        try:
+            for m in members:
+                point_id, r = m.point_id, m.result
+                stats.n_tasks += 1
+                if journal is not None:
+                    lines.append(journal.line(point_id, fold, r, table.points[point_id], table.n_resources(point_id)))
+                if r.warnings:
+                    stats.warnings.update(r.warnings)
+                where = f" on {r.origin or f'rank {source}'}" if r.error is not None else ""
+                if table.add(point_id, fold, r, where=where):
+                    done = self._point_done(point_id)
+                    if done is not None:
+                        told.append(done)
+        finally:  # a failed fit with error_score="raise": the lines up to it, as one by one
+            if journal is not None:
+                journal.write_lines(lines)
+        if told:
+            self.strategy.tell(told)
 
     def _accept(self, source: int, point_id: int, fold: int, r: TaskResult) -> None:
         """A task's first result: journal, table, strategy, policies."""
@@ -402,17 +433,24 @@ class Coordinator:
         """Store a task's result; tell the strategy when its point is complete. True then."""
         complete = self.table.add(point_id, fold, result, where=where)
         if complete:
-            params = self.table.points[point_id]
-            score = self.table.mean_score(point_id, self.rank_metric)
-            row = self.table.positions.get(point_id, point_id)
-            best = self._best
-            if not math.isnan(score) and (best is None or score > best.score
-                                          or (score == best.score and row < best.row)):
-                self._best = Best(score, row, params)
-            self.strategy.tell([PointResult(point_id, params, score, self._proposals[point_id].tag)])
-            if self._shows_points:
-                self._say(f"point {point_id} {params}: mean {self.rank_metric} {score:.5g}")
+            done = self._point_done(point_id)
+            if done is not None:
+                self.strategy.tell([done])
         return complete
+
+    def _point_done(self, point_id: int) -> PointResult | None:
+        """A point got its last fold: the best so far, the point's line (verbosity 2), and what the
+        strategy learns (None for a strategy that learns nothing: see _learns)."""
+        params = self.table.points[point_id]
+        score = self.table.mean_score(point_id, self.rank_metric)
+        row = self.table.positions.get(point_id, point_id)
+        best = self._best
+        if not math.isnan(score) and (best is None or score > best.score
+                                      or (score == best.score and row < best.row)):
+            self._best = Best(score, row, params)
+        if self._shows_points:
+            self._say(f"point {point_id} {params}: mean {self.rank_metric} {score:.5g}")
+        return PointResult(point_id, params, score, self._proposals[point_id].tag) if self._learns else None
 
     def _stop_point(self, point_id: int) -> None:
         """Fold racing: the point's other folds are dropped or cancelled on their workers."""

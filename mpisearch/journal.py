@@ -161,15 +161,25 @@ class Journal:
 
     def write(self, point_id: int, fold: int, result: TaskResult, params: Any,
               n_resources: int | None = None) -> None:
+        """Append :meth:`line`'s line."""
+        self._put(self.line(point_id, fold, result, params, n_resources))
+
+    def line(self, point_id: int, fold: int, result: TaskResult, params: Any, n_resources: int | None = None) -> str:
         """The line json.dumps({"point": ..., "params": ..., "fold": ..., ..., "n_resources": ...})
         writes (n_resources only when given), from the point's cached head and the result's part.
         Measured on a quiet machine (a 1-metric result, 2,000 lines, best of 15): 3.6 us per line
-        before the cached head and the one-f-string path, 2.75 after."""
+        before the cached head and the one-f-string path, 2.75 after. A bundle's lines are made
+        with this and appended together (:meth:`write_lines`)."""
         head = self._heads.get(point_id)
         if head is None:
             head = self._heads[point_id] = f'{{"point": {int(point_id)}, "params": {json.dumps(jsonable(params))}, '
         tail = "}\n" if n_resources is None else f', "n_resources": {int(n_resources)}}}\n'
-        self._put(head + _result_json(fold, result) + tail)
+        return head + _result_json(fold, result) + tail
+
+    def write_lines(self, lines: list[str]) -> None:
+        """Append lines made by :meth:`line`, in order (one write for all)."""
+        if lines:
+            self._put("".join(lines))
 
     def stop(self, point_id: int, params: Any, n_resources: int | None = None) -> None:
         """Fold racing stopped the point: a resumed run stops it at the same place."""

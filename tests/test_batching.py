@@ -3,6 +3,8 @@ go as one task from its measured load, and results are those of single tasks, bi
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from parity import assert_bitwise_equal, assert_same_results
@@ -15,6 +17,7 @@ from mpisearch.batching import BatchPolicy, Load, batch_size, guided_size
 from mpisearch.config import load
 from mpisearch.errors import InputError
 from mpisearch.reuse.bundles import Bundle, BundleKind, Member, batched
+from mpisearch.strategies._base import ListStrategy
 from mpisearch.testing import CrashingClassifier
 
 X, y = make_classification(200, 6, n_informative=4, random_state=0)
@@ -154,3 +157,30 @@ def test_the_config_key_turns_batches_off(tmp_path):
     assert load(cfg, ["search.batch_short_tasks=true"]).spec.batch_short_tasks is True
     with pytest.raises(InputError, match="search.batch_short_tasks"):
         load(cfg, ["search.batch_short_tasks=maybe"])
+
+
+class RecordingGrid(ListStrategy):
+    """The grid, as an open strategy that keeps what it is told (one list per tell)."""
+
+    told: list[list[int]] = []
+
+    def __init__(self, space, settings):
+        super().__init__(space, space.grid())
+
+    def tell(self, results):
+        RecordingGrid.told.append([r.point_id for r in results])
+
+
+def test_a_batch_tells_its_complete_points_at_once(eager, tmp_path):
+    RecordingGrid.told = []
+    on = MPISearchCV(DecisionTreeClassifier(), TREES, cv=3, strategy=f"{__name__}:RecordingGrid",
+                     out=tmp_path).fit(X, y)
+    assert on.run_info_["batches"]["formed"] > 0
+    told = [p for call in RecordingGrid.told for p in call]
+    assert sorted(told) == list(range(len(on.cv_results_["params"])))  # each point once
+    assert max(len(call) for call in RecordingGrid.told) > 1  # a batch's points in one tell
+    off = MPISearchCV(DecisionTreeClassifier(), TREES, cv=3, batch_short_tasks=False).fit(X, y)
+    assert_bitwise_equal(on.cv_results_, off.cv_results_)
+    lines = (tmp_path / "journal.jsonl").read_text().splitlines()
+    assert len(lines) == on.run_info_["tasks"] == 3 * len(told)
+    assert all(json.dumps(json.loads(line)) == line for line in lines)  # the journal's lines as json writes them

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,12 +17,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from mpisearch import MPISearchCV
-from mpisearch.messages import Bye, CancelTask, Result, RunTask, Stop
+from mpisearch.messages import BundleResult, Bye, CancelTask, MemberResult, Result, RunTask, Stop
 from mpisearch.results import ResultTable
+from mpisearch.reuse.bundles import Bundle, BundleKind, Member, ReuseCounts
 from mpisearch.signatures import pinned_signatures
 from mpisearch.testing import NoopClassifier
 from mpisearch.transport import wire
-from mpisearch.types import TaskResult
+from mpisearch.types import Subsample, TaskResult
 
 
 def _has_pin(cls: type) -> bool:
@@ -105,6 +107,20 @@ def test_mean_score_is_cv_results_mean_with_numpy_ints_and_failed_folds(error_sc
                 math.isnan(ours) and math.isnan(means[p]))
 
 
+_BATCH = Bundle(BundleKind.BATCH, (Member(4, {"C": 1.0}), Member(5, {"C": 2.0, "kernel": "rbf"})))
+_CHAIN = Bundle(BundleKind.CHAIN, (Member(6, {"n": 10}), Member(7, {"n": 20})), Subsample(0.5, 3, True), "n",
+                ("prefix", 1))
+_BUNDLE_RESULT = BundleResult(9, 1, (MemberResult(4, TaskResult({"score": 0.5}, 0.1, 0.2, started=3.0, rank=2)),
+                                     MemberResult(5, TaskResult({"score": math.nan}, error="tb", reason="fit",
+                                                                warnings={"W: x": 1}))), ReuseCounts(1, 2, 3))
+_BUNDLE_MESSAGES = [
+    RunTask(8, 4, 1, bundle=_BATCH), RunTask(9, 6, 0, bundle=_CHAIN),
+    [RunTask(8, 4, 1, bundle=_BATCH), RunTask(10, 2, 1, {"C": 3.0}), RunTask(9, 6, 0, bundle=_CHAIN)],
+    _BUNDLE_RESULT, [_BUNDLE_RESULT, Result(1, 2, 3, TaskResult({"score": 0.5}, 0.1, 0.2)), _BUNDLE_RESULT],
+    [_BUNDLE_RESULT, Bye({"tasks": 3})],  # mixed: pickled as it is
+]
+
+
 @pytest.mark.parametrize("msg", [
     Result(1, 2, 3, TaskResult({"score": 0.5}, 0.1, 0.2, started=12.5)),
     [Result(i, i // 2, i % 2, TaskResult({"a": 1.0, "b": math.nan}, 0.1, 0.2, error="tb\n" if i == 3 else None,
@@ -114,6 +130,7 @@ def test_mean_score_is_cv_results_mean_with_numpy_ints_and_failed_folds(error_sc
     [RunTask(7, 3, 1, {"C": 1.0}), RunTask(8, 3, 2)],
     [RunTask(7, 3, 1), CancelTask(5)],  # mixed: pickled as it is
     CancelTask(5), Stop(), Bye({"tasks": 3}), [], [Stop()],
+    *_BUNDLE_MESSAGES,
 ])
 def test_wire_form_round_trips(msg):
     packed = pickle.loads(pickle.dumps(wire.encode(msg), protocol=pickle.HIGHEST_PROTOCOL))
@@ -122,10 +139,12 @@ def test_wire_form_round_trips(msg):
 
 
 def test_wire_form_of_results_and_tasks_is_smaller():
-    for batch in ([Result(i, i, 0, TaskResult({"score": 0.5}, 0.1, 0.2)) for i in range(16)],
-                  [RunTask(i, i, 0) for i in range(16)]):
+    for batch, ratio in (([Result(i, i, 0, TaskResult({"score": 0.5}, 0.1, 0.2)) for i in range(16)], 0.7),
+                         ([RunTask(i, i, 0) for i in range(16)], 0.7),
+                         ([replace(_BUNDLE_RESULT, task_id=i) for i in range(4)], 0.9),
+                         ([RunTask(i, 4, 1, bundle=replace(_BATCH)) for i in range(4)], 0.9)):
         packed = pickle.dumps(wire.encode(batch), protocol=5)
-        assert len(packed) < len(pickle.dumps(batch, protocol=5)) * 0.7
+        assert len(packed) < len(pickle.dumps(batch, protocol=5)) * ratio
         assert repr(wire.decode(pickle.loads(packed))) == repr(batch)
 
 

@@ -8,7 +8,9 @@ Who calls what, and when (the coordinator on rank 0 is the only caller):
   results".
 - ``tell(results)`` once per point, after *all* of its folds are done, or
   once it was stopped early by fold racing (``stopped`` is then True and the
-  score is the mean over the folds it ran).
+  score is the mean over the folds it ran). One call may carry several points
+  (those a bundle of tasks completed). A strategy that keeps the default
+  ``tell`` (which ignores them) is not told.
 - ``finished`` is True once ``ask`` will never return another point.
 
 Strategies never evaluate anything and never see data.
