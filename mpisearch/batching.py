@@ -161,6 +161,17 @@ def guided_size(policy: BatchPolicy, size: int, left: int, workers: int) -> int:
     return max(1, min(size, left // (workers * policy.units_per_worker)))
 
 
+def served_later(new: dict[int, int], serving: int, n_folds: int) -> dict[int, int]:
+    """For each fold of ``new`` (fold -> tasks just added), how many of those tasks are in folds
+    served after it: the queue serves folds cyclically from the one it serves now
+    (mpisearch.fold_queue), so only the last of them ends the search. Guiding every fold down as
+    if it were the last left half the tasks of a 2-fold search's last ask unbatched
+    (bench_scale_sim.py, 1,024 x 20 ms: 38,916 of 51,200 tasks in batches against 43,010, rank 0
+    17.2 against 15.7 us per task, efficiency 0.881-0.896 against 0.891-0.893, three runs each)."""
+    turn = {fold: (fold - serving) % n_folds for fold in new}
+    return {fold: sum(k for other, k in new.items() if turn[other] > turn[fold]) for fold in new}
+
+
 class LoadMeter:
     """Rank 0's CPU per task from the start of its loop, less the time it spends asking the
     strategy for points (paid per point whether batched or not)."""

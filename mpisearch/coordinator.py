@@ -13,7 +13,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .batching import BatchPolicy, LoadMeter, batch_size, fold_major, guided_size, piece_points, points_per_ask
+from .batching import (
+    BatchPolicy,
+    LoadMeter,
+    batch_size,
+    fold_major,
+    guided_size,
+    piece_points,
+    points_per_ask,
+    served_later,
+)
 from .control import RunControl
 from .errors import SearchFailedError
 from .hotpath import freeze_kept
@@ -311,19 +320,21 @@ class Coordinator:
         for p, fold in pairs:
             by_fold.setdefault(fold, []).append(NewPoint(p, self.table.points[p], self._proposals[p].subsample))
         tasks = []
+        later = served_later({fold: len(points) for fold, points in by_fold.items()},
+                             self.scheduler.serving_fold, self.table.n_folds)
         for fold, points in by_fold.items():
             units: list[Bundle | int] = [p.point_id for p in points] if self.bundler is None else \
                 self.bundler.group(points, len(pairs), len(self.workers))
             if size > 1:
-                units = batched(units, self._point, self._sizes(size, len(units)))
+                units = batched(units, self._point, self._sizes(size, len(units) + later[fold]))
             for unit in units:
                 tasks.append(self._task(unit, fold) if isinstance(unit, int) else self._task(unit.lead, fold, unit))
         return tasks
 
     def _sizes(self, size: int, n_units: int) -> Callable[[int], int]:
-        """The most points in a batch starting at the i-th of a fold's ``n_units``: ``size``, or
-        in the search's last ask guided down towards the end of each fold (which fold is served
-        last depends on when the ask came: see mpisearch.fold_queue)."""
+        """The most points in a batch starting at the i-th of a fold's units, ``n_units`` counting
+        them and the new tasks of the folds served after it: ``size``, or in the search's last ask
+        guided down towards the end of the search."""
         policy, n_workers = self.batching, len(self.workers)
         if not self.strategy.finished or policy is None:  # more points to come: the queue stays long
             return lambda i: size

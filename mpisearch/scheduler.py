@@ -217,6 +217,11 @@ class Scheduler:
         return self._sum_times / self._n_times if self._n_times else None
 
     @property
+    def serving_fold(self) -> int:
+        """The fold whose queued tasks go out now (the queue serves folds cyclically from it)."""
+        return self._queue.current
+
+    @property
     def n_timed(self) -> int:
         """Tasks finished so far (what mean_duration is the mean of)."""
         return self._n_times

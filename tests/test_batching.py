@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.tree import DecisionTreeClassifier
 
 from mpisearch import MPISearchCV, batching
-from mpisearch.batching import BatchPolicy, Load, batch_size, guided_size
+from mpisearch.batching import BatchPolicy, Load, batch_size, guided_size, served_later
 from mpisearch.config import load
 from mpisearch.errors import InputError
 from mpisearch.reuse.bundles import Bundle, BundleKind, Member, batched
@@ -96,6 +96,13 @@ def test_batched_cuts_runs_of_single_points_and_leaves_bundles_alone():
     assert _kinds(units) == [(BundleKind.BATCH, [0, 1]), (BundleKind.BATCH, [2, 3]), 4, (BundleKind.CHAIN, [20, 21]),
                              (BundleKind.BATCH, [5, 6]), 7, (BundleKind.BATCH, [11, 12])]  # 7, 11: other subsamples
     assert units[-1].subsample == 50 and units[0].members[1].params == {"p": 1}
+
+
+def test_only_the_fold_served_last_ends_the_search():
+    # folds are served cyclically from the one served now: from fold 2 of 4, the order is 2, 3, 0, 1
+    assert served_later({0: 10, 1: 20, 2: 30, 3: 40}, serving=2, n_folds=4) == {2: 70, 3: 30, 0: 20, 1: 0}
+    assert served_later({0: 5, 1: 5}, serving=0, n_folds=2) == {0: 5, 1: 0}
+    assert served_later({1: 7}, serving=0, n_folds=3) == {1: 0}
 
 
 def test_batches_shrink_towards_the_end_of_the_last_ask():
