@@ -404,18 +404,15 @@ class Coordinator:
         """A bundle's results when no policy needs to see them one by one: what :meth:`_accept`
         does for each, with the journal's lines appended together and the strategy told once,
         with the bundle's complete points in member order."""
-        journal, table, stats = self.control.journal, self.table, self.stats
+        journal, table = self.control.journal, self.table
         lines: list[str] = []
         told: list[PointResult] = []
         try:
             for m in members:
                 point_id, r = m.point_id, m.result
-                stats.n_tasks += 1
+                where = self._tally(source, r)
                 if journal is not None:
                     lines.append(journal.line(point_id, fold, r, table.points[point_id], table.n_resources(point_id)))
-                if r.warnings:
-                    stats.warnings.update(r.warnings)
-                where = f" on {r.origin or f'rank {source}'}" if r.error is not None else ""
                 if table.add(point_id, fold, r, where=where):
                     done = self._point_done(point_id)
                     if done is not None:
@@ -428,16 +425,21 @@ class Coordinator:
 
     def _accept(self, source: int, point_id: int, fold: int, r: TaskResult) -> None:
         """A task's first result: journal, table, strategy, policies."""
-        self.stats.n_tasks += 1
+        where = self._tally(source, r)
         if self.control.journal is not None:  # journal first: flushed before anything more is handed out
             self.control.journal.write(point_id, fold, r, self.table.points[point_id],
                                        self.table.n_resources(point_id))
-        if r.warnings:  # Counter.update costs ~2 us even when there is nothing to count
-            self.stats.warnings.update(r.warnings)
-        where = f" on {r.origin or f'rank {source}'}" if r.error is not None else ""  # only errors name it
         complete = self._record(point_id, fold, r, where=where)
         for policy in self.policies:
             self._apply(policy.on_result(point_id, fold, complete))
+
+    def _tally(self, source: int, r: TaskResult) -> str:
+        """Count a task's first result and its warnings; for a failed one, where it ran (its
+        error text names it; "" otherwise)."""
+        self.stats.n_tasks += 1
+        if r.warnings:  # Counter.update costs ~2 us even when there is nothing to count
+            self.stats.warnings.update(r.warnings)
+        return f" on {r.origin or f'rank {source}'}" if r.error is not None else ""
 
     # -- results ---------------------------------------------------------------------------
     def _record(self, point_id: int, fold: int, result: TaskResult, where: str = "") -> bool:

@@ -147,13 +147,12 @@ class ResultTable:
         (a tenth for fewer than SHORT_SUM folds)."""
         if not self.is_complete(point_id):
             scores = np.array(self.fold_scores(point_id, metric))
-        elif self.n_folds < SHORT_SUM and _SUMS_AS_NUMPY:
-            tasks, score = self.tasks, self._score
-            total = _short_sum([score(tasks[(point_id, k)], metric) for k in range(self.n_folds)])
-            if total is not None:
-                return total / self.n_folds
-            scores = self.scores(point_id, metric)
         else:
+            if self.n_folds < SHORT_SUM and _SUMS_AS_NUMPY:
+                tasks, score = self.tasks, self._score
+                total = _short_sum([score(tasks[(point_id, k)], metric) for k in range(self.n_folds)])
+                if total is not None:
+                    return total / self.n_folds
             scores = self.scores(point_id, metric)
         return float(np.add.reduce(scores)) / len(scores) if len(scores) else math.nan
 

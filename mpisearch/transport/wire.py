@@ -105,15 +105,11 @@ def _task(values: tuple[Any, ...]) -> RunTask:
 def encode(msg: Any) -> Any:
     """What to pickle for ``msg``: the compact form of a Result, BundleResult or RunTask, or of a list of them."""
     kind = type(msg)
-    if kind is Result:  # one task's result, as a worker with long tasks sends it
-        if _COMPACT_RESULTS and type(msg.result) is TaskResult:
-            return (RESULTS, False, [(_result_head(msg), _task_result_values(msg.result))])
-        return msg
-    if kind is RunTask:  # one task, as rank 0 sends most of them
-        return (TASKS, False, [_task_values(msg)]) if _COMPACT_TASKS else msg
-    if kind is BundleResult:
+    if kind is Result or kind is BundleResult:  # one task's results, as a worker with long tasks sends them
         item = _result_item(msg) if _COMPACT_RESULTS else None
         return msg if item is None else (RESULTS, False, [item])
+    if kind is RunTask:  # one task, as rank 0 sends most of them
+        return (TASKS, False, [_task_values(msg)]) if _COMPACT_TASKS else msg
     if kind is not list or not msg:
         return msg
     if _COMPACT_RESULTS:
@@ -131,13 +127,7 @@ def decode(obj: Any) -> Any:
         return obj
     tag, is_list, items = obj
     if tag == RESULTS:
-        if not is_list:
-            item = items[0]
-            if len(item) == 2:  # one Result: the usual message with long tasks
-                head, values = item
-                return Result(*head, TaskResult(*values))
-            return _from_item(item)
-        return [_from_item(item) for item in items]
+        return [_from_item(item) for item in items] if is_list else _from_item(items[0])
     if tag == TASKS:
         return [_task(values) for values in items] if is_list else _task(items[0])
     return obj
