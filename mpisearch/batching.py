@@ -100,9 +100,10 @@ MIN_TIMED_TASKS = 32
 # A batch is formed only while the queue (with the new tasks) holds at least this many
 # units per worker (a unit: a task, a bundle or a batch): the prefetch depth, so every
 # worker's queue can still be filled. Chosen, not tuned. The search's last ask follows
-# the same rule task by task, fold by fold (guided self-scheduling: a batch holds at most
-# the fold's tasks from it on / (W x UNITS_PER_WORKER)), so batches shrink towards the end
-# and each fold's last 2 x UNITS_PER_WORKER tasks per worker go alone. Measured (1,024 x 20 ms, pickling and MPI
+# the same rule task by task (guided self-scheduling: a batch holds at most the tasks
+# from it on, in its fold and the folds served after it (served_later), / (W x
+# UNITS_PER_WORKER)), so batches shrink towards the end of the search and its last
+# 2 x UNITS_PER_WORKER tasks per worker go alone. Measured (1,024 x 20 ms, pickling and MPI
 # free): with one batch size per ask and the last 4 tasks per worker alone, batches of 9
 # (0.18 s) left workers 0.22 s apart at the end (efficiency 0.78 against 0.85 unbatched).
 UNITS_PER_WORKER = 2
@@ -156,7 +157,7 @@ def batch_size(policy: BatchPolicy, load: Load, queued: int) -> int:
 
 
 def guided_size(policy: BatchPolicy, size: int, left: int, workers: int) -> int:
-    """Points in a batch followed by ``left`` tasks (itself included) of its fold in the search's last ask:
+    """Points in a batch followed by ``left`` tasks (itself included; see served_later) in the search's last ask:
     ``size`` at most, and at most left / (W x UNITS_PER_WORKER), so that the end balances."""
     return max(1, min(size, left // (workers * policy.units_per_worker)))
 
