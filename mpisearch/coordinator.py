@@ -67,7 +67,7 @@ IDLE_SLEEP_MAX = 0.02
 DRAIN_MESSAGES = 64
 
 # How long one pass may go on gathering results while every worker keeps a task, as a
-# fraction of the mean task duration (at most IDLE_SLEEP_MAX): the lateness
+# fraction of the mean task duration (at most GATHER_MAX seconds): the lateness
 # IDLE_SLEEP_FRACTION allows already, hidden by each worker's queued task. The gathered
 # results are then handled back to back. With 0.2-2 s tasks a pass otherwise served 1.5
 # results, and its fixed part (journal flush, dispatch, the loop's checks) and caches gone
@@ -77,6 +77,20 @@ DRAIN_MESSAGES = 64
 # back-off (SPIN_SECONDS): only what is waiting already is taken then.
 GATHER_FRACTION = IDLE_SLEEP_FRACTION
 GATHER_MIN = 0.0002
+# The longest gathering window. With the 20 ms of IDLE_SLEEP_MAX, a pass at 64 workers x
+# 0.2-2 s tasks (a result every ~17 ms) gathered one or two results; the wait is safe at
+# any length the queued task hides (GATHER_FRACTION of a task, the gathering stops as soon
+# as a worker would run dry), so only the fraction bounds it now, up to a tenth of a second
+# (how late a progress line or a stop signal may be seen). Measured (bench_scale_sim.py,
+# 0.2-2 s tasks, 64 workers, quiet machine): 32.4-33.0 -> 29.2-29.7 us per task.
+GATHER_MAX = 0.1
+# A pass that gathers results within its window takes up to that window's worth of them, as
+# many as rank 0 handles in it at about this cost each, rather than DRAIN_MESSAGES: with
+# 0.2-2 s tasks at 1,024-4,096 workers, a 20-50 ms window holds hundreds of results, and
+# passes cut at 64 paid their fixed part (flush, dispatch, checks) several times per window.
+# Measured (bench_scale_sim.py, 0.2-2 s tasks, quiet machine): 28.5 / 33.3 us per task at
+# 1,024 / 4,096 workers with the cap at 64, 26.0 / 29.4 with it at 1,024.
+DRAIN_RESULT_SECONDS = 5e-5
 
 Clock = Callable[[], float]
 
@@ -131,6 +145,7 @@ class Coordinator:
         self._asked_nothing = False  # the last ask returned no point
         self._owed = 0  # points of the first chunk still to ask, a piece per pass (see batching.START_PIECE_POINTS)
         self._started_up = False  # the first ask was made
+        self._sent_any = False  # a first task went out (see _dispatch)
         # each finished point is written out (verbosity 2): its line is formatted only then
         self._shows_points = self.control.progress is not None and self.control.progress.verbosity >= 2
         self.watch = Watch(self.workers, clock(), on_lost(transport))  # ends the job if a worker goes silent
@@ -172,7 +187,8 @@ class Coordinator:
         return self.stats
 
     def _drain(self, got: tuple[int, Any]) -> None:
-        """Handle ``got`` and every message already waiting (up to DRAIN_MESSAGES), then
+        """Handle ``got`` and every message already waiting (up to DRAIN_MESSAGES, more in a
+        gathering window: see DRAIN_RESULT_SECONDS), then
         put their journal lines on disk and show progress once, before any more work is
         handed out: one flush and one dispatch serve the whole batch. While every worker
         keeps a task, the pass first gathers the results that come within its window (see
@@ -193,10 +209,13 @@ class Coordinator:
         still holds another task (and every worker held one), also those due within the
         pass's window: a wait then leaves no worker idle."""
         batch = [got]
-        until = self.clock() + self._gather_window()
+        window = self._gather_window()
+        until = self.clock() + window
+        cap = max(DRAIN_MESSAGES, int(window / DRAIN_RESULT_SECONDS))
+        patience = self._patience()
         held: dict[int, int] = {}  # worker -> tasks it still holds, its results so far taken off
         may_wait = self.scheduler.busy_workers() == len(self.workers)
-        while len(batch) < DRAIN_MESSAGES:
+        while len(batch) < cap:
             source, msg = got
             if may_wait and type(msg) is Result:
                 held[source] = held.get(source, self.scheduler.n_assigned(source)) - 1
@@ -204,7 +223,7 @@ class Coordinator:
             else:
                 may_wait = False
             wait = until - self.clock() if may_wait else 0.0
-            got = self.transport.poll(wait, self._patience()) if wait > 0 else self.transport.poll(0.0)
+            got = self.transport.poll(wait, patience) if wait > 0 else self.transport.poll(0.0)
             if got is None:
                 break
             batch.append(got)
@@ -216,7 +235,7 @@ class Coordinator:
         mean = self.scheduler.mean_duration()
         if mean is None or self.stats.stopped is not None:
             return 0.0
-        window = min(GATHER_FRACTION * mean, IDLE_SLEEP_MAX)
+        window = min(GATHER_FRACTION * mean, GATHER_MAX)
         return window if window >= GATHER_MIN else 0.0
 
     def _patience(self) -> float:
@@ -250,10 +269,13 @@ class Coordinator:
     # -- new points and their tasks -------------------------------------------------------
     def _top_up(self) -> None:
         """Ask the strategy for more points when the queue runs low. A search of fixed points asks
-        its first chunk in pieces: what fills every worker's queue first, the rest a piece per pass."""
+        its first chunk in pieces: what fills every worker's queue first, the rest a piece per pass
+        once the fold served holds fewer tasks than the next dispatch could hand out."""
         if self.stats.stopped or self.strategy.finished:
             return
-        if self._owed:  # the rest of the first chunk
+        if self._owed:  # the rest of the first chunk, once the fold served could run dry
+            if self.scheduler.n_serving >= self.scheduler.n_wanted:
+                return
             n = min(self._owed, piece_points(len(self.workers), self.scheduler.prefetch))
             self._owed -= n
             self._ask(n)
@@ -352,9 +374,20 @@ class Coordinator:
 
     # -- talking to workers ----------------------------------------------------------------
     def _dispatch(self) -> None:
-        """Send what the scheduler decided (and fold racing's cancellations)."""
+        """Send what the scheduler decided (and fold racing's cancellations). The first tasks go
+        out one per worker before any worker gets a second (see the start-up note in
+        mpisearch.batching)."""
+        if not self._sent_any:
+            first = self.scheduler.dispatch(self.clock(), depth=1)
+            self._sent_any = bool(first)
+            self._send(list(first))
         actions: list[Run | Cancel] = [*self._cancels, *self.scheduler.dispatch(self.clock())]
         self._cancels = []
+        self._send(actions)
+
+    def _send(self, actions: list[Run | Cancel]) -> None:
+        if not actions:
+            return
         if self.batching is not None:
             self._meter.sent += sum(1 for a in actions if type(a) is Run)
         self.stats.n_stolen += sum(1 for a in actions if isinstance(a, Cancel)
