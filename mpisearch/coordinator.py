@@ -143,7 +143,7 @@ class Coordinator:
         self._start = 0.0
         self._grace_end = math.inf
         self._asked_nothing = False  # the last ask returned no point
-        self._owed = 0  # points of the first chunk still to ask, a piece per pass (see batching.START_PIECE_POINTS)
+        self._owed = 0  # points of the first chunk still to ask, asked in pieces (see batching.START_PIECE_POINTS)
         self._started_up = False  # the first ask was made
         self._sent_any = False  # a first task went out (see _dispatch)
         # each finished point is written out (verbosity 2): its line is formatted only then
