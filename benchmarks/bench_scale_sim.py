@@ -129,7 +129,7 @@ def scheduler_alone(n_workers: int, tasks_per_worker: int, seed: int = 0) -> dic
     s.add(Task(i, i, 0) for i in range(n_tasks))
     queues: dict[int, list[Task]] = {w: [] for w in s.workers}
     running: list[tuple[float, int, int]] = []  # (end, worker, task_id) of each head task
-    with search_loop():  # as rank 0 runs it: what the scheduler keeps is frozen after each event
+    with search_loop(coordinator=True):  # as rank 0 runs it: what the scheduler keeps is frozen after each event
         cpu = _drive(s, queues, running, durations)
     return {"workers": n_workers, "tasks": n_tasks, "cpu_s": cpu, "us_per_task": 1e6 * cpu / n_tasks}
 
@@ -374,7 +374,7 @@ def cluster(scenario: str, cfg: dict[str, Any], n_workers: int, overhead_s: floa
     spec = SearchSpec(estimator=SleepClassifier(), space=SearchSpace(grid), cv=cfg["cv"], refit=False)
     planned = make_plan(spec, X, y)
     transport = SimTransport(n_workers, dict(enumerate(durations)), overhead_s, free_messages)
-    with tempfile.TemporaryDirectory() as tmp, search_loop():
+    with tempfile.TemporaryDirectory() as tmp, search_loop(coordinator=True):
         journal = Journal.open(tmp)
         coordinator = Coordinator(planned.strategy, planned.table, planned.rank_metric, transport,
                                   list(range(1, n_workers + 1)), control=RunControl(journal=journal),

@@ -26,12 +26,16 @@ QUEUE_TASKS = 20_000
 UPFRONT_TASKS_PER_WORKER = 32
 # The first chunk of such a search is asked in pieces, so that the first tasks go out
 # before the whole chunk is queued: first the points whose fold-0 tasks fill every
-# worker's queue (W x prefetch), handed out at once, then one piece per pass of rank 0's
-# loop (results are served between pieces) of this many points, or more (see
-# piece_points). Measured (bench_scale_sim.py, 4,096 workers, 16 tasks each, load ~2):
-# the last worker's first task 0.19 s after the start when the whole first chunk (32,768
-# points, ~6 us each) was asked first, 0.09 s in pieces; so a piece of 2,048 points
-# stalls rank 0 ~12-16 ms, within the ~40 ms a worker's queue holds with 20 ms tasks.
+# worker's queue (W x prefetch), handed out at once, then a piece of this many points, or
+# more (see piece_points), whenever the fold being served holds fewer tasks than the next
+# dispatch could hand out (results are served between pieces). A piece in every pass, as
+# before, took 72 ms of rank 0's first 110 ms at 1,024 workers x 20 ms tasks, and the
+# workers were 27% busy in the second 55 ms (56% with pieces asked only when needed;
+# efficiency 0.895-0.898 -> 0.925-0.927, bench_scale_sim.py). Measured (bench_scale_sim.py,
+# 4,096 workers, 16 tasks each, load ~2): the last worker's first task 0.19 s after the
+# start when the whole first chunk (32,768 points, ~6 us each) was asked first, 0.09 s in
+# pieces; so a piece of 2,048 points stalls rank 0 ~12-16 ms, within the ~40 ms a worker's
+# queue holds with 20 ms tasks.
 START_PIECE_POINTS = 2048
 
 

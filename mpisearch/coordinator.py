@@ -35,10 +35,10 @@ from .racing import Racer
 from .results import ResultTable
 from .reuse.bundles import Bundle, BundleKind, Bundler, NewPoint, batched
 from .scheduler import Cancel, Run, Scheduler, Task
+from .space import Params
 from .spec import DEFAULT_GRACE_SECONDS
 from .stats import RunStats
 from .strategies import PointResult, Proposal, Strategy
-from .strategies._base import as_proposal
 from .transport import Transport
 from .types import StopReason, Subsample, TaskResult
 
@@ -67,7 +67,7 @@ IDLE_SLEEP_MAX = 0.02
 DRAIN_MESSAGES = 64
 
 # How long one pass may go on gathering results while every worker keeps a task, as a
-# fraction of the mean task duration (at most IDLE_SLEEP_MAX): the lateness
+# fraction of the mean task duration (at most GATHER_MAX seconds): the lateness
 # IDLE_SLEEP_FRACTION allows already, hidden by each worker's queued task. The gathered
 # results are then handled back to back. With 0.2-2 s tasks a pass otherwise served 1.5
 # results, and its fixed part (journal flush, dispatch, the loop's checks) and caches gone
@@ -77,8 +77,27 @@ DRAIN_MESSAGES = 64
 # back-off (SPIN_SECONDS): only what is waiting already is taken then.
 GATHER_FRACTION = IDLE_SLEEP_FRACTION
 GATHER_MIN = 0.0002
+# The longest gathering window. With the 20 ms of IDLE_SLEEP_MAX, a pass at 64 workers x
+# 0.2-2 s tasks (a result every ~17 ms) gathered one or two results; the wait is safe at
+# any length the queued task hides (GATHER_FRACTION of a task, the gathering stops as soon
+# as a worker would run dry), so only the fraction bounds it now, up to a tenth of a second
+# (how late a progress line or a stop signal may be seen). Measured (bench_scale_sim.py,
+# 0.2-2 s tasks, 64 workers, quiet machine): 32.4-33.0 -> 29.2-29.7 us per task.
+GATHER_MAX = 0.1
+# A pass that gathers results within its window takes up to that window's worth of them, as
+# many as rank 0 handles in it at about this cost each, rather than DRAIN_MESSAGES: with
+# 0.2-2 s tasks at 1,024-4,096 workers, a 20-50 ms window holds hundreds of results, and
+# passes cut at 64 paid their fixed part (flush, dispatch, checks) several times per window.
+# Measured (bench_scale_sim.py, 0.2-2 s tasks, quiet machine): 28.5 / 33.3 us per task at
+# 1,024 / 4,096 workers with the cap at 64, 26.0 / 29.4 with it at 1,024.
+DRAIN_RESULT_SECONDS = 5e-5
 
 Clock = Callable[[], float]
+
+# What is known of a point proposed as a plain dict (no tag, columns, group, subsample or
+# position): no Proposal is made or kept for it (0.53 us and 137 bytes each; a grid proposes
+# every point so: at 16,384 workers 131k of them).
+_PLAIN = Proposal({})
 
 
 @dataclass(frozen=True)
@@ -122,15 +141,16 @@ class Coordinator:
         self._meter = LoadMeter(cpu)  # rank 0's CPU per task, for batching
         self._bundles: dict[int, Bundle] = {}  # open bundle tasks by task id
         self.outbox = Outbox(transport, self.workers, self._point, self._bundles.get)
-        self._proposals: dict[int, Proposal] = {}
+        self._proposals: dict[int, Proposal] = {}  # points proposed as a Proposal (others: _PLAIN)
         self._cancels: list[Cancel] = []  # fold racing's cancellations, sent with the next dispatch
         self._next_task = 0
         self._best: Best | None = None
         self._start = 0.0
         self._grace_end = math.inf
         self._asked_nothing = False  # the last ask returned no point
-        self._owed = 0  # points of the first chunk still to ask, a piece per pass (see batching.START_PIECE_POINTS)
+        self._owed = 0  # points of the first chunk still to ask, asked in pieces (see batching.START_PIECE_POINTS)
         self._started_up = False  # the first ask was made
+        self._sent_any = False  # a first task went out (see _dispatch)
         # each finished point is written out (verbosity 2): its line is formatted only then
         self._shows_points = self.control.progress is not None and self.control.progress.verbosity >= 2
         self.watch = Watch(self.workers, clock(), on_lost(transport))  # ends the job if a worker goes silent
@@ -140,7 +160,7 @@ class Coordinator:
         if self.control.prior:
             policies.append(ReplayPolicy(self.control.prior, self.table, stops=self.racing))
         if racer is not None:
-            policies.append(RacingPolicy(racer, self.table, self.rank_metric, lambda p: self._proposals[p].group))
+            policies.append(RacingPolicy(racer, self.table, self.rank_metric, lambda p: self._proposal(p).group))
         return policies
 
     # -- the loop -------------------------------------------------------------------
@@ -172,7 +192,8 @@ class Coordinator:
         return self.stats
 
     def _drain(self, got: tuple[int, Any]) -> None:
-        """Handle ``got`` and every message already waiting (up to DRAIN_MESSAGES), then
+        """Handle ``got`` and every message already waiting (up to DRAIN_MESSAGES, more in a
+        gathering window: see DRAIN_RESULT_SECONDS), then
         put their journal lines on disk and show progress once, before any more work is
         handed out: one flush and one dispatch serve the whole batch. While every worker
         keeps a task, the pass first gathers the results that come within its window (see
@@ -193,10 +214,13 @@ class Coordinator:
         still holds another task (and every worker held one), also those due within the
         pass's window: a wait then leaves no worker idle."""
         batch = [got]
-        until = self.clock() + self._gather_window()
+        window = self._gather_window()
+        until = self.clock() + window
+        cap = max(DRAIN_MESSAGES, int(window / DRAIN_RESULT_SECONDS))
+        patience = self._patience()
         held: dict[int, int] = {}  # worker -> tasks it still holds, its results so far taken off
         may_wait = self.scheduler.busy_workers() == len(self.workers)
-        while len(batch) < DRAIN_MESSAGES:
+        while len(batch) < cap:
             source, msg = got
             if may_wait and type(msg) is Result:
                 held[source] = held.get(source, self.scheduler.n_assigned(source)) - 1
@@ -204,7 +228,7 @@ class Coordinator:
             else:
                 may_wait = False
             wait = until - self.clock() if may_wait else 0.0
-            got = self.transport.poll(wait, self._patience()) if wait > 0 else self.transport.poll(0.0)
+            got = self.transport.poll(wait, patience) if wait > 0 else self.transport.poll(0.0)
             if got is None:
                 break
             batch.append(got)
@@ -216,7 +240,7 @@ class Coordinator:
         mean = self.scheduler.mean_duration()
         if mean is None or self.stats.stopped is not None:
             return 0.0
-        window = min(GATHER_FRACTION * mean, IDLE_SLEEP_MAX)
+        window = min(GATHER_FRACTION * mean, GATHER_MAX)
         return window if window >= GATHER_MIN else 0.0
 
     def _patience(self) -> float:
@@ -250,10 +274,13 @@ class Coordinator:
     # -- new points and their tasks -------------------------------------------------------
     def _top_up(self) -> None:
         """Ask the strategy for more points when the queue runs low. A search of fixed points asks
-        its first chunk in pieces: what fills every worker's queue first, the rest a piece per pass."""
+        its first chunk in pieces: what fills every worker's queue first, the rest a piece per pass
+        once the fold served holds fewer tasks than the next dispatch could hand out."""
         if self.stats.stopped or self.strategy.finished:
             return
-        if self._owed:  # the rest of the first chunk
+        if self._owed:  # the rest of the first chunk, once the fold served could run dry
+            if self.scheduler.n_serving >= self.scheduler.n_wanted:
+                return
             n = min(self._owed, piece_points(len(self.workers), self.scheduler.prefetch))
             self._owed -= n
             self._ask(n)
@@ -271,19 +298,22 @@ class Coordinator:
 
     def _ask(self, n: int) -> None:
         cpu = self._meter.cpu() if self._meter.started else 0.0
-        proposals = [as_proposal(p) for p in self.strategy.ask(n)]
-        self._asked_nothing = not proposals
-        self._add_points(proposals)
+        points = self.strategy.ask(n)
+        self._asked_nothing = not points
+        self._add_points(points)
         freeze_kept()  # the points and their tasks stay until the search ends
         if self._meter.started:
             self._meter.exclude(self._meter.cpu() - cpu)  # paid per point, batched or not
 
-    def _add_points(self, proposals: list[Proposal]) -> None:
+    def _add_points(self, points: Sequence[Params | Proposal]) -> None:
         """Register the points, let the policies see each (resumed folds, racing), queue the rest."""
         ids = []
-        for proposal in proposals:
-            ids.append(self.table.add_point(proposal.params, proposal.columns, proposal.position))
-            self._proposals[ids[-1]] = proposal
+        for point in points:
+            if isinstance(point, Proposal):
+                ids.append(self.table.add_point(point.params, point.columns, point.position))
+                self._proposals[ids[-1]] = point
+            else:
+                ids.append(self.table.add_point(point))
         for p in ids:
             for policy in self.policies:
                 self._apply(policy.on_point(p))
@@ -318,7 +348,7 @@ class Coordinator:
         search: batching.guided_size)."""
         by_fold: dict[int, list[NewPoint]] = {}
         for p, fold in pairs:
-            by_fold.setdefault(fold, []).append(NewPoint(p, self.table.points[p], self._proposals[p].subsample))
+            by_fold.setdefault(fold, []).append(NewPoint(p, self.table.points[p], self._proposal(p).subsample))
         tasks = []
         later = served_later({fold: len(points) for fold, points in by_fold.items()},
                              self.scheduler.serving_fold, self.table.n_folds)
@@ -352,9 +382,20 @@ class Coordinator:
 
     # -- talking to workers ----------------------------------------------------------------
     def _dispatch(self) -> None:
-        """Send what the scheduler decided (and fold racing's cancellations)."""
+        """Send what the scheduler decided (and fold racing's cancellations). The first tasks go
+        out one per worker before any worker gets a second (see the start-up note in
+        mpisearch.batching)."""
+        if not self._sent_any:
+            first = self.scheduler.dispatch(self.clock(), depth=1)
+            self._sent_any = bool(first)
+            self._send(list(first))
         actions: list[Run | Cancel] = [*self._cancels, *self.scheduler.dispatch(self.clock())]
         self._cancels = []
+        self._send(actions)
+
+    def _send(self, actions: list[Run | Cancel]) -> None:
+        if not actions:
+            return
         if self.batching is not None:
             self._meter.sent += sum(1 for a in actions if type(a) is Run)
         self.stats.n_stolen += sum(1 for a in actions if isinstance(a, Cancel)
@@ -362,7 +403,11 @@ class Coordinator:
         self.outbox.send(actions)
 
     def _point(self, point_id: int) -> tuple[dict[str, Any], Subsample | None]:
-        return self.table.points[point_id], self._proposals[point_id].subsample
+        return self.table.points[point_id], self._proposal(point_id).subsample
+
+    def _proposal(self, point_id: int) -> Proposal:
+        """What the strategy said of the point besides its parameters (see _PLAIN)."""
+        return self._proposals.get(point_id, _PLAIN)
 
     def _handle(self, source: int, msg: Any) -> None:
         if type(msg) is Result:  # the usual message: one task's result
@@ -463,7 +508,7 @@ class Coordinator:
             self._best = Best(score, row, params)
         if self._shows_points:
             self._say(f"point {point_id} {params}: mean {self.rank_metric} {score:.5g}")
-        return PointResult(point_id, params, score, self._proposals[point_id].tag) if self._learns else None
+        return PointResult(point_id, params, score, self._proposal(point_id).tag) if self._learns else None
 
     def _stop_point(self, point_id: int) -> None:
         """Fold racing: the point's other folds are dropped or cancelled on their workers."""
@@ -475,7 +520,7 @@ class Coordinator:
         self.stats.n_raced_tasks += self.table.n_folds - n_seen
         self._cancels.extend(self.scheduler.cancel_point(point_id, self.clock()))
         score = self.table.mean_score(point_id, self.rank_metric)
-        self.strategy.tell([PointResult(point_id, params, score, self._proposals[point_id].tag, stopped=True)])
+        self.strategy.tell([PointResult(point_id, params, score, self._proposal(point_id).tag, stopped=True)])
         self._say(f"point {point_id} {params}: stopped after {n_seen} folds (mean {self.rank_metric} {score:.5g} "
                   "so far)")
 

@@ -108,7 +108,7 @@ def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, sample_weight: 
     worker = Worker(spec.estimator, plan.dataset, plan.scorers, spec.task_limits, rank=WORKER_RANK,
                     isolate=spec.isolate, prefix_cache_memory=spec.prefix_cache_memory)
     try:
-        with search_loop(spec.estimator):  # cheaper clone per task, no full GC passes over the imports
+        with search_loop(spec.estimator, coordinator=True):  # cheaper clone per task, fewer GC passes
             stats = _coordinator(spec, plan, LocalTransport(worker), [WORKER_RANK], control).run()
     finally:
         worker.close()  # its fit process, if any
@@ -134,7 +134,7 @@ def _search_root(spec: SearchSpec, X: Any, y: Any, comm: Any, groups: Any, contr
     t2 = time.perf_counter()
     transport = MPITransport(comm)
     try:
-        with search_loop():  # no full GC passes over the imports and data
+        with search_loop(coordinator=True):  # no full GC passes over the imports and data, few young ones
             stats = _coordinator(spec, plan, transport, list(range(1, comm.Get_size())), control).run()
         outcome = _outcome(plan, stats, {"ranks": comm.Get_size(), "setup_s": t1 - t0, "bcast_s": t2 - t1},
                            spec.refit)

@@ -69,6 +69,12 @@ class FoldQueue(Generic[T]):
         self._fresh.pop(task.fold, None)  # what is left there is stale
         self._known.pop(task.fold, None)
 
+    def serving(self) -> int:
+        """How many queued tasks the fold being served still holds: 0 once it has none left
+        (the next :meth:`pop` moves on to the next fold then, unless tasks of this fold come
+        first)."""
+        return self._count.get(self.current, 0)
+
     def clear(self) -> None:
         self.__init__()  # type: ignore[misc]
 

@@ -38,7 +38,7 @@ class JobRefused:
     error: BaseException
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per task, never changed: not frozen, as mpisearch.scheduler.Task
 class RunTask:
     task_id: int
     point_id: int
@@ -58,7 +58,7 @@ class Stop:
     """No more work: drop queued tasks, answer with Bye, leave the loop."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per task, never changed: not frozen, as mpisearch.scheduler.Task
 class Result:
     task_id: int
     point_id: int

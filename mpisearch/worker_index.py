@@ -21,7 +21,7 @@ COMPACT_MIN = 1024
 class QueueLengths:
     """The length of each worker's queue, by worker index (0..n-1): the shortest
     queue (ties: the lowest index) and the longest queue (ties: the lowest index)
-    in O(log n), and how many queues are not empty in O(1)."""
+    in O(log n), how many queues are not empty and how many tasks they hold in O(1)."""
 
     def __init__(self, n: int) -> None:
         self.lengths = [0] * n
@@ -32,12 +32,14 @@ class QueueLengths:
         # less per update before (0.3-0.5 us, and a smaller heap to keep in cache)
         self._long: list[tuple[int, int, int]] | None = None
         self.n_busy = 0  # queues that are not empty
+        self.total = 0  # tasks in all queues
         self._cap = COMPACT_FACTOR * n + COMPACT_MIN  # entries per heap before a rebuild
 
     def set(self, i: int, length: int) -> None:
         """Queue ``i`` now holds ``length`` tasks (also after :meth:`pop_shortest`)."""
         old = self.lengths[i]
         self.n_busy += (length > 0) - (old > 0)
+        self.total += length - old
         self.lengths[i] = length
         self._version[i] += 1
         v = self._version[i]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 import time
 from collections import deque
 
@@ -20,7 +21,7 @@ from mpisearch.journal import Journal
 from mpisearch.messages import Bye, Result, RunTask, Stop
 from mpisearch.racing import Racer
 from mpisearch.results import ResultTable
-from mpisearch.scheduler import PREFETCH
+from mpisearch.scheduler import PREFETCH, Scheduler
 from mpisearch.scoring import make_scorers
 from mpisearch.space import SearchSpace
 from mpisearch.strategies import GridStrategy
@@ -38,12 +39,16 @@ class RecordingGrid(GridStrategy):
         super().__init__(space)
         self.asks: list[int] = []
         self.sent_before: list[int] = []  # tasks handed out before each ask
+        self.serving_before: list[tuple[int, int]] = []  # the scheduler's (n_serving, n_wanted) before each ask
         self.transport: Workers | None = None
+        self.scheduler: Scheduler | None = None
 
     def ask(self, n: int):
         points = super().ask(n)
         self.asks.append(len(points))
         self.sent_before.append(len(self.transport.sent) if self.transport else 0)
+        if self.scheduler is not None:
+            self.serving_before.append((self.scheduler.n_serving, self.scheduler.n_wanted))
         return points
 
 
@@ -59,9 +64,11 @@ class Workers:
         self.byes: set[int] = set()
         self.sleeps: list[float] = []
         self.sent: list[tuple[int, int]] = []  # (point, fold) of every task handed out, in order
+        self.sent_to: list[tuple[int, int]] = []  # (worker, tasks in the message) of every message, in order
         self._turn = 0
 
     def send(self, msg, dest: int) -> None:
+        self.sent_to.append((dest, sum(isinstance(m, RunTask) for m in (msg if isinstance(msg, list) else [msg]))))
         self.sent.extend((m.point_id, m.fold) for m in (msg if isinstance(msg, list) else [msg])
                          if isinstance(m, RunTask))
         self.workers[dest].receive(msg)
@@ -91,8 +98,9 @@ def run(estimator, grid: dict, workers: int = 1, max_time: float | None = None, 
     ids = list(range(1, workers + 1))
     transport = Workers(lambda: Worker(estimator, dataset, make_scorers(None, estimator)), ids)
     strategy.transport = transport
-    stats = Coordinator(strategy, table, "score", transport, ids, limits=Limits(max_time=max_time), racer=racer).run()
-    return strategy, transport, stats
+    coordinator = Coordinator(strategy, table, "score", transport, ids, limits=Limits(max_time=max_time), racer=racer)
+    strategy.scheduler = coordinator.scheduler
+    return strategy, transport, coordinator.run()
 
 
 def test_a_small_grid_is_asked_for_whole_at_the_start_after_the_first_tasks_went_out():
@@ -113,6 +121,23 @@ def test_the_first_chunk_asked_in_pieces_goes_out_fold_major(monkeypatch):
     assert [p for p, fold in first_sends if fold == 0] == list(range(points))  # in point order...
     assert [fold for _, fold in first_sends] == sorted(fold for _, fold in first_sends)  # ...before fold 1's
     assert stats.n_tasks == points * FOLDS
+
+
+def test_a_piece_of_the_first_chunk_is_asked_only_when_the_fold_served_runs_low(monkeypatch):
+    monkeypatch.setattr(batching, "START_PIECE_POINTS", 12)
+    points = 60  # 10 ms tasks: the prefetch stays at 2; the first 8 points fill the queues, then pieces of 12
+    strategy, _, stats = run(SleepClassifier(), {"duration": [0.01], "tag": list(range(points))}, workers=4)
+    assert strategy.asks == [8, 12, 12, 12, 12, 4]
+    # each piece came once the fold served held fewer tasks than the next dispatch could hand out,
+    # not in the pass after the last piece (rank 0's time went to results meanwhile)
+    assert all(serving < wanted for serving, wanted in strategy.serving_before[1:])
+    assert stats.n_tasks == points * FOLDS
+
+
+def test_the_first_dispatch_gives_every_worker_a_task_before_any_gets_a_second():
+    _, transport, _ = run(SleepClassifier(), {"duration": [0.01], "tag": list(range(20))}, workers=4)
+    assert transport.sent_to[:4] == [(1, 1), (2, 1), (3, 1), (4, 1)]  # one task each first...
+    assert [n for _, n in transport.sent_to[4:8]] == [1, 1, 1, 1]  # ...then the second of each
 
 
 def test_a_grid_beyond_the_queue_cap_streams_in_chunks(monkeypatch):
@@ -289,8 +314,9 @@ class TimedWorkers:
         return None
 
 
-def timed_run(tmp_path, base: float, step: float, points: int = 24) -> tuple[TimedWorkers, ResultTable]:
-    ids = [1, 2, 3, 4]
+def timed_run(tmp_path, base: float, step: float, points: int = 24,
+              workers: int = 4) -> tuple[TimedWorkers, ResultTable]:
+    ids = list(range(1, workers + 1))
     transport = TimedWorkers(ids, base, step, tmp_path / JOURNAL)
     journal = Journal.open(tmp_path)
     table = ResultTable(["score"], FOLDS)
@@ -308,9 +334,23 @@ def test_a_pass_gathers_the_results_due_within_its_window_while_every_worker_kee
     # 0.4 s tasks: a pass may wait 5% of that (20 ms) for more; the four workers drift 1 ms per task apart
     transport, _ = timed_run(tmp_path, base=0.4, step=0.001)
     assert any(t > 0 for t in transport.in_pass_timeouts)
-    assert max(transport.in_pass_timeouts) <= coord.IDLE_SLEEP_MAX + 1e-9
+    assert max(transport.in_pass_timeouts) <= coord.GATHER_FRACTION * 0.403 + 1e-9  # of the mean task at most
     passes_that_sent = len({received for received, _ in transport.at_send})
     assert passes_that_sent < transport.received / 2  # several results served by each dispatch
+
+
+def test_a_pass_waits_at_most_gather_max_with_long_tasks(tmp_path):
+    # 4 s tasks: 5% would be 0.2 s; a pass waits up to GATHER_MAX, beyond the 20 ms of a poll's sleep
+    transport, _ = timed_run(tmp_path, base=4.0, step=0.01)
+    assert max(transport.in_pass_timeouts) <= coord.GATHER_MAX + 1e-9
+    assert max(transport.in_pass_timeouts) > coord.IDLE_SLEEP_MAX
+
+
+def test_a_gathering_pass_takes_more_than_drain_messages_when_its_window_holds_more(tmp_path):
+    # 100 workers x 4 s tasks 0.5 ms apart: a round's 100 results come within the 0.1 s window
+    transport, _ = timed_run(tmp_path, base=4.0, step=0.0005, points=200, workers=100)
+    served = sorted({received for received, _ in transport.at_send})[:-1]  # at each dispatch (not the Stops)
+    assert max(b - a for a, b in itertools.pairwise(served)) > coord.DRAIN_MESSAGES
 
 
 def test_a_pass_does_not_wait_for_results_of_short_tasks(tmp_path):

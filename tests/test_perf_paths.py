@@ -192,12 +192,38 @@ def test_freeze_kept_freezes_what_the_loop_made_only_inside_an_owned_frozen_heap
         gc.unfreeze()
 
 
+def test_rare_young_collections_raise_the_youngest_threshold_for_the_block_only():
+    import gc
+
+    from mpisearch.hotpath import GEN0_THRESHOLD, rare_young_collections, search_loop
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        with search_loop(coordinator=True):
+            assert gc.get_threshold() == (GEN0_THRESHOLD, 10, 10)
+        assert gc.get_threshold() == (700, 10, 10)
+        with search_loop():  # a worker: as it was
+            assert gc.get_threshold() == (700, 10, 10)
+        with pytest.raises(KeyError), rare_young_collections():
+            raise KeyError  # restored on the way out of an error too
+        assert gc.get_threshold() == (700, 10, 10)
+        for chosen in ((0, 10, 10), (10 * GEN0_THRESHOLD, 5, 5)):  # off, or higher already: left as it is
+            gc.set_threshold(*chosen)
+            with rare_young_collections():
+                assert gc.get_threshold() == chosen
+    finally:
+        gc.set_threshold(*before)
+
+
 def test_in_process_search_leaves_the_collector_as_it_found_it():
     import gc
 
     X = np.random.default_rng(0).normal(size=(30, 2))
     y = (X[:, 0] > 0).astype(int)
+    thresholds = gc.get_threshold()
     MPISearchCV(NoopClassifier(), {"tag": [0, 1]}, cv=2, refit=False).fit(X, y)
+    assert gc.get_threshold() == thresholds
     assert gc.get_freeze_count() == 0 and not any(
         "__signature__" in cls.__init__.__dict__ for cls in (NoopClassifier,))
 

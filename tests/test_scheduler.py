@@ -33,6 +33,17 @@ def test_prefetch_fills_every_worker_up_to_depth():
     assert s.dispatch(0.0) == []  # nothing more until a result comes back
 
 
+def test_a_shallower_dispatch_gives_every_worker_a_task_before_any_gets_a_second():
+    s = Scheduler([1, 2, 3], prefetch=2)
+    s.add(tasks(10, 1))
+    first = runs(s.dispatch(0.0, depth=1))
+    assert [(a.worker, a.task.task_id) for a in first] == [(1, 0), (2, 1), (3, 2)]
+    assert s.n_wanted == 3 and s.n_serving == 7  # each queue lacks one task; fold 0 holds 7 more
+    second = runs(s.dispatch(0.0))  # then up to the prefetch
+    assert sorted(a.worker for a in second) == [1, 2, 3]
+    assert s.n_wanted == 0 and s.n_serving == 4
+
+
 def test_unknown_points_first_then_longest_expected_first():
     s = Scheduler([1], prefetch=1)
     s.add(tasks(3, 2))  # fold 0 of points 0,1,2 then fold 1 of points 0,1,2

@@ -36,3 +36,4 @@ def test_queue_lengths_agree_with_a_scan_through_compactions_and_a_late_longest(
                 lengths[got] = rng.randrange(5)
                 index.set(got, lengths[got])
         assert index.n_busy == sum(1 for v in lengths if v > 0)
+        assert index.total == sum(lengths)
