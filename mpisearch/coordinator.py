@@ -298,7 +298,7 @@ class Coordinator:
 
     def _ask(self, n: int) -> None:
         cpu = self._meter.cpu() if self._meter.started else 0.0
-        points = self.strategy.ask(n)
+        points = list(self.strategy.ask(n))  # as before the plain-dict change: any iterable is taken
         self._asked_nothing = not points
         self._add_points(points)
         freeze_kept()  # the points and their tasks stay until the search ends
