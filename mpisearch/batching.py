@@ -61,7 +61,7 @@ def fold_major(point_ids: list[int], n_folds: int, wanted: Callable[[int, int], 
 
 
 def piece_points(n_workers: int, prefetch: int) -> int:
-    """Points asked in one pass for the rest of the first chunk (see START_PIECE_POINTS): at
+    """Points asked in one piece of the rest of the first chunk (see START_PIECE_POINTS): at
     least what one dispatch may hand out (every queue refilled: ``n_workers * prefetch``
     fold-0 tasks), so the fold being served never runs out between pieces and every fold's
     tasks go out in the order one ask of the whole chunk would give."""

@@ -85,7 +85,8 @@ GATHER_MIN = 0.0002
 # 0.2-2 s tasks, 64 workers, quiet machine): 32.4-33.0 -> 29.2-29.7 us per task.
 GATHER_MAX = 0.1
 # A pass that gathers results within its window takes up to that window's worth of them, as
-# many as rank 0 handles in it at about this cost each, rather than DRAIN_MESSAGES: with
+# many as rank 0 handles in it at about this cost each, rather than DRAIN_MESSAGES (which
+# still bounds a pass once it may not wait, a worker having run dry): with
 # 0.2-2 s tasks at 1,024-4,096 workers, a 20-50 ms window holds hundreds of results, and
 # passes cut at 64 paid their fixed part (flush, dispatch, checks) several times per window.
 # Measured (bench_scale_sim.py, 0.2-2 s tasks, quiet machine): 28.5 / 33.3 us per task at
@@ -220,7 +221,7 @@ class Coordinator:
         patience = self._patience()
         held: dict[int, int] = {}  # worker -> tasks it still holds, its results so far taken off
         may_wait = self.scheduler.busy_workers() == len(self.workers)
-        while len(batch) < cap:
+        while len(batch) < (cap if may_wait else DRAIN_MESSAGES):  # no wait: as many as without a window
             source, msg = got
             if may_wait and type(msg) is Result:
                 held[source] = held.get(source, self.scheduler.n_assigned(source)) - 1

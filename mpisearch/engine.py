@@ -108,7 +108,7 @@ def _search_local(spec: SearchSpec, X: Any, y: Any, groups: Any, sample_weight: 
     worker = Worker(spec.estimator, plan.dataset, plan.scorers, spec.task_limits, rank=WORKER_RANK,
                     isolate=spec.isolate, prefix_cache_memory=spec.prefix_cache_memory)
     try:
-        with search_loop(spec.estimator, coordinator=True):  # cheaper clone per task, fewer GC passes
+        with search_loop(spec.estimator):  # cheaper clone per task, no full GC passes over the imports
             stats = _coordinator(spec, plan, LocalTransport(worker), [WORKER_RANK], control).run()
     finally:
         worker.close()  # its fit process, if any

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -63,18 +64,32 @@ def freeze_kept() -> None:
         gc.freeze()
 
 
+_young_lock = threading.Lock()
+_young_depth = 0  # rare_young_collections blocks open (searches in threads may overlap)
+_young_before: tuple[int, ...] = ()  # the thresholds when the first of them opened
+
+
 @contextmanager
 def rare_young_collections(threshold: int = GEN0_THRESHOLD) -> Iterator[None]:
     """The collector's youngest generation collected after ``threshold`` allocations for the
     block (not lowered if it is higher already, left off if automatic collection was turned
-    off by a threshold of 0); the thresholds before it afterwards."""
-    before = gc.get_threshold()
-    if before[0] > 0:
-        gc.set_threshold(max(before[0], threshold), *before[1:])
+    off by a threshold of 0); the thresholds from before the first open block once the last
+    one closes, whatever order overlapping blocks (in threads) close in."""
+    global _young_depth, _young_before
+    with _young_lock:
+        if _young_depth == 0:
+            _young_before = gc.get_threshold()
+        _young_depth += 1
+        current = gc.get_threshold()
+        if current[0] > 0:
+            gc.set_threshold(max(current[0], threshold), *current[1:])
     try:
         yield
     finally:
-        gc.set_threshold(*before)
+        with _young_lock:
+            _young_depth -= 1
+            if _young_depth == 0:
+                gc.set_threshold(*_young_before)
 
 
 @contextmanager

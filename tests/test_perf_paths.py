@@ -212,6 +212,14 @@ def test_rare_young_collections_raise_the_youngest_threshold_for_the_block_only(
             gc.set_threshold(*chosen)
             with rare_young_collections():
                 assert gc.get_threshold() == chosen
+        gc.set_threshold(700, 10, 10)
+        first, second = rare_young_collections(), rare_young_collections()  # searches in two threads
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)  # the first to open closes first: the other still runs
+        assert gc.get_threshold() == (GEN0_THRESHOLD, 10, 10)
+        second.__exit__(None, None, None)
+        assert gc.get_threshold() == (700, 10, 10)
     finally:
         gc.set_threshold(*before)
 
