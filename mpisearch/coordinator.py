@@ -390,7 +390,7 @@ class Coordinator:
         if not self._sent_any:
             first = self.scheduler.dispatch(self.clock(), depth=1)
             self._sent_any = bool(first)
-            self._send(list(first))
+            self._send(first)
         actions: list[Run | Cancel] = [*self._cancels, *self.scheduler.dispatch(self.clock())]
         self._cancels = []
         self._send(actions)
