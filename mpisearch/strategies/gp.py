@@ -148,23 +148,47 @@ class GP:
         diff, ls2, r, e = self._cross(X)
         return self._mean_grad(self._radial(r, e), diff, ls2)
 
-    def log_ei_grad(self, X: np.ndarray, best: float) -> tuple[np.ndarray, np.ndarray]:
-        """log EI at the rows of X and its gradient with respect to X (rows independent)."""
+    def moments_grad(self, X: np.ndarray) -> Moments:
+        """Mean and variance at the rows of X, with their gradients with respect to X."""
         diff, ls2, r, e = self._cross(X)
         Ks = self.hyper.signal * (1 + SQRT5 * r + 5.0 / 3.0 * r * r) * e
         dK = self._radial(r, e)
         v = Ks @ self.K_inv  # m x n: K^-1 k(x)
-        mu = Ks @ self.alpha
         var = np.maximum(self.hyper.signal - (Ks * v).sum(1), 1e-12)
-        sd = np.sqrt(var)
-        dmu = self._mean_grad(dK, diff, ls2)
         dvar = -2 * np.einsum("mn,mnd->md", dK * v, diff) / ls2
-        dsd = dvar / (2 * sd[:, None])
-        z = (mu - best) / sd
+        return Moments(Ks @ self.alpha, var, self._mean_grad(dK, diff, ls2), dvar)
+
+    def log_ei_grad(self, X: np.ndarray, best: float) -> tuple[np.ndarray, np.ndarray]:
+        """log EI at the rows of X and its gradient with respect to X (rows independent)."""
+        m = self.moments_grad(X)
+        sd = np.sqrt(m.var)
+        dsd = m.dvar / (2 * sd[:, None])
+        z = (m.mean - best) / sd
         lh = log_h(z)
         ratio = np.exp(log_ndtr(z) - lh)  # d log h / dz = Phi(z) / h(z)
-        dz = (dmu - z[:, None] * dsd) / sd[:, None]
+        dz = (m.dmean - z[:, None] * dsd) / sd[:, None]
         return lh + np.log(sd), ratio[:, None] * dz + dsd / sd[:, None]
+
+
+@dataclass(frozen=True)
+class Moments:
+    """The GP's mean and variance at m rows (standardised units) and their gradients (m x d)."""
+
+    mean: np.ndarray
+    var: np.ndarray
+    dmean: np.ndarray
+    dvar: np.ndarray
+
+
+def matern_grad(A: np.ndarray, B: np.ndarray, hyper: Hyper) -> tuple[np.ndarray, np.ndarray]:
+    """``matern(A, B)`` and its gradient with respect to the rows of A (m x k x d)."""
+    diff = A[:, None, :] - B[None, :, :]
+    ls2 = hyper.length_scales ** 2
+    r = np.sqrt(np.maximum((diff * diff / ls2).sum(-1), 0.0))
+    e = np.exp(-SQRT5 * r)
+    K = hyper.signal * (1 + SQRT5 * r + 5.0 / 3.0 * r * r) * e
+    radial = -(5.0 / 3.0) * hyper.signal * (1 + SQRT5 * r) * e
+    return K, radial[:, :, None] * diff / ls2
 
 
 def log_h(z: np.ndarray) -> np.ndarray:
@@ -276,4 +300,4 @@ def _log_prior(theta: np.ndarray, loc: np.ndarray, long: np.ndarray) -> tuple[fl
     return value, grad
 
 
-__all__ = ["GP", "Hyper", "fit_hyper", "log_h", "matern"]
+__all__ = ["GP", "Hyper", "Moments", "fit_hyper", "log_h", "matern", "matern_grad"]

@@ -79,6 +79,11 @@ class UnitCube:
             out[inactive] = INACTIVE
         return out
 
+    @property
+    def numeric(self) -> np.ndarray:
+        """Per coordinate: a numeric parameter (not a list of values, not the subspace selector)."""
+        return self._numeric
+
     def active_numeric(self, u: np.ndarray) -> np.ndarray:
         """Indices of the numeric coordinates of the row's subspace (what a gradient may move)."""
         sub = int(self.subspace(u[None, :])[0])
