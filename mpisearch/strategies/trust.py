@@ -26,6 +26,8 @@ from .unitcube import UnitCube
 TRUST_SCALE = 0.1
 TRUST_MAX = 0.2
 TRUST_BOX = 2.0
+# Candidates drawn in the region: 200 in every measurement above, not tuned (the acquisition on 200
+# candidates and 5 L-BFGS-B starts keeps ask() at 500 observations ~0.03 s of CPU).
 LOCAL_CANDIDATES = 200
 
 
