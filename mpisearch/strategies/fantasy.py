@@ -18,12 +18,11 @@ import numpy as np
 from scipy.linalg import cho_solve, cholesky
 from scipy.special import log_ndtr, logsumexp
 
-from .gp import GP, log_h, matern, matern_grad
+from .gp import GP, JITTER, log_h, matern, matern_grad
 
 # Draws of the pending scores. bench_bayes.py (4 in flight, 20 seeds) was measured with 128 only;
 # an ask at 500 observations stays ~0.03 s of CPU with them (the local candidates are few).
 N_FANTASIES = 128
-JITTER = 1e-9
 
 
 class Fantasised:
@@ -43,20 +42,19 @@ class Fantasised:
 
     def log_ei(self, F: np.ndarray, best: float) -> np.ndarray:
         """``best`` is the GP's (kept for the interface); each draw has its own incumbent."""
-        mu, sd = self.gp.predict(F)
-        c = matern(F, self.P, self.gp.hyper) - matern(F, self.X, self.gp.hyper) @ self.KinvXP
+        m = self.gp.moments(F)
+        c = matern(F, self.P, self.gp.hyper) - m.k @ self.KinvXP
         a = cho_solve((self.L, True), c.T).T
-        sd_c = np.sqrt(np.maximum(sd * sd - (a * c).sum(1), 1e-12))
-        z = (mu[:, None] + c @ self.b - self.incumbent[None, :]) / sd_c[:, None]
+        sd_c = np.sqrt(np.maximum(m.var - (a * c).sum(1), 1e-12))
+        z = (m.mean[:, None] + c @ self.b - self.incumbent[None, :]) / sd_c[:, None]
         return logsumexp(log_h(z), axis=1) - np.log(N_FANTASIES) + np.log(sd_c)
 
     def log_ei_grad(self, F: np.ndarray, best: float) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`log_ei` and its gradient with respect to the rows of F."""
         m = self.gp.moments_grad(F)
         kP, dkP = matern_grad(F, self.P, self.gp.hyper)
-        kX, dkX = matern_grad(F, self.X, self.gp.hyper)
-        c = kP - kX @ self.KinvXP  # m x k
-        dc = dkP - np.einsum("mnd,nk->mkd", dkX, self.KinvXP)
+        c = kP - m.k @ self.KinvXP  # m x k
+        dc = dkP - np.einsum("mnd,nk->mkd", m.dk, self.KinvXP)
         a = cho_solve((self.L, True), c.T).T
         sd_c = np.sqrt(np.maximum(m.var - (a * c).sum(1), 1e-12))
         dsd = (m.dvar - 2 * np.einsum("mk,mkd->md", a, dc)) / (2 * sd_c[:, None])

@@ -94,7 +94,32 @@ def prior_medians(one_hot: np.ndarray) -> np.ndarray:
 
 def matern(A: np.ndarray, B: np.ndarray, hyper: Hyper) -> np.ndarray:
     r = _distance(A / hyper.length_scales, B / hyper.length_scales)
-    return hyper.signal * (1 + SQRT5 * r + 5.0 / 3.0 * r * r) * np.exp(-SQRT5 * r)
+    return _matern_of(r, np.exp(-SQRT5 * r), hyper.signal)
+
+
+def matern_grad(A: np.ndarray, B: np.ndarray, hyper: Hyper) -> tuple[np.ndarray, np.ndarray]:
+    """``matern(A, B)`` and its gradient with respect to the rows of A (m x k x d)."""
+    diff, ls2, r, e = _cross(A, B, hyper)
+    return _matern_of(r, e, hyper.signal), _radial(r, e, hyper.signal)[:, :, None] * diff / ls2
+
+
+def _matern_of(r: np.ndarray, e: np.ndarray, signal: float) -> np.ndarray:
+    """The kernel at scaled distances ``r``, ``e`` being exp(-sqrt(5) r)."""
+    return signal * (1 + SQRT5 * r + 5.0 / 3.0 * r * r) * e
+
+
+def _radial(r: np.ndarray, e: np.ndarray, signal: float) -> np.ndarray:
+    """The kernel's derivative along r, divided by r (times diff / ls2: its gradient)."""
+    return -(5.0 / 3.0) * signal * (1 + SQRT5 * r) * e
+
+
+def _cross(A: np.ndarray, B: np.ndarray, hyper: Hyper) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """From the rows of A to those of B: differences (m x n x d), squared length scales, scaled
+    distances r (m x n) and exp(-sqrt(5) r)."""
+    ls2 = hyper.length_scales ** 2
+    diff = A[:, None, :] - B[None, :, :]
+    r = np.sqrt(np.maximum((diff * diff / ls2).sum(-1), 0.0))
+    return diff, ls2, r, np.exp(-SQRT5 * r)
 
 
 def _distance(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -117,9 +142,14 @@ class GP:
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation, in standardised units."""
+        m = self.moments(X)
+        return m.mean, np.sqrt(m.var)
+
+    def moments(self, X: np.ndarray) -> Moments:
+        """The kernel to the observations, the mean and the variance at the rows of X."""
         Ks = matern(X, self.X, self.hyper)
         var = np.maximum(self.hyper.signal - np.einsum("ij,ij->i", Ks @ self.K_inv, Ks), 1e-12)
-        return Ks @ self.alpha, np.sqrt(var)
+        return Moments(Ks, Ks @ self.alpha, var)
 
     def standardise(self, y: float) -> float:
         return (y - self.mean) / self.scale
@@ -128,35 +158,24 @@ class GP:
         mu, sd = self.predict(X)
         return log_h((mu - best) / sd) + np.log(sd)
 
-    def _cross(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """From the rows of X to the observations: differences (m x n x d), squared length
-        scales, scaled distances r (m x n) and exp(-sqrt(5) r)."""
-        ls2 = self.hyper.length_scales ** 2
-        diff = X[:, None, :] - self.X[None, :, :]
-        r = np.sqrt(np.maximum((diff * diff / ls2).sum(-1), 0.0))
-        return diff, ls2, r, np.exp(-SQRT5 * r)
-
     def _mean_grad(self, dK: np.ndarray, diff: np.ndarray, ls2: np.ndarray) -> np.ndarray:
         """The mean's gradient from the kernel's radial derivative ``dK`` (times diff / ls2: dk/dx)."""
         return np.einsum("mn,mnd->md", dK * self.alpha[None, :], diff) / ls2
 
-    def _radial(self, r: np.ndarray, e: np.ndarray) -> np.ndarray:
-        return -(5.0 / 3.0) * self.hyper.signal * (1 + SQRT5 * r) * e
-
     def mean_grad(self, X: np.ndarray) -> np.ndarray:
         """The gradient of the mean (standardised units) at the rows of X."""
-        diff, ls2, r, e = self._cross(X)
-        return self._mean_grad(self._radial(r, e), diff, ls2)
+        diff, ls2, r, e = _cross(X, self.X, self.hyper)
+        return self._mean_grad(_radial(r, e, self.hyper.signal), diff, ls2)
 
-    def moments_grad(self, X: np.ndarray) -> Moments:
-        """Mean and variance at the rows of X, with their gradients with respect to X."""
-        diff, ls2, r, e = self._cross(X)
-        Ks = self.hyper.signal * (1 + SQRT5 * r + 5.0 / 3.0 * r * r) * e
-        dK = self._radial(r, e)
+    def moments_grad(self, X: np.ndarray) -> MomentsGrad:
+        """:meth:`moments`, with their gradients with respect to X."""
+        diff, ls2, r, e = _cross(X, self.X, self.hyper)
+        Ks = _matern_of(r, e, self.hyper.signal)
+        dK = _radial(r, e, self.hyper.signal)
         v = Ks @ self.K_inv  # m x n: K^-1 k(x)
         var = np.maximum(self.hyper.signal - (Ks * v).sum(1), 1e-12)
         dvar = -2 * np.einsum("mn,mnd->md", dK * v, diff) / ls2
-        return Moments(Ks @ self.alpha, var, self._mean_grad(dK, diff, ls2), dvar)
+        return MomentsGrad(Ks, Ks @ self.alpha, var, dK[:, :, None] * diff / ls2, self._mean_grad(dK, diff, ls2), dvar)
 
     def log_ei_grad(self, X: np.ndarray, best: float) -> tuple[np.ndarray, np.ndarray]:
         """log EI at the rows of X and its gradient with respect to X (rows independent)."""
@@ -172,23 +191,21 @@ class GP:
 
 @dataclass(frozen=True)
 class Moments:
-    """The GP's mean and variance at m rows (standardised units) and their gradients (m x d)."""
+    """At m rows: the kernel to the n observations (m x n), the GP's mean and variance
+    (standardised units)."""
 
+    k: np.ndarray
     mean: np.ndarray
     var: np.ndarray
+
+
+@dataclass(frozen=True)
+class MomentsGrad(Moments):
+    """:class:`Moments` and their gradients with respect to the rows (``dk``: m x n x d; m x d)."""
+
+    dk: np.ndarray
     dmean: np.ndarray
     dvar: np.ndarray
-
-
-def matern_grad(A: np.ndarray, B: np.ndarray, hyper: Hyper) -> tuple[np.ndarray, np.ndarray]:
-    """``matern(A, B)`` and its gradient with respect to the rows of A (m x k x d)."""
-    diff = A[:, None, :] - B[None, :, :]
-    ls2 = hyper.length_scales ** 2
-    r = np.sqrt(np.maximum((diff * diff / ls2).sum(-1), 0.0))
-    e = np.exp(-SQRT5 * r)
-    K = hyper.signal * (1 + SQRT5 * r + 5.0 / 3.0 * r * r) * e
-    radial = -(5.0 / 3.0) * hyper.signal * (1 + SQRT5 * r) * e
-    return K, radial[:, :, None] * diff / ls2
 
 
 def log_h(z: np.ndarray) -> np.ndarray:
@@ -268,7 +285,7 @@ def _neg_log_posterior(theta: np.ndarray, diff2: np.ndarray, z: np.ndarray, loc:
     scaled = diff2 / ls2  # n x n x d
     r = np.sqrt(scaled.sum(-1))
     e = np.exp(-SQRT5 * r)
-    K0 = (1 + SQRT5 * r + 5.0 / 3.0 * r * r) * e  # unit-variance kernel
+    K0 = _matern_of(r, e, 1.0)  # unit-variance kernel
     K = signal * K0 + (noise + JITTER) * np.eye(n)
     try:
         L = cholesky(K, lower=True)
@@ -300,4 +317,4 @@ def _log_prior(theta: np.ndarray, loc: np.ndarray, long: np.ndarray) -> tuple[fl
     return value, grad
 
 
-__all__ = ["GP", "Hyper", "Moments", "fit_hyper", "log_h", "matern", "matern_grad"]
+__all__ = ["GP", "Hyper", "Moments", "MomentsGrad", "fit_hyper", "log_h", "matern", "matern_grad"]
