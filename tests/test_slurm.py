@@ -309,10 +309,11 @@ def test_preemptible_script_checkpoints_requeues_and_resumes(slurm, search, tmp_
     def restarted() -> bool:
         """Requeued jobs are held (Reason=BeginTime) for ~120 s: release it once the first start's
         steps are gone, again if the requeue completes after the first update and sets the hold
-        anew. Released as soon as it was held, twice in CI on 2026-12-05 the job went from
+        anew. Released as soon as it was held, in a CI run on 2026-12-05 the job went from
         PENDING straight to FAILED (NonZeroExitCode, StartTime 2 s after the first start's
-        requeue, nothing of a second start in its log): most likely the first start's end, still
-        under way, taken for the second's."""
+        requeue, nothing of a second start in its log; an earlier run that day, states not
+        recorded, also saw no second start): most likely the first start's end, still under way,
+        taken for the second's."""
         fields = job_fields(slurm, job)
         steps = job_steps_alive(job)
         state = " ".join(f"{k}={fields.get(k)}" for k in ("JobState", "Reason", "Restarts", "StartTime"))
